@@ -1,0 +1,5 @@
+"""CLI commands for allocate (placeholder: filled in by its issue)."""
+
+from __future__ import annotations
+
+from ._common import app, console, guard  # noqa: F401
