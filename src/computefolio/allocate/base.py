@@ -1,0 +1,351 @@
+"""The allocator contract shared by every portfolio-construction method.
+
+Every allocator is configured in ``__init__``, learns in
+:meth:`Allocator.fit` and exposes its results in attributes with a trailing
+underscore, in the scikit-learn manner:
+
+``weights_`` : pandas.Series
+    Fraction of capital per symbol, over *every* column of the returns passed
+    to ``fit`` (excluded symbols get exactly 0). Sums to the invested fraction
+    (1 without a mandate; ``min(1 - cash_min, gross_leverage_max)`` under a
+    long-only mandate). The remainder is cash.
+``risk_contributions_`` : pandas.Series
+    Euler risk contributions as *shares of portfolio variance*:
+    ``w_i (Sigma w)_i / (w' Sigma w)``; they sum to 1 (0 for excluded symbols).
+``variance_`` : float
+    Portfolio variance per period of the returns (not annualized).
+``excluded_`` : dict[str, str]
+    Symbol -> reason for every symbol held at 0 before the allocator ran
+    (NaN in the window, zero variance, fixed at 0 by the mandate). Never silent.
+``status_`` : str
+    How the weights were obtained (``"closed form"``, ``"optimal"``,
+    ``"projected"``, ...); ``diagnostics_`` holds solver details.
+``breaches_`` : list[str]
+    Mandate rules that the final weights break (empty when a mandate holds).
+
+Covariance
+----------
+An allocator uses a covariance *estimator*: any object with ``fit(returns)``
+that sets ``covariance_`` (dates x symbols in, symbols x symbols out, per
+period), e.g. any estimator of :mod:`computefolio.risk.covariance`. The
+default is :class:`NumpySampleCovariance`, the unbiased sample covariance
+(``ddof=1``) by one BLAS ``dsyrk``: on the NaN-free returns an allocator fits
+on (symbols with NaN are excluded first) it gives the same numbers as
+``computefolio.risk.covariance.SampleCovariance`` (tested), faster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["Allocator", "FitContext", "NumpySampleCovariance", "default_covariance",
+           "risk_contributions", "sample_covariance"]
+
+
+def sample_covariance(x: np.ndarray) -> np.ndarray:
+    """Unbiased sample covariance (``ddof=1``) of a ``T x N`` float array without NaN.
+
+    Uses one symmetric rank-k BLAS update (``dsyrk``) on the demeaned data,
+    half the work of ``X'X``; the result equals ``numpy.cov(x, rowvar=False)``
+    to rounding.
+    """
+    x = np.asarray(x, dtype=float)
+    t = x.shape[0]
+    if t < 2:
+        raise DataError(f"covariance needs at least 2 observations, got {t}")
+    xc = x - x.mean(axis=0)
+    try:
+        from scipy.linalg.blas import dsyrk
+
+        # dsyrk on the Fortran view of xc (N x T) computes xc' xc in the upper triangle.
+        c = dsyrk(1.0 / (t - 1), np.asfortranarray(xc), trans=1)
+        c = np.triu(c)
+        c = c + np.triu(c, 1).T
+    except Exception:  # pragma: no cover - scipy without BLAS wrappers
+        c = xc.T @ xc / (t - 1)
+    return c
+
+
+class NumpySampleCovariance:
+    """Unbiased sample covariance estimator (fallback behind the risk module's interface).
+
+    Attributes
+    ----------
+    covariance_ : pandas.DataFrame
+        Symbols x symbols, per period of the returns (not annualized), ``ddof=1``.
+    """
+
+    def fit(self, returns: pd.DataFrame) -> "NumpySampleCovariance":
+        x = returns.to_numpy(dtype=float)
+        if np.isnan(x).any():
+            raise DataError("sample covariance: returns contain NaN; exclude or align assets first")
+        c = sample_covariance(x)
+        self.periods_per_year_ = (returns.attrs or {}).get("periods_per_year")
+        self.covariance_ = pd.DataFrame(c, index=returns.columns, columns=returns.columns)
+        return self
+
+
+def default_covariance():
+    """The default covariance estimator (:class:`NumpySampleCovariance`)."""
+    return NumpySampleCovariance()
+
+
+def risk_contributions(w: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Shares of portfolio variance ``w_i (Sigma w)_i / (w' Sigma w)`` (sum to 1)."""
+    sw = cov @ w
+    var = float(w @ sw)
+    if var <= 0:
+        return np.zeros_like(w)
+    return w * sw / var
+
+
+@dataclass
+class FitContext:
+    """Everything an allocator's ``_allocate`` needs, over the *kept* symbols only.
+
+    Attributes
+    ----------
+    symbols : list[str]
+        Kept symbols (in the order of the returns' columns).
+    returns : pandas.DataFrame
+        Dates x kept symbols, no NaN.
+    cov : numpy.ndarray
+        ``n x n`` covariance per period.
+    budget : float
+        Invested fraction the weights must sum to.
+    constraints : Constraints or None
+        Compiled mandate rules over the kept symbols (see :mod:`.mandate`).
+    universe, date, current_weights, adv
+        As passed to ``fit`` (current weights and ADV reindexed to ``symbols``).
+    """
+
+    symbols: list[str]
+    returns: pd.DataFrame
+    cov: np.ndarray
+    budget: float = 1.0
+    constraints: Any = None
+    universe: Any = None
+    date: Any = None
+    current_weights: np.ndarray | None = None
+    adv: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Allocator:
+    """Base class: fit on returns, get ``weights_`` that obey the mandate.
+
+    Parameters
+    ----------
+    covariance : estimator, optional
+        Object with ``fit(returns)`` setting ``covariance_`` (default:
+        :func:`default_covariance`).
+    mandate : Mandate or str or path, optional
+        Rules the weights must obey (see :mod:`computefolio.allocate.mandate`).
+        Convex allocators take them as constraints; heuristic ones are
+        projected onto them (:func:`computefolio.allocate.projection.project`).
+
+    Notes
+    -----
+    Subclasses implement ``_allocate(ctx) -> numpy.ndarray`` (weights over
+    ``ctx.symbols``). A subclass that handles the mandate itself sets
+    ``handles_constraints = True``; otherwise the base class projects the
+    result onto the rules (exact for box, group, budget, cash, turnover and
+    compute-exposure rules: it is the Euclidean projection, a small QP).
+    """
+
+    handles_constraints: bool = False
+
+    def __init__(self, *, covariance=None, mandate=None):
+        self.covariance = covariance
+        self.mandate = mandate
+
+    # ------------------------------------------------------------------ API
+    def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
+            date=None) -> "Allocator":
+        """Compute weights from returns.
+
+        Parameters
+        ----------
+        returns : pandas.DataFrame
+            Dates x symbols, simple returns per period (e.g. from
+            ``MarketData.returns(basis)``). A symbol with any NaN in the window
+            (too little history) is excluded with weight 0 and reported in
+            ``excluded_``.
+        universe : Universe, optional
+            Taxonomy for group rules, risk budgets and benchmarks (needed when
+            the mandate has group, compute-exposure or benchmark rules).
+        current_weights : pandas.Series, optional
+            Current book, fraction of capital per symbol (turnover and
+            liquidity rules; missing symbols count as 0).
+        adv : pandas.Series, optional
+            Average daily traded value per symbol in the book's currency
+            (liquidity rules).
+        date : date-like, optional
+            As-of date of the classification (default: the last date of ``returns``).
+
+        Returns
+        -------
+        self
+        """
+        ctx = self._prepare(returns, universe=universe, current_weights=current_weights, adv=adv, date=date)
+        if ctx.symbols:
+            w = np.asarray(self._allocate(ctx), dtype=float)
+            status = getattr(self, "_status", "closed form")
+            if ctx.constraints is not None and not self.handles_constraints:
+                from .projection import project
+
+                w0 = w.copy()
+                w = project(w, ctx.constraints)
+                self.diagnostics_["projection_distance"] = float(np.linalg.norm(w - w0))
+                status = f"{status}; projected onto mandate"
+        else:
+            w = np.zeros(0)
+            status = "no assets"
+        self._finish(returns, ctx, w, status)
+        return self
+
+    def _allocate(self, ctx: FitContext) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ internals
+    def _prepare(self, returns, *, universe, current_weights, adv, date) -> FitContext:
+        if not isinstance(returns, pd.DataFrame):
+            raise DataError(f"returns must be a pandas DataFrame (dates x symbols), got {type(returns).__name__}")
+        if returns.columns.duplicated().any():
+            dup = returns.columns[returns.columns.duplicated()].tolist()
+            raise DataError(f"returns have duplicated symbols: {dup}")
+        if len(returns) < 2:
+            raise DataError(f"returns need at least 2 dates, got {len(returns)}")
+        self.diagnostics_: dict = {}
+        self._status = "closed form"
+        excluded: dict[str, str] = {}
+        x = returns.to_numpy(dtype=float)
+        cols = [str(c) for c in returns.columns]
+        bad = ~np.isfinite(x).all(axis=0)
+        flat = (x[0] == x).all(axis=0)
+        keep = []
+        for j, s in enumerate(cols):
+            if bad[j]:
+                nmiss = int(np.isnan(x[:, j]).sum())
+                excluded[s] = (f"insufficient history: {nmiss} of {len(returns)} returns missing" if nmiss
+                               else "non-finite returns")
+            elif flat[j]:
+                excluded[s] = "zero variance"
+            else:
+                keep.append(j)
+        if date is None:
+            date = returns.index[-1] if isinstance(returns.index, pd.DatetimeIndex) else None
+        cw = None
+        if current_weights is not None:
+            cw = pd.Series(current_weights, dtype=float)
+            cw.index = cw.index.map(str)
+        advs = None
+        if adv is not None:
+            advs = pd.Series(adv, dtype=float)
+            advs.index = advs.index.map(str)
+
+        mandate = self._mandate()
+        budget = 1.0
+        constraints = None
+        if mandate is not None:
+            cand = [cols[j] for j in keep]
+            fixed0 = mandate.fixed_zero(cand, universe=universe, date=date)
+            for s, why in fixed0.items():
+                excluded[s] = why
+            keep = [j for j in keep if cols[j] not in fixed0]
+            kept = [cols[j] for j in keep]
+            budget = mandate.invested_fraction()
+            held_out = {s: v for s, v in (cw.items() if cw is not None else []) if s not in set(kept)}
+            constraints = mandate.constraints(kept, universe=universe, date=date, current_weights=cw,
+                                              adv=advs, held_out=held_out)
+        kept = [cols[j] for j in keep]
+        if len(keep) == len(cols) and list(returns.columns) == kept:
+            sub = returns
+        else:
+            sub = returns.iloc[:, keep]
+            sub.columns = kept
+        cov = self._covariance(sub) if kept else np.zeros((0, 0))
+        self.excluded_ = excluded
+        return FitContext(symbols=kept, returns=sub, cov=cov, budget=budget, constraints=constraints,
+                          universe=universe, date=date,
+                          current_weights=None if cw is None else cw.reindex(kept).fillna(0.0).to_numpy(),
+                          adv=None if advs is None else advs.reindex(kept).to_numpy())
+
+    def _mandate(self):
+        m = self.mandate
+        if m is None:
+            return None
+        from .mandate import Mandate, load_mandate
+
+        if isinstance(m, Mandate):
+            return m
+        return load_mandate(m)
+
+    def _covariance(self, sub: pd.DataFrame) -> np.ndarray:
+        est = self.covariance if self.covariance is not None else default_covariance()
+        if isinstance(est, (pd.DataFrame, np.ndarray)):
+            c = pd.DataFrame(est).reindex(index=sub.columns, columns=sub.columns) if isinstance(est, pd.DataFrame) \
+                else np.asarray(est)
+            c = np.asarray(c, dtype=float)
+        else:
+            if hasattr(est, "get_params") and hasattr(est, "set_params"):
+                try:
+                    from sklearn.base import clone
+
+                    est = clone(est)
+                except Exception:
+                    pass
+            est.fit(sub)
+            c = np.asarray(est.covariance_, dtype=float)
+        if c.shape != (sub.shape[1], sub.shape[1]) or not np.isfinite(c).all():
+            raise DataError(f"covariance estimator returned shape {c.shape} or non-finite values "
+                            f"for {sub.shape[1]} assets")
+        return 0.5 * (c + c.T)
+
+    def _finish(self, returns: pd.DataFrame, ctx: FitContext, w: np.ndarray, status: str) -> None:
+        cols = [str(c) for c in returns.columns]
+        full = pd.Series(0.0, index=pd.Index(cols, name="symbol"), name="weight")
+        rc = pd.Series(0.0, index=full.index.copy(), name="risk_contribution")
+        if ctx.symbols:
+            full.loc[ctx.symbols] = w
+            rc.loc[ctx.symbols] = risk_contributions(w, ctx.cov)
+            self.variance_ = float(w @ ctx.cov @ w)
+        else:
+            self.variance_ = 0.0
+        self.weights_ = full
+        self.risk_contributions_ = rc
+        self.status_ = status
+        self.symbols_ = list(ctx.symbols)
+        self.covariance_ = pd.DataFrame(ctx.cov, index=ctx.symbols, columns=ctx.symbols)
+        self.breaches_ = []
+        if ctx.constraints is not None and ctx.symbols:
+            self.breaches_ = ctx.constraints.breaches(w)
+        self.fit_context_ = ctx
+
+    # -------------------------------------------------------------- helpers
+    @property
+    def volatility_(self) -> float:
+        """Portfolio volatility per period of the returns (sqrt of ``variance_``)."""
+        return float(np.sqrt(max(self.variance_, 0.0)))
+
+    def get_params(self, deep: bool = False) -> dict:
+        """Constructor parameters (scikit-learn convention)."""
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
+
+    def set_params(self, **params) -> "Allocator":
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
+        return f"{type(self).__name__}({ps})"
