@@ -227,3 +227,78 @@ def shared_prices_dir() -> Path | None:
         if cand.is_dir():
             return cand
     return None
+
+
+def splice(df: pd.DataFrame, priority: Iterable[str]) -> pd.DataFrame:
+    """One row per (symbol, date), taken from the first source in ``priority`` that has it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long format with a ``source`` column (several sources may hold the same
+        symbol and date).
+    priority : iterable of str
+        Source names, most preferred first. Rows of sources not listed are not used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format sorted by symbol and date; ``source`` says where each row came
+        from. An explicit priority is the only way two sources are mixed: where the
+        preferred source has no row for a date, the next one's row is used, which
+        can splice differently adjusted series (validate the result).
+
+    Raises
+    ------
+    DataError
+        When ``priority`` is empty or names a source absent from ``df``.
+    """
+    order = list(priority)
+    if not order:
+        raise DataError("splice needs at least one source in its priority")
+    if "source" not in df.columns:
+        raise DataError("splice needs long-format rows with a 'source' column")
+    have = set(df["source"].unique())
+    unknown = [s for s in order if s not in have]
+    if unknown:
+        raise DataError(f"priority names source(s) with no rows: {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(have))})")
+    rank = {s: i for i, s in enumerate(order)}
+    d = df[df["source"].isin(rank)]
+    d = d.assign(_rank=d["source"].map(rank).astype(int))
+    d = d.sort_values(["symbol", "date", "_rank"], kind="stable")
+    d = d[~d.duplicated(["symbol", "date"], keep="first")]
+    return d.drop(columns="_rank").reset_index(drop=True)
+
+
+def select_plan(df: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows of ``df`` (long format with ``source``) that ``plan`` takes: for each rule, its
+    symbol from its file (source) between its start and end.
+
+    Raises
+    ------
+    DataError
+        When two rules of one symbol overlap in dates (the plan would mix sources) or
+        when the plan selects nothing.
+    """
+    wanted = None if symbols is None else set(symbols)
+    parts = []
+    for r in plan.rules:
+        if wanted is not None and r.symbol not in wanted:
+            continue
+        m = (df["source"] == r.file) & (df["symbol"] == r.symbol)
+        if r.start is not None:
+            m &= df["date"] >= r.start
+        if r.end is not None:
+            m &= df["date"] <= r.end
+        parts.append(df[m])
+    if not parts or not any(len(p) for p in parts):
+        raise DataError("the source plan selects no rows")
+    out = pd.concat(parts, ignore_index=True)
+    dup = out.duplicated(["symbol", "date"], keep=False)
+    if dup.any():
+        first = out[dup].iloc[0]
+        srcs = sorted(set(out.loc[dup & (out["symbol"] == first["symbol"]), "source"]))
+        raise DataError(f"the source plan takes {first['symbol']} {first['date'].date()} from several files "
+                        f"({', '.join(srcs)}): make its rules' date ranges disjoint")
+    return out.sort_values(["symbol", "date"]).reset_index(drop=True)
