@@ -1,0 +1,523 @@
+"""A DuckDB store of daily prices from several sources, with provenance.
+
+One file (default ``~/.computefolio/store.duckdb``; ``$COMPUTEFOLIO_HOME/store.duckdb``
+when that variable is set; any path given explicitly wins) holds three tables:
+
+``prices``
+    ``symbol, date, open, high, low, close, adj_close, volume, source, import_id``,
+    primary key ``(source, symbol, date)``. Each source (by default the imported
+    file's name, as in the shared ``primary.csv``) keeps its own rows: sources that
+    overlap and disagree are stored side by side, never merged.
+``imports``
+    One row per import: ``import_id, file, source, sha256, rows_read, rows_added,
+    rows_present, rows_quarantined, imported_at`` (UTC).
+``quarantine``
+    Rows refused by validation and kept aside on request, with the file row number,
+    the failed check and its message.
+
+Imports are idempotent (a file whose SHA-256 was imported before adds nothing; rows
+whose (source, symbol, date) is already stored with the same values are skipped) and
+atomic (one transaction: an import that fails at any point, or a process killed
+halfway, leaves the store as it was). Rows already stored with *different* values
+are a conflict: the import is refused, nothing is overwritten.
+
+Bad rows (the row-level errors of :mod:`~computefolio.data.validate`: non-positive
+prices or volumes, rows without a price, duplicated dates, OHLC contradictions, bars
+on closed days) make the import fail with a :class:`~computefolio.errors.DataError`
+that lists them, unless ``quarantine=True``: then the good rows are imported and the
+bad ones go to ``quarantine`` and are listed in the result. Series-level findings
+(split-like jumps, gaps, stale runs, cross-source scale) do not block an import;
+they are returned in :attr:`ImportResult.report` and ``computefolio data check``
+reports them for the whole store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .market import FIELDS, MarketData
+from .sources import SourcePlan, read_long, select_plan, splice
+from .validate import ValidationReport, validate
+
+#: Environment variable naming the computefolio home folder (the store lives there).
+HOME_ENV = "COMPUTEFOLIO_HOME"
+STORE_FILE = "store.duckdb"
+#: Checks whose errors concern single rows: such rows are refused or quarantined on import.
+ROW_CHECKS = frozenset({"non_positive", "negative_volume", "missing_price", "duplicate_date",
+                        "ohlc_inconsistent", "off_calendar"})
+#: Rows written per INSERT inside the import transaction.
+CHUNK_ROWS = 50_000
+_LIST_BAD = 10
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS imports (
+        import_id BIGINT PRIMARY KEY, file VARCHAR NOT NULL, source VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+        rows_read BIGINT NOT NULL, rows_added BIGINT NOT NULL, rows_present BIGINT NOT NULL,
+        rows_quarantined BIGINT NOT NULL, imported_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS prices (
+        symbol VARCHAR NOT NULL, date DATE NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
+        adj_close DOUBLE, volume DOUBLE, source VARCHAR NOT NULL, import_id BIGINT NOT NULL,
+        PRIMARY KEY (source, symbol, date))""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        import_id BIGINT NOT NULL, source VARCHAR NOT NULL, "row" BIGINT, symbol VARCHAR, date DATE,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, adj_close DOUBLE, volume DOUBLE,
+        "check" VARCHAR NOT NULL, message VARCHAR NOT NULL)""",
+]
+_COLS = ["symbol", "date", *FIELDS]
+
+
+def default_store_path(path: str | Path | None = None) -> Path:
+    """The store file: ``path`` if given, else ``$COMPUTEFOLIO_HOME/store.duckdb``, else
+    ``~/.computefolio/store.duckdb``. A folder given as ``path`` gets ``store.duckdb`` inside."""
+    if path is not None:
+        p = Path(path).expanduser()
+        return p / STORE_FILE if p.is_dir() else p
+    home = os.environ.get(HOME_ENV)
+    base = Path(home).expanduser() if home else Path.home() / ".computefolio"
+    return base / STORE_FILE
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ImportResult:
+    """What one :meth:`Store.import_file` did.
+
+    Attributes
+    ----------
+    import_id : int
+        Id of this import (or of the earlier import of the same file when ``already_imported``).
+    file, source, sha256 : str
+    rows_read : int
+        Rows in the file.
+    rows_added : int
+        Rows written to ``prices``.
+    rows_present : int
+        Good rows already stored with the same values (skipped).
+    quarantined : pandas.DataFrame
+        Rows kept aside (file row number, symbol, date, fields, check, message).
+    already_imported : bool
+        The same bytes were imported before: nothing was read or written.
+    report : ValidationReport
+        Every finding on the file (series-level ones included).
+    """
+
+    import_id: int
+    file: str
+    source: str
+    sha256: str
+    rows_read: int = 0
+    rows_added: int = 0
+    rows_present: int = 0
+    quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
+    already_imported: bool = False
+    report: ValidationReport = field(default_factory=ValidationReport)
+
+    @property
+    def status(self) -> str:
+        if self.already_imported:
+            return f"already imported (import {self.import_id}); nothing added"
+        q = f", {len(self.quarantined)} quarantined" if len(self.quarantined) else ""
+        return f"import {self.import_id}: {self.rows_added:,} rows added, {self.rows_present:,} already present{q}"
+
+
+class Store:
+    """Prices from several sources in one DuckDB file (see the module docstring).
+
+    Parameters
+    ----------
+    path : path, optional
+        The store file (see :func:`default_store_path`).
+    read_only : bool
+        Open without write access (several readers may share the file); the file must exist.
+
+    Use as a context manager, or call :meth:`close`, to release the file.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
+        self.path = default_store_path(path)
+        self.read_only = read_only
+        self._con = None
+
+    # ---------------------------------------------------------------- connection
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def con(self):
+        """The DuckDB connection (opened on first use; the schema is created when writable)."""
+        if self._con is None:
+            import duckdb
+
+            if self.read_only and not self.exists():
+                raise DataError(f"no store at {self.path}: import files first (computefolio data import FILE)")
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+            except Exception as exc:
+                raise DataError(f"{self.path}: cannot open the store ({str(exc).splitlines()[0]})") from None
+            if not self.read_only:
+                for stmt in _SCHEMA:
+                    self._con.execute(stmt)
+            else:
+                have = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+                if "prices" not in have:
+                    raise DataError(f"{self.path}: not a computefolio store (no 'prices' table)")
+        return self._con
+
+    # ---------------------------------------------------------------- import
+    def import_file(self, path: str | Path, *, quarantine: bool = False, universe=None,
+                    calendars: Mapping[str, str] | None = None, source: str | None = None) -> ImportResult:
+        """Import one long-format file (CSV, CSV.gz or Parquet) in one transaction.
+
+        Parameters
+        ----------
+        path : path
+            The file (columns ``date,symbol,open,high,low,close,adj_close,volume``).
+        quarantine : bool
+            Keep bad rows aside (table ``quarantine``) and import the good ones,
+            instead of refusing the whole file.
+        universe, calendars
+            Calendars and asset classes for validation (see :func:`validate`).
+        source : str, optional
+            Source name of the rows (default: the file name).
+
+        Returns
+        -------
+        ImportResult
+
+        Raises
+        ------
+        DataError
+            The file is unreadable; it has bad rows and ``quarantine`` is False (the
+            message lists the first rows and the count); or rows conflict with stored
+            values. Nothing is written in any of these cases.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{p}: file not found")
+        sha = file_sha256(p)
+        src = source or p.name
+        con = self.con
+        prev = con.execute("SELECT import_id, source FROM imports WHERE sha256 = ? ORDER BY import_id LIMIT 1",
+                           [sha]).fetchall()
+        prev = prev[0] if prev else None
+        if prev is not None:
+            return ImportResult(import_id=int(prev[0]), file=str(p), source=str(prev[1]), sha256=sha,
+                                already_imported=True)
+        df = read_long(p)
+        first_row = 0 if p.suffix == ".parquet" else 2  # CSV: line numbers (header is line 1)
+        df = df.assign(source=src, row=np.arange(len(df), dtype=np.int64) + first_row)
+        report = validate(df.drop(columns="row"), calendars, universe, listed_only=False)
+        bad_keys: dict[tuple, list] = {}
+        for f in report.errors:
+            if f.check in ROW_CHECKS:
+                bad_keys.setdefault((f.symbol, pd.Timestamp(f.date)), []).append(f)
+        bad = np.zeros(len(df), dtype=bool)
+        if bad_keys:
+            keys = pd.MultiIndex.from_frame(df[["symbol", "date"]])
+            bad = keys.isin(list(bad_keys))
+        qdf = _quarantine_frame(df[bad], bad_keys) if bad.any() else _quarantine_frame(df.iloc[:0], {})
+        if bad.any() and not quarantine:
+            raise DataError(f"{p.name}: {int(bad.sum())} bad row(s) refused, nothing imported "
+                            f"(use --quarantine / quarantine=True to import the good rows and keep these aside): "
+                            f"{_list_rows(qdf)}")
+        good = df[~bad]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            import_id = int(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM imports").fetchall()[0][0])
+            present, added = self._write(con, good, src, import_id)
+            if len(qdf):
+                q = qdf.assign(import_id=import_id, source=src)
+                con.register("_cf_quarantine", q)
+                try:
+                    con.execute('INSERT INTO quarantine SELECT import_id, source, "row", symbol, CAST(date AS DATE), '
+                                'open, high, low, close, adj_close, volume, "check", message FROM _cf_quarantine')
+                finally:
+                    con.unregister("_cf_quarantine")
+            now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+            con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [import_id, str(p.resolve()), src, sha, len(df), added, present, len(qdf), now])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return ImportResult(import_id=import_id, file=str(p), source=src, sha256=sha, rows_read=len(df),
+                            rows_added=added, rows_present=present, quarantined=qdf, report=report)
+
+    def _write(self, con, good: pd.DataFrame, src: str, import_id: int) -> tuple[int, int]:
+        """Inside the open transaction: refuse conflicts, then insert new rows in chunks."""
+        inc = good[_COLS].copy()
+        con.register("_cf_incoming", inc)
+        try:
+            cmp = " OR ".join(f"p.{f} IS DISTINCT FROM i.{f}" for f in FIELDS)
+            conflicts = con.execute(
+                f"SELECT i.symbol, CAST(i.date AS DATE) AS date, {', '.join(f'p.{f} AS stored_{f}, i.{f}' for f in ('close', 'adj_close'))} "
+                f"FROM _cf_incoming i JOIN prices p ON p.source = ? AND p.symbol = i.symbol "
+                f"AND p.date = CAST(i.date AS DATE) WHERE {cmp} ORDER BY 1, 2", [src]).df()
+            if len(conflicts):
+                shown = "; ".join(f"{r.symbol} {pd.Timestamp(r.date).date()} stored close {r.stored_close:g} / "
+                                  f"adj {r.stored_adj_close:g}, file close {r.close:g} / adj {r.adj_close:g}"
+                                  for r in conflicts.head(_LIST_BAD).itertuples())
+                more = f" (+{len(conflicts) - _LIST_BAD} more)" if len(conflicts) > _LIST_BAD else ""
+                raise DataError(f"source {src!r}: {len(conflicts)} row(s) differ from the stored rows of the same "
+                                f"(source, symbol, date); nothing imported or overwritten (import under another "
+                                f"source name to keep both): {shown}{more}")
+            present = int(con.execute(
+                "SELECT count(*) FROM _cf_incoming i JOIN prices p ON p.source = ? AND p.symbol = i.symbol "
+                "AND p.date = CAST(i.date AS DATE)", [src]).fetchall()[0][0])
+        finally:
+            con.unregister("_cf_incoming")
+        added = 0
+        for start in range(0, len(inc), CHUNK_ROWS):
+            added += self._insert_chunk(con, inc.iloc[start:start + CHUNK_ROWS], src, import_id)
+        return present, added
+
+    def _insert_chunk(self, con, chunk: pd.DataFrame, src: str, import_id: int) -> int:
+        """Insert the rows of ``chunk`` not yet stored for ``src``; returns how many."""
+        con.register("_cf_chunk", chunk)
+        try:
+            n = con.execute(
+                "INSERT INTO prices SELECT c.symbol, CAST(c.date AS DATE), c.open, c.high, c.low, c.close, "
+                "c.adj_close, c.volume, ?, ? FROM _cf_chunk c WHERE NOT EXISTS (SELECT 1 FROM prices p "
+                "WHERE p.source = ? AND p.symbol = c.symbol AND p.date = CAST(c.date AS DATE))",
+                [src, import_id, src]).fetchall()[0][0]
+        finally:
+            con.unregister("_cf_chunk")
+        return int(n)
+
+    # ---------------------------------------------------------------- reading
+    def prices(self, symbols: Iterable[str] | None = None, sources: Iterable[str] | None = None,
+               start=None, end=None) -> pd.DataFrame:
+        """Stored rows in long format with ``source`` and ``import_id``, sorted by source, symbol, date."""
+        where, args = [], []
+        if symbols is not None:
+            symbols = list(symbols)
+            where.append(f"symbol IN ({', '.join('?' * len(symbols))})" if symbols else "FALSE")
+            args += symbols
+        if sources is not None:
+            sources = list(sources)
+            where.append(f"source IN ({', '.join('?' * len(sources))})" if sources else "FALSE")
+            args += sources
+        if start is not None:
+            where.append("date >= ?")
+            args.append(pd.Timestamp(start).date())
+        if end is not None:
+            where.append("date <= ?")
+            args.append(pd.Timestamp(end).date())
+        sql = "SELECT * FROM prices" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY source, symbol, date"
+        df = self.con.execute(sql, args).df()
+        df["date"] = pd.to_datetime(df["date"])
+        df["symbol"] = df["symbol"].astype(str)
+        df["source"] = df["source"].astype(str)
+        for f in FIELDS:
+            df[f] = df[f].astype(float)
+        return df[[*_COLS, "source", "import_id"]]
+
+    def symbols(self, source: str | None = None) -> list[str]:
+        """Symbols with rows (in ``source`` when given), sorted."""
+        if source is None:
+            rows = self.con.execute("SELECT DISTINCT symbol FROM prices ORDER BY 1").fetchall()
+        else:
+            rows = self.con.execute("SELECT DISTINCT symbol FROM prices WHERE source = ? ORDER BY 1", [source]).fetchall()
+        return [r[0] for r in rows]
+
+    def sources(self) -> list[str]:
+        """Source names with rows, sorted."""
+        return [r[0] for r in self.con.execute("SELECT DISTINCT source FROM prices ORDER BY 1").fetchall()]
+
+    def row_count(self, source: str | None = None) -> int:
+        """Rows in ``prices`` (of ``source`` when given)."""
+        if source is None:
+            return int(self.con.execute("SELECT count(*) FROM prices").fetchall()[0][0])
+        return int(self.con.execute("SELECT count(*) FROM prices WHERE source = ?", [source]).fetchall()[0][0])
+
+    def imports(self) -> pd.DataFrame:
+        """The import log, oldest first."""
+        return self.con.execute("SELECT * FROM imports ORDER BY import_id").df()
+
+    def quarantined(self, import_id: int | None = None) -> pd.DataFrame:
+        """Rows kept aside on import (all, or those of one import)."""
+        if import_id is None:
+            return self.con.execute('SELECT * FROM quarantine ORDER BY import_id, "row"').df()
+        return self.con.execute('SELECT * FROM quarantine WHERE import_id = ? ORDER BY "row"', [import_id]).df()
+
+    def summary(self) -> pd.DataFrame:
+        """Per source: rows, symbols, first and last date, imports."""
+        return self.con.execute(
+            "SELECT source, count(*) AS rows, count(DISTINCT symbol) AS symbols, min(date) AS first, "
+            "max(date) AS last, string_agg(DISTINCT CAST(import_id AS VARCHAR), ',') AS imports "
+            "FROM prices GROUP BY source ORDER BY source").df()
+
+    def snapshot(self) -> str:
+        """SHA-256 of every stored row of every table, in key order (to compare states)."""
+        h = hashlib.sha256()
+        for table, order in (("prices", "source, symbol, date"), ("imports", "import_id"),
+                             ("quarantine", 'import_id, "row", "check"')):
+            for row in self.con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall():
+                h.update(repr(row).encode())
+            h.update(b"|")
+        return h.hexdigest()
+
+    def check(self, calendars: Mapping[str, str] | None = None, universe=None, *, priority=None, plan=None,
+              **options) -> ValidationReport:
+        """Validate every stored source (and a splice or plan when given); see :func:`validate.check`."""
+        from .validate import check as _check
+
+        return _check(None, store=self, calendars=calendars, universe=universe, priority=priority, plan=plan,
+                      **options)
+
+    def market(self, calendars, symbols: Iterable[str] | None = None, start=None, end=None,
+               priority: SourcePlan | Sequence[str] | str | Path | None = None, *, listed: bool = False) -> MarketData:
+        """Build :class:`MarketData` from the store, one source per (symbol, date).
+
+        Parameters
+        ----------
+        calendars : mapping symbol -> calendar, or Universe
+            Symbols without a calendar are left out (recorded in ``provenance["skipped"]``).
+        symbols : iterable of str, optional
+            Symbols wanted (default: every stored symbol that has a calendar). A wanted
+            symbol with no rows raises :class:`DataError`.
+        start, end : date-like, optional
+        priority : SourcePlan, path of a plan CSV, or sequence of source names, optional
+            How to choose a source: a plan takes each symbol from its file over its
+            dates; a sequence takes each (symbol, date) from the first source that has
+            it (:func:`~computefolio.data.sources.splice`). Without one, a symbol held
+            by several sources raises :class:`DataError`: sources are never mixed
+            silently.
+        listed : bool
+            With a Universe, leave out rows outside each asset's listed/delisted dates
+            (counted in ``provenance["trimmed"]``).
+
+        Returns
+        -------
+        MarketData
+            ``provenance`` holds ``store`` (file name), ``sources`` (per symbol: list of
+            ``(source, first, last, rows)`` segments in date order), ``skipped``,
+            ``trimmed`` and ``data_hash``.
+        """
+        universe = None
+        if not isinstance(calendars, Mapping) and hasattr(calendars, "calendars"):
+            universe = calendars
+            cals = dict(universe.calendars)
+        else:
+            cals = dict(calendars)
+        stored = self.symbols()
+        if symbols is None:
+            wanted = [s for s in stored if s in cals]
+            skipped = [s for s in stored if s not in cals]
+        else:
+            wanted = list(symbols)
+            skipped = []
+            none = [s for s in wanted if s not in stored]
+            if none:
+                raise DataError(f"{self.path.name}: no stored rows for {', '.join(none)}")
+            nocal = [s for s in wanted if s not in cals]
+            if nocal:
+                raise DataError(f"no calendar for {', '.join(nocal)} (add them to the universe or calendars)")
+        if not wanted:
+            raise DataError(f"{self.path.name}: no stored symbol has a calendar")
+        df = self.prices(symbols=wanted, start=start, end=end)
+        if isinstance(priority, (str, Path)):
+            priority = SourcePlan.from_csv(priority)
+        if priority is None:
+            nsrc = df.groupby("symbol")["source"].nunique()
+            multi = nsrc[nsrc > 1]
+            if len(multi):
+                detail = "; ".join(f"{s}: {', '.join(sorted(df.loc[df['symbol'] == s, 'source'].unique()))}"
+                                   for s in multi.index[:5])
+                raise DataError(f"{len(multi)} symbol(s) are held by several sources ({detail}): pass priority= "
+                                f"(a SourcePlan or a list of sources, most preferred first)")
+            chosen = df
+        elif isinstance(priority, SourcePlan):
+            chosen = select_plan(df, priority, wanted)
+        else:
+            chosen = splice(df, list(priority))
+        trimmed: dict[str, int] = {}
+        if listed and universe is not None:
+            keep = np.ones(len(chosen), dtype=bool)
+            for s in chosen["symbol"].unique():
+                a = universe.asset(s)
+                m = (chosen["symbol"] == s).to_numpy()
+                out = np.zeros(len(chosen), dtype=bool)
+                if a.listed is not None:
+                    out |= m & (chosen["date"] < pd.Timestamp(a.listed)).to_numpy()
+                if a.delisted is not None:
+                    out |= m & (chosen["date"] > pd.Timestamp(a.delisted)).to_numpy()
+                if out.any():
+                    trimmed[s] = int(out.sum())
+                keep &= ~out
+            chosen = chosen[keep]
+        if chosen.empty:
+            raise DataError(f"{self.path.name}: no rows for the requested symbols, dates and sources")
+        prov = {"store": self.path.name, "sources": _segments(chosen), "skipped": skipped, "trimmed": trimmed}
+        md = MarketData.from_long(chosen[_COLS], cals, source=f"store {self.path.name}", provenance=prov)
+        md.provenance["data_hash"] = md.data_hash()
+        return md
+
+
+def _segments(df: pd.DataFrame) -> dict[str, list[tuple[str, str, str, int]]]:
+    """Per symbol, the runs of consecutive rows from one source: (source, first, last, rows)."""
+    out: dict[str, list] = {}
+    for sym, g in df.sort_values(["symbol", "date"]).groupby("symbol", sort=True):
+        src = g["source"].to_numpy()
+        dates = g["date"].to_numpy()
+        cut = np.flatnonzero(src[1:] != src[:-1]) + 1
+        starts = np.concatenate([[0], cut])
+        ends = np.concatenate([cut, [len(src)]]) - 1
+        out[str(sym)] = [(str(src[a]), str(pd.Timestamp(dates[a]).date()), str(pd.Timestamp(dates[b]).date()),
+                          int(b - a + 1)) for a, b in zip(starts, ends)]
+    return out
+
+
+def _quarantine_frame(rows: pd.DataFrame, bad_keys: Mapping[tuple, list]) -> pd.DataFrame:
+    cols = ["row", "symbol", "date", *FIELDS, "check", "message"]
+    if rows.empty:
+        out = pd.DataFrame({c: pd.Series(dtype=float if c in FIELDS else ("int64" if c == "row" else object))
+                            for c in cols})
+        out["date"] = pd.to_datetime(out["date"])
+        return out
+    checks, msgs = [], []
+    for s, d in zip(rows["symbol"], rows["date"]):
+        fs = bad_keys[(s, pd.Timestamp(d))]
+        checks.append(",".join(sorted({f.check for f in fs})))
+        msgs.append("; ".join(f.message for f in fs))
+    return rows.assign(check=checks, message=msgs)[cols].reset_index(drop=True)
+
+
+def _list_rows(q: pd.DataFrame) -> str:
+    shown = "; ".join(f"row {r.row} {r.symbol} {pd.Timestamp(r.date).date()} {r.check}: {r.message}"
+                      for r in q.head(_LIST_BAD).itertuples())
+    more = f" (+{len(q) - _LIST_BAD} more)" if len(q) > _LIST_BAD else ""
+    return shown + more
