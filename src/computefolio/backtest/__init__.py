@@ -18,10 +18,14 @@ Result
     turnover, cash, manifest, metrics(), to_dict().
 """
 
-from .costs import CostModel, VenueCost, load_costs
+from .costs import AssetCost, CostModel, VenueCost, load_costs
+from .policy import FixedWeights, Policy, VolTarget, backtest
 from .result import Result
 from .schedule import Calendar, DriftBands
 from .simulator import DEFAULT_CAPITAL, cash_growth, prepare, simulate
+from .sweep import ManyResult, backtest_many
+from .walkforward import walk_forward
 
-__all__ = ["simulate", "Result", "CostModel", "VenueCost", "load_costs", "Calendar", "DriftBands",
+__all__ = ["simulate", "backtest", "backtest_many", "walk_forward", "Policy", "FixedWeights", "VolTarget",
+           "Calendar", "DriftBands", "Result", "ManyResult", "CostModel", "VenueCost", "AssetCost", "load_costs",
            "DEFAULT_CAPITAL", "prepare", "cash_growth"]

@@ -164,6 +164,8 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
     for i in range(i0, i1):
         prow = px[i]
         resumed = state[S_RESUME] == i
+        if keep_trades and not resumed and state[S_NTR] + 3 * n + 2 > tr_i.shape[0]:
+            return i  # trade buffer nearly full: the caller grows it and resumes at i
         if not resumed:
             # 1. interest on cash (net book's cash; the gross book gets the same)
             if i > 0:

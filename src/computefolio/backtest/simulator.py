@@ -284,7 +284,7 @@ class Engine:
         self.n_targets = len(targets)
         self.sig = np.ascontiguousarray(sig, dtype=np.int64)
         if self.keep_trades:
-            n_reb = int((sig >= 0).sum()) + (len(sig) if self.bands is not None else 0)
+            n_reb = int((sig >= 0).sum())
             cap = max(1024, (n_reb + 2) * self.prep.px.shape[1] * 2)
             self.tr_i = np.zeros((cap, 3), dtype=np.int64)
             self.tr_f = np.zeros((cap, 5))
@@ -312,7 +312,6 @@ class Engine:
         until = T if until is None else until
         ba, br, G, gba, gbr = self.band_arrays
         while True:
-            before = int(self.state[K.S_NTR])
             stop_row = K.run_rows(
                 self.row, until, self.prep.px, self.prep.tradable, self.prep.last_row, self.sig, self.stop,
                 self.targets, ba, br, G, gba, gbr, self.stop_on_breach,
@@ -320,10 +319,16 @@ class Engine:
                 self.prep.sigma, self.prep.adv, CONVENTIONS[self.fee_convention], self.prep.growth,
                 self.shares, self.pending, self.state, self.equity, self.cash, self.cost, self.traded,
                 self.weights, self.keep_weights, self.tr_i, self.tr_f, self.keep_trades)
-            if self.keep_trades and int(self.state[K.S_NTR]) > len(self.tr_i):  # pragma: no cover - safety net
-                raise RuntimeError(f"trade buffer overflow ({int(self.state[K.S_NTR])} > {len(self.tr_i)}, "
-                                   f"from {before})")
             self.row = stop_row
+            if stop_row < until and self.state[K.S_RESUME] != stop_row:
+                # the kernel paused for room in the trade buffer
+                grow = 2 * len(self.tr_i)
+                ti = np.zeros((grow, 3), dtype=np.int64)
+                tf = np.zeros((grow, 5))
+                ti[: len(self.tr_i)] = self.tr_i
+                tf[: len(self.tr_f)] = self.tr_f
+                self.tr_i, self.tr_f = ti, tf
+                continue
             return stop_row
 
     def result(self, config: dict | None = None, seed: int | None = None, inputs_hash: str | None = None) -> Result:

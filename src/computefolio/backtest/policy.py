@@ -1,0 +1,281 @@
+"""A policy: allocator + rebalance schedule (+ mandate, volatility target), and its backtest.
+
+At each rebalance date ``t`` the allocator is fitted on returns of the book's basis
+*up to and including t* (the close of ``t`` is known when trading at that close) over
+the last ``lookback`` periods, with the book's drifted weights as ``current_weights``
+and ADV as of ``t``; nothing after ``t`` is visible (a test perturbs every later price
+and checks that weights and trades up to ``t`` do not change).
+
+Allocator contract (duck-typed, :mod:`computefolio.allocate`):
+``allocator.fit(returns, *, universe=None, current_weights=None, adv=None, date=None)``
+sets ``allocator.weights_`` (a Series over symbols, fractions of book value; missing
+symbols are 0).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..data.market import MarketData
+from .costs import as_cost_model
+from .result import Result
+from .schedule import Calendar, DriftBands
+from .simulator import DEFAULT_CAPITAL, Engine, prepare
+
+
+class FixedWeights:
+    """The simplest allocator: always the same weights (a Series or dict symbol -> weight)."""
+
+    def __init__(self, weights):
+        self.weights = pd.Series(weights, dtype=float)
+
+    def fit(self, returns, *, universe=None, current_weights=None, adv=None, date=None):
+        self.weights_ = self.weights.copy()
+        return self
+
+    def __repr__(self):
+        return f"FixedWeights({dict(self.weights.round(6))})"
+
+
+@dataclass
+class VolTarget:
+    """Scale weights so that the ex-ante volatility (sample covariance over the lookback)
+    equals ``target`` (annual fraction), capped at ``max_leverage`` (1 = never lever).
+
+    Volatility targeting as in Moreira and Muir, "Volatility-Managed Portfolios",
+    Journal of Finance 2017; the scale uses only returns up to the rebalance date.
+    """
+
+    target: float
+    max_leverage: float = 1.0
+    min_leverage: float = 0.0
+
+    def apply(self, weights: pd.Series, returns: pd.DataFrame, periods_per_year: float) -> pd.Series:
+        w = weights[weights != 0]
+        if w.empty:
+            return weights
+        x = returns.reindex(columns=w.index).dropna()
+        if len(x) < 3:
+            return weights
+        cov = np.cov(x.to_numpy(), rowvar=False, ddof=1).reshape(len(w), len(w))
+        vol = float(np.sqrt(max(w.to_numpy() @ cov @ w.to_numpy(), 0.0) * periods_per_year))
+        if vol <= 0:
+            return weights
+        s = float(np.clip(self.target / vol, self.min_leverage, self.max_leverage))
+        return weights * s
+
+
+@dataclass
+class Policy:
+    """How the book is run.
+
+    Parameters
+    ----------
+    allocator : object
+        Fitted at each rebalance (see the module docstring).
+    schedule : Calendar or DriftBands
+        When to rebalance. Drift bands start with an initial investment on the first
+        date and re-fit the allocator whenever a band is breached (and on
+        ``bands.review`` dates).
+    mandate : Mandate or path, optional
+        Given to the allocator (``set_params(mandate=...)``) when it has none.
+    vol_target : float, VolTarget or callable, optional
+        Annual volatility target (float -> :class:`VolTarget`), or any callable
+        ``(weights, returns_window, periods_per_year) -> weights``.
+    lookback : int
+        Periods of returns the allocator sees.
+    basis : {"session", "calendar"}
+        Valuation basis of the book (and of the allocator's returns).
+    min_history : int
+        Skip scheduled rebalances with fewer periods of history than this.
+    name : str, optional
+    """
+
+    allocator: object
+    schedule: Calendar | DriftBands = field(default_factory=Calendar)
+    mandate: object = None
+    vol_target: object = None
+    lookback: int = 252
+    basis: str = "session"
+    min_history: int = 2
+    name: str | None = None
+
+    def __post_init__(self):
+        if self.mandate is not None and getattr(self.allocator, "mandate", "absent") is None \
+                and hasattr(self.allocator, "set_params"):
+            self.allocator = copy.deepcopy(self.allocator)
+            self.allocator.set_params(mandate=self.mandate)
+        if isinstance(self.vol_target, (int, float)) and not isinstance(self.vol_target, bool):
+            self.vol_target = VolTarget(float(self.vol_target))
+        if self.lookback < 2:
+            raise ValueError("lookback must be at least 2 periods")
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return f"{type(self.allocator).__name__}/{_schedule_label(self.schedule)}" + \
+            (f"/vol{getattr(self.vol_target, 'target', '')}" if self.vol_target is not None else "")
+
+    def to_dict(self) -> dict:
+        return {"allocator": repr(self.allocator), "schedule": self.schedule.to_dict(), "lookback": self.lookback,
+                "basis": self.basis, "min_history": self.min_history,
+                "vol_target": None if self.vol_target is None else repr(self.vol_target),
+                "mandate": None if self.mandate is None else repr(self.mandate)}
+
+    def target(self, returns_window: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
+               date=None, periods_per_year: float = 252) -> pd.Series:
+        """Target weights from the allocator (+ volatility target) for one date."""
+        self.allocator.fit(returns_window, universe=universe, current_weights=current_weights, adv=adv, date=date)
+        w = pd.Series(self.allocator.weights_, dtype=float)
+        w.index = w.index.map(str)
+        if self.vol_target is not None:
+            fn: Callable = self.vol_target.apply if hasattr(self.vol_target, "apply") else self.vol_target
+            w = fn(w, returns_window, periods_per_year)
+        return w
+
+    def backtest(self, market, **kwargs) -> Result:
+        """Shorthand for :func:`backtest` ``(self, market, **kwargs)``."""
+        return backtest(self, market, **kwargs)
+
+
+def _schedule_label(s) -> str:
+    if isinstance(s, Calendar):
+        return f"{s.freq}" + (f"@{s.clock}" if s.clock else "")
+    if isinstance(s, DriftBands):
+        parts = [f"{k}{v:g}" for k, v in (("abs", s.abs), ("rel", s.rel), ("gabs", s.group_abs),
+                                          ("grel", s.group_rel)) if v is not None]
+        return "bands(" + ",".join(parts) + ")"
+    return type(s).__name__
+
+
+def _market_returns(market, basis: str) -> pd.DataFrame:
+    if isinstance(market, MarketData):
+        return market.returns(basis)
+    p = market.astype(float)
+    r = p / p.shift(1) - 1.0
+    return r
+
+
+def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAPITAL, start=None, end=None,
+             universe=None, venues=None, cash_rate=0.0, fee_convention: str = "native", lots: bool = False,
+             keep_weights: bool = True, volumes=None, calendars=None, impact_window: int = 20,
+             seed: int | None = None) -> Result:
+    """Backtest a policy on market data.
+
+    Parameters
+    ----------
+    policy : Policy
+    market : MarketData or pandas.DataFrame
+        Prices (a DataFrame is dates x symbols on ``policy.basis``).
+    costs : CostModel, path, bps, ``"default"`` or None
+    capital : float
+        Starting cash in currency (default 100,000,000).
+    start, end : date-like, optional
+        The book is valued from ``start`` to ``end``; the allocator may see returns
+        before ``start`` (history), never after the rebalance date.
+    universe : Universe, optional
+        Given to the allocator; also the venue of each symbol (``Asset.venue``) and,
+        for a DataFrame market, the calendars.
+    venues : mapping, optional
+        Symbol -> venue (overrides the universe).
+    cash_rate, fee_convention, lots, keep_weights, volumes, impact_window, seed :
+        As in :func:`~computefolio.backtest.simulate`.
+
+    Returns
+    -------
+    Result
+    """
+    basis = policy.basis
+    if universe is not None:
+        uv = {a.symbol: a.venue for a in universe.assets}
+        venues = {**uv, **(venues or {})}
+        if calendars is None:
+            calendars = universe.calendars
+    if isinstance(market, MarketData) and end is not None:
+        market = market.between(None, end)
+    elif isinstance(market, pd.DataFrame) and end is not None:
+        market = market.loc[: pd.Timestamp(end)]
+    cm = as_cost_model(costs)
+    prep = prepare(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
+                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
+    rets_full = _market_returns(market, basis).reindex(index=prep.index, columns=prep.symbols)
+    i0 = 0
+    if start is not None:
+        i0 = int(prep.index.searchsorted(pd.Timestamp(start)))
+        prep = _slice_prep(prep, i0)
+    bands = policy.schedule if isinstance(policy.schedule, DriftBands) else None
+    eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots, bands=bands,
+                 keep_weights=keep_weights, max_targets=16, stop_on_breach=bands is not None)
+    T = len(prep.index)
+    if bands is not None:
+        sched = set(prep.index.get_indexer(bands.dates(prep.index)).tolist())
+        eng.stop[:] = False
+        eng.stop[0] = True
+        for k in sched:
+            if k >= 0:
+                eng.stop[k] = True
+        eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
+        eng.targets = np.zeros((16, len(prep.symbols)))
+    else:
+        rows = prep.index.get_indexer(policy.schedule.dates(prep.index))
+        eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
+        eng.targets = np.zeros((max(16, len(rows)), len(prep.symbols)))
+        eng.stop[rows[rows >= 0]] = True
+    adv_frame = None
+    if isinstance(market, MarketData) and market.volume is not None:
+        adv_frame = prep.adv
+    ppy = prep.periods_per_year
+    rets = rets_full.to_numpy()
+    n_fit = 0
+    while True:
+        row = eng.run()
+        if row >= T:
+            break
+        g = row + i0  # row in the full returns frame
+        lo = max(0, g - policy.lookback + 1)
+        if g < policy.min_history:
+            eng.stop[row] = False  # resume at this row without a rebalance
+            if bands is not None and eng.n_targets == 0 and row + 1 < T:
+                eng.stop[row + 1] = True  # drift bands: invest on the first date with enough history
+            continue
+        window = rets_full.iloc[lo: g + 1]
+        priced = ~np.isnan(prep.px[row])
+        window = window.loc[:, priced]
+        cw = pd.Series(eng.current_weights(row), index=prep.symbols)
+        adv = pd.Series(adv_frame[row], index=prep.symbols) if adv_frame is not None else None
+        w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=prep.index[row],
+                          periods_per_year=ppy)
+        unknown = [s for s in w.index if s not in prep.symbols]
+        if unknown and (w[unknown] != 0).any():
+            raise ValueError(f"allocator returned weights for symbols without prices: {', '.join(unknown)}")
+        wv = w.reindex(prep.symbols).fillna(0.0).to_numpy(dtype=float)
+        eng.add_target(row, wv)
+        n_fit += 1
+    cfg = {"entry": "backtest", "policy": policy.to_dict(), "start": prep.index[0], "end": prep.index[-1],
+           "cash_rate": "series" if isinstance(cash_rate, pd.Series) else float(cash_rate),
+           "fits": n_fit, "impact_window": impact_window}
+    res = eng.result(config=cfg, seed=seed)
+    res.manifest["policy"] = policy.label
+    return res
+
+
+def _slice_prep(prep, i0: int):
+    from dataclasses import replace
+
+    T = len(prep.index)
+    last = np.where(prep.last_row < T, prep.last_row - i0, T - i0).astype(np.int64)
+    gone = last < 0
+    px = prep.px[i0:].copy()
+    px[:, gone] = np.nan
+    last[gone] = T - i0
+    g = prep.growth[i0:].copy()
+    g[0] = 1.0
+    return replace(prep, index=prep.index[i0:], px=np.ascontiguousarray(px),
+                   tradable=np.ascontiguousarray(prep.tradable[i0:]), last_row=last,
+                   sigma=np.ascontiguousarray(prep.sigma[i0:]), adv=np.ascontiguousarray(prep.adv[i0:]), growth=g)

@@ -1,0 +1,221 @@
+"""Many backtests at once: a weight tensor in one numba call, or a list of policies.
+
+``backtest_many(weights, market, rebalance_dates=...)`` runs a (sets x rebalance dates x
+assets) tensor of target weights through the same kernel as :func:`simulate`, in one
+``numba.prange`` loop over sets, keeping each set's daily equity curve but not its
+daily weights or trade list (memory: sets x dates floats for the curves plus one
+sets x dates x assets copy of nothing -- the tensor itself is the largest input).
+Each curve is bit-identical to ``simulate(prices, weights[s], ...)`` for that set.
+
+``backtest_many(policies, market)`` runs each :class:`Policy` (allocators are Python
+objects, so one by one) and stacks the results the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numba import njit, prange
+
+from . import _kernel as K
+from .costs import as_cost_model
+from .manifest import make_manifest
+from .policy import Policy, backtest
+from .schedule import DriftBands, no_bands
+from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
+
+
+@njit(parallel=True, cache=True)
+def _many(px, tradable, last_row, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+          fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+          equity, costs, traded):
+    S = targets.shape[0]
+    T, N = px.shape
+    for s in prange(S):
+        shares = np.zeros(N)
+        pending = np.full(N, np.nan)
+        state = np.array([capital, 0.0, -1.0, -1.0, 0.0])
+        cash_out = np.empty(T)
+        stop = np.zeros(T, dtype=np.bool_)
+        w_dummy = np.zeros((1, N))
+        ti = np.zeros((1, 3), dtype=np.int64)
+        tf = np.zeros((1, 5))
+        K.run_rows(0, T, px, tradable, last_row, sig[s], stop, targets[s],
+                   band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
+                   fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
+                   shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
+                   ti, tf, False)
+
+
+@dataclass
+class ManyResult:
+    """Equity curves of many backtests side by side.
+
+    Attributes
+    ----------
+    equity : pandas.DataFrame
+        Dates x runs, net book value in currency.
+    costs : pandas.DataFrame or None
+        Dates x runs, costs paid (currency).
+    turnover : pandas.DataFrame or None
+        Dates x runs, one-sided turnover.
+    labels : list of str
+    basis : str
+    periods_per_year : int
+    results : list of Result or None
+        Full results (policy runs only).
+    manifest : dict
+    """
+
+    equity: pd.DataFrame
+    costs: pd.DataFrame | None
+    turnover: pd.DataFrame | None
+    labels: list
+    basis: str
+    periods_per_year: int
+    capital: float
+    results: list | None = None
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def returns(self) -> pd.DataFrame:
+        v = self.equity.to_numpy()
+        r = np.empty_like(v)
+        r[0] = v[0] / self.capital - 1.0
+        r[1:] = v[1:] / v[:-1] - 1.0
+        out = pd.DataFrame(r, index=self.equity.index, columns=self.equity.columns)
+        out.attrs.update(basis=self.basis, periods_per_year=self.periods_per_year)
+        return out
+
+    def metrics(self, benchmark: pd.Series | None = None) -> pd.DataFrame:
+        """One row of :func:`computefolio.metrics.summary` per run."""
+        from ..metrics import summary
+
+        rets = self.returns
+        rows = {}
+        for c in rets.columns:
+            r = rets[c]
+            r.attrs.update(rets.attrs)
+            t = self.turnover[c] if self.turnover is not None else None
+            rows[c] = summary(r, benchmark=benchmark, periods_per_year=self.periods_per_year, turnover=t)
+        return pd.DataFrame(rows).T
+
+
+def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: float = DEFAULT_CAPITAL,
+                  basis: str | None = None, calendars: Mapping[str, str] | None = None,
+                  venues: Mapping[str, str] | None = None, volumes=None, cash_rate=0.0,
+                  fee_convention: str = "native", lots: bool = False, bands=None, symbols: Sequence[str] | None = None,
+                  labels: Sequence[str] | None = None, impact_window: int = 20, **policy_kwargs) -> ManyResult:
+    """Run many weight sets (one numba call) or many policies.
+
+    Parameters
+    ----------
+    runs : numpy.ndarray (S, K, N), list of DataFrames, or list of Policy
+        A tensor of target weights (S sets, K rebalance dates, N assets in the
+        column order of ``market`` or ``symbols``), or a list of target-weight
+        DataFrames on the same dates, or policies.
+    market : pandas.DataFrame or MarketData
+    rebalance_dates : sequence of dates, optional
+        The K dates of the tensor (required with an ndarray).
+    bands : DriftBands or list of DriftBands, optional
+        One for all sets or one per set (their groups must be equal).
+    Other parameters as in :func:`~computefolio.backtest.simulate`.
+
+    Returns
+    -------
+    ManyResult
+    """
+    if isinstance(runs, Sequence) and runs and all(isinstance(p, Policy) for p in runs):
+        results = [backtest(p, market, costs=costs, capital=capital, cash_rate=cash_rate, venues=venues,
+                            fee_convention=fee_convention, lots=lots, calendars=calendars, volumes=volumes,
+                            impact_window=impact_window, **policy_kwargs) for p in runs]
+        labs = list(labels) if labels is not None else _unique([p.label for p in runs])
+        eq = pd.concat([r.equity for r in results], axis=1, keys=labs)
+        cs = pd.concat([r.costs for r in results], axis=1, keys=labs)
+        to = pd.concat([r.turnover for r in results], axis=1, keys=labs)
+        return ManyResult(eq, cs, to, labs, results[0].basis, results[0].periods_per_year, float(capital),
+                          results=results, manifest={"runs": [r.manifest for r in results]})
+
+    cm = as_cost_model(costs)
+    prep = prepare(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
+                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
+    syms = list(symbols) if symbols is not None else prep.symbols
+    if isinstance(runs, np.ndarray):
+        W = np.asarray(runs, dtype=float)
+        if W.ndim != 3:
+            raise ValueError(f"weights tensor must be (sets, dates, assets), got shape {W.shape}")
+        if rebalance_dates is None:
+            raise ValueError("rebalance_dates are required with a weight tensor")
+        dates = pd.DatetimeIndex(pd.to_datetime(rebalance_dates)).normalize()
+        if len(dates) != W.shape[1]:
+            raise ValueError(f"{len(dates)} rebalance dates for a tensor with {W.shape[1]} dates")
+        if W.shape[2] != len(syms):
+            raise ValueError(f"tensor has {W.shape[2]} assets, prices have {len(syms)}")
+    else:
+        frames = list(runs)
+        dates = frames[0].index
+        W = np.stack([f.reindex(index=dates, columns=syms).fillna(0.0).to_numpy(dtype=float) for f in frames])
+        if labels is None and all(isinstance(getattr(f, "name", None), str) for f in frames):
+            labels = [f.name for f in frames]
+    if syms != prep.symbols:
+        order = [syms.index(s) if s in syms else -1 for s in prep.symbols]
+        Wn = np.zeros((W.shape[0], W.shape[1], len(prep.symbols)))
+        for j, o in enumerate(order):
+            if o >= 0:
+                Wn[:, :, j] = W[:, :, o]
+        W = Wn
+    if np.isnan(W).any():
+        raise ValueError("weights tensor has NaN (use 0 for no position)")
+    pos = prep.index.get_indexer(dates)
+    if (pos < 0).any():
+        raise ValueError(f"rebalance date {dates[pos < 0][0].date()} is not a valuation date")
+    S, T, N = W.shape[0], len(prep.index), len(prep.symbols)
+    sig1 = np.full(T, -1, dtype=np.int64)
+    sig1[pos] = np.arange(len(dates))
+    sig = np.ascontiguousarray(np.broadcast_to(sig1, (S, T)))
+    bl = bands if isinstance(bands, (list, tuple)) else [bands] * S
+    if len(bl) != S:
+        raise ValueError(f"{len(bl)} bands for {S} weight sets")
+    ba, br, gba, gbr = (np.full(S, np.nan) for _ in range(4))
+    G = np.zeros((N, 0))
+    for s, b in enumerate(bl):
+        arr = b.arrays(prep.symbols) if isinstance(b, DriftBands) else no_bands(N)
+        ba[s], br[s], G_s, gba[s], gbr[s] = arr
+        if G_s.shape[1]:
+            G = G_s
+    # cost arrays through the Engine (venue mapping, warnings, convention checks)
+    eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots,
+                 keep_weights=False, keep_trades=False)
+    equity = np.full((S, T), np.nan)
+    cst = np.zeros((S, T))
+    trd = np.zeros((S, T))
+    _many(prep.px, prep.tradable, prep.last_row, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
+          gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots, prep.sigma, prep.adv,
+          CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd)
+    labs = list(labels) if labels is not None else [f"set{s}" for s in range(S)]
+    eq = pd.DataFrame(equity.T, index=prep.index, columns=labs)
+    cs = pd.DataFrame(cst.T, index=prep.index, columns=labs)
+    pre = equity + cst
+    to = pd.DataFrame(np.where(pre > 0, trd / (2.0 * np.where(pre > 0, pre, 1.0)), 0.0).T, index=prep.index,
+                      columns=labs)
+    manifest = make_manifest(prep.data_hash, {"entry": "backtest_many", "sets": S, "capital": capital,
+                                              "basis": prep.basis, "fee_convention": fee_convention,
+                                              "costs": cm.model_dump()},
+                             inputs_hash=__import__("hashlib").sha256(np.ascontiguousarray(W).tobytes()).hexdigest())
+    return ManyResult(eq, cs, to, labs, prep.basis, prep.periods_per_year, float(capital), manifest=manifest)
+
+
+def _unique(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for s in labels:
+        if s in seen:
+            seen[s] += 1
+            out.append(f"{s}#{seen[s]}")
+        else:
+            seen[s] = 0
+            out.append(s)
+    return out
