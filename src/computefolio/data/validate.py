@@ -34,9 +34,9 @@ Errors (the data is wrong or cannot be used as is):
     The price series (there is no independent adjusted series to compare, or it
     jumps too) moves by a ratio within ``split_tol`` of k or 1/k for k in
     :data:`SPLIT_RATIOS`, and (plausibility guard) the move persists - the next
-    ``persist`` bars do not go back more than half way - and, when an open is
-    given, the bar opens at the new level (the gap open/previous close is also
-    near k, tolerance 15%). A real one-day move of exactly 2x or 0.5x that holds
+    ``persist`` bars do not go back more than half way, the move does not undo the
+    previous bar's (the return leg of a one-bar spike) - and, when an open is
+    given, the bar trades at the new level (open within 15% of the close). A real one-day move of exactly 2x or 0.5x that holds
     is rare in equities; an unadjusted split always looks like this. Equities and
     ETFs only: crypto has no splits, indices and rates neither. Value: the ratio.
 ``source_scale``
@@ -294,7 +294,7 @@ def infer_classes(symbols: Iterable[str], df: pd.DataFrame | None = None, calend
     inferred: dict[str, list[str]] = {}
     weekend = {}
     if df is not None and len(df):
-        wd = df["date"].dt.dayofweek.to_numpy() >= 5
+        wd = df["date"].dt.day_of_week.to_numpy() >= 5
         weekend = pd.Series(wd).groupby(df["symbol"].to_numpy()).mean().to_dict()
     for s in sorted(set(symbols)):
         a = None
@@ -632,7 +632,10 @@ def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, ori
                            f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}, like {words}) while close moves "
                            f"{math.expm1(lq[j]):+.1%}: {pcol} is not adjusted consistently"))
             continue
-        # plausibility guard: the new level holds, and the bar trades at it (open near close)
+        # plausibility guards: not the return leg of a one-bar spike, the new level holds,
+        # and the bar trades at it (open near close)
+        if j >= 1 and np.isfinite(p[j - 1]) and abs(math.log(p[i] / p[j - 1])) < k / 2:
+            continue
         after = p[i + 1:i + 1 + persist]
         with np.errstate(divide="ignore", invalid="ignore"):
             back = np.log(after / p[j]) * np.sign(lr[j])
