@@ -333,7 +333,8 @@ def sample_market(universe: Universe | None = None, start="2019-01-01", end="202
         if len(rows):
             prev[rows, i] = np.concatenate([[close[rows[0], i]], close[rows[:-1], i]])
     sig_t = sd * np.sqrt(np.where(np.isfinite(hh), hh, 1.0))
-    gap_c = np.where(is_crypto, cls["crypto"]["gap_to_sigma"], cls["equity"]["gap_to_sigma"]) / 0.6745
+    # crypto trades continuously: its open is the previous close (no gap)
+    gap_c = np.where(is_crypto, 0.0, cls["equity"]["gap_to_sigma"] / 0.6745)
     gap = gap_c * sig_t * rng.standard_normal((D, n))
     opn = np.where(bar, prev * np.exp(np.clip(gap, -0.5, 0.5)), np.nan)
     rng_ratio = np.where(is_crypto, cls["crypto"]["range_to_sigma"], cls["equity"]["range_to_sigma"])
