@@ -134,7 +134,7 @@ def portfolio_returns(weights, returns: pd.DataFrame, *, missing: str = "drop") 
         keep = avail > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = gross / avail
-        r = (np.where(ok, x, 0.0) @ wv) * scale
+            r = (np.where(ok, x, 0.0) @ wv) * scale
         out = pd.Series(r[keep], index=returns.index[keep])
     else:
         raise ValueError(f"missing must be 'drop' or 'renormalize', got {missing!r}")
