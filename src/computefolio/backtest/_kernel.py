@@ -20,8 +20,8 @@ Sizing conventions (``conv``):
 
 ``NATIVE`` (0)
     Self-financing: the post-trade book equals ``targets * (V - C)`` where ``V`` is the
-    pre-trade value and ``C`` the costs of the trades themselves (fixed point, a few
-    iterations; lots and minimum notionals applied). Costs are paid from cash.
+    pre-trade value and ``C`` the costs of the trades themselves (fixed point iterated
+    to machine precision; lots and minimum notionals applied). Costs are paid from cash.
 ``VECTORBT`` (1)
     vectorbt ``from_orders(size_type="targetpercent", cash_sharing=True,
     call_seq="auto")``: orders sized on the pre-trade value ``V`` (fees on top), sells
@@ -249,7 +249,7 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
             if conv == NATIVE:
                 C = 0.0
                 C_used = 0.0
-                for it in range(4):
+                for it in range(40):
                     C_used = C
                     Cn = 0.0
                     for j in range(n):
@@ -267,6 +267,8 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                         q[j] = dq
                         Cn += (fee[j] + spread[j]) * x + _impact(x, impk[j], sigma[i, j], adv[i, j])
                     C = Cn
+                    if abs(C - C_used) <= 1e-16 * V:
+                        break
                 for j in range(n):
                     if prow[j] != prow[j]:
                         continue

@@ -74,7 +74,7 @@ class Prepared:
 
 
 def _infer_basis(index: pd.DatetimeIndex) -> str:
-    return "calendar" if (pd.DatetimeIndex(index).dayofweek >= 5).any() else "session"
+    return "calendar" if (pd.DatetimeIndex(index).day_of_week >= 5).any() else "session"
 
 
 def cash_growth(index: pd.DatetimeIndex, cash_rate) -> np.ndarray:
