@@ -1,5 +1,190 @@
-"""CLI commands for data (placeholder: filled in by its issue)."""
+"""``computefolio data import|check|list``: the price store and data validation.
+
+* ``data import FILE...`` imports long-format files into the store, one transaction
+  per file (idempotent; bad rows refused unless ``--quarantine``).
+* ``data check [PATH...]`` validates files, or the whole store when no file is
+  given, prints the findings and exits 1 when there is any error.
+* ``data list`` shows what the store holds.
+
+The store is ``--store PATH``, else ``$COMPUTEFOLIO_HOME/store.duckdb``, else
+``~/.computefolio/store.duckdb``.
+"""
 
 from __future__ import annotations
 
-from ._common import app, console, guard  # noqa: F401
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ..data.store import Store
+from ..data.validate import ValidationReport, check as check_data
+from ._common import app, console, guard
+
+data_app = typer.Typer(help="Import, check and list market data (DuckDB store).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+_STORE_HELP = "Store file (default: $COMPUTEFOLIO_HOME/store.duckdb or ~/.computefolio/store.duckdb)."
+
+
+def _universe(path: Optional[Path]):
+    if path is None:
+        return None
+    from ..universe import load_universe
+
+    return load_universe(path)
+
+
+def _fmt_value(v) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    v = float(v)
+    if v == int(v) and abs(v) < 1e12:
+        return f"{int(v):,}"
+    return f"{v:.6g}"
+
+
+def print_report(report: ValidationReport, limit: int = 50, title: str = "Data check") -> None:
+    """Findings table (first ``limit``, errors first), counts per check, notes, one-line summary."""
+    if report.findings:
+        t = Table(title=f"{title}: findings" + (f" (first {limit} of {len(report.findings)})"
+                                               if len(report.findings) > limit else ""))
+        for c, j in (("severity", "left"), ("check", "left"), ("symbol", "left"), ("date", "left"),
+                     ("value", "right"), ("source", "left"), ("message", "left")):
+            t.add_column(c, justify=j, overflow="fold")
+        for f in report.findings[:limit]:
+            sev = "[red]error[/]" if f.severity == "error" else "[yellow]warning[/]"
+            d = "" if f.date is None or pd.isna(f.date) else str(pd.Timestamp(f.date).date())
+            t.add_row(sev, f.check, f.symbol, d, _fmt_value(f.value), f.source, f.message)
+        console.print(t)
+        c = Table(title="Findings per check")
+        for col, j in (("severity", "left"), ("check", "left"), ("count", "right")):
+            c.add_column(col, justify=j)
+        for r in report.counts().itertuples():
+            c.add_row(r.severity, r.check, f"{r.count:,}")
+        console.print(c)
+    for n in report.notes:
+        console.print(f"[dim]note: {n}[/]", highlight=False)
+    style = "bold green" if report.ok else "bold red"
+    console.print(f"[{style}]{report.summary()}[/]", highlight=False)
+
+
+@data_app.command("import")
+@guard
+def import_files(
+    files: list[Path] = typer.Argument(..., help="Long-format CSV/CSV.gz/Parquet files (date,symbol,open,high,low,close,adj_close,volume)."),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    quarantine: bool = typer.Option(False, "--quarantine", help="Import the good rows and keep bad rows aside (listed) instead of refusing the file."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML for calendars and asset classes."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name for the rows (one file only; default: the file name)."),
+) -> None:
+    """Import files into the store: one transaction per file, idempotent, with provenance."""
+    if source is not None and len(files) != 1:
+        raise typer.BadParameter("--source names the rows of one file; give one file")
+    u = _universe(universe)
+    with Store(store) as st:
+        t = Table(title=f"Import into {st.path}")
+        for c, j in (("file", "left"), ("source", "left"), ("import", "right"), ("read", "right"), ("added", "right"),
+                     ("present", "right"), ("quarantined", "right"), ("errors", "right"), ("warnings", "right")):
+            t.add_column(c, justify=j)
+        quarantined = []
+        for f in files:
+            try:
+                r = st.import_file(f, quarantine=quarantine, universe=u, source=source)
+            except Exception:
+                if t.row_count:
+                    console.print(t)
+                raise
+            if r.already_imported:
+                t.add_row(f.name, r.source, str(r.import_id), "", "0", "", "", "", "", style="dim")
+            else:
+                t.add_row(f.name, r.source, str(r.import_id), f"{r.rows_read:,}", f"{r.rows_added:,}",
+                          f"{r.rows_present:,}", f"{len(r.quarantined):,}", f"{len(r.report.errors):,}",
+                          f"{len(r.report.warnings):,}")
+            if len(r.quarantined):
+                quarantined.append((f.name, r.quarantined))
+        console.print(t)
+        for name, q in quarantined:
+            qt = Table(title=f"Quarantined rows of {name}" + (f" (first 20 of {len(q)})" if len(q) > 20 else ""))
+            for c in ("row", "symbol", "date", "check", "message"):
+                qt.add_column(c, overflow="fold")
+            for r in q.head(20).itertuples():
+                qt.add_row(str(r.row), r.symbol, str(pd.Timestamp(r.date).date()), r.check, r.message)
+            console.print(qt)
+        console.print(f"store holds {st.row_count():,} rows from {len(st.sources())} source(s); "
+                      "series-level findings (errors/warnings columns) do not block an import: "
+                      "see `computefolio data check`.", highlight=False)
+
+
+@data_app.command("check")
+@guard
+def check_cmd(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files to check (each one source); the store when none."),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML: calendars, classes, listed dates."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    priority: Optional[str] = typer.Option(None, "--priority", help="Also check the series spliced from these sources, most preferred first (comma-separated names)."),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="Also check the series a source plan (primary.csv) selects."),
+    limit: int = typer.Option(50, "--limit", help="Findings shown in the table."),
+    stale_run: int = typer.Option(5, "--stale-run", help="Identical closes in a row reported as stale."),
+    jump: float = typer.Option(1.0, "--jump", help="Extreme one-day move (simple return; 1.0 = +100%/-50%)."),
+) -> None:
+    """Validate prices; exit 1 when an error is found (warnings alone exit 0)."""
+    u = _universe(universe)
+    prio = [s.strip() for s in priority.split(",") if s.strip()] if priority else None
+    if paths:
+        report = check_data(paths, universe=u, priority=prio, plan=plan, stale_run=stale_run, jump=jump)
+        what = ", ".join(p.name for p in paths)
+    else:
+        with Store(store, read_only=True) as st:
+            report = check_data(None, store=st, universe=u, priority=prio, plan=plan, stale_run=stale_run, jump=jump)
+            what = str(st.path)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        print_report(report, limit=limit, title=f"Check of {what}")
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@data_app.command("list")
+@guard
+def list_cmd(
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    symbols: bool = typer.Option(False, "--symbols", help="One row per source and symbol."),
+) -> None:
+    """What the store holds: sources, rows, symbols, dates, imports, quarantine."""
+    with Store(store, read_only=True) as st:
+        if symbols:
+            s = st.con.execute("SELECT source, symbol, count(*) AS rows, min(date) AS first, max(date) AS last "
+                               "FROM prices GROUP BY 1, 2 ORDER BY 1, 2").df()
+            t = Table(title=f"{st.path}: rows per source and symbol")
+            for c, j in (("source", "left"), ("symbol", "left"), ("rows", "right"), ("first", "left"), ("last", "left")):
+                t.add_column(c, justify=j)
+            for r in s.itertuples():
+                t.add_row(r.source, r.symbol, f"{r.rows:,}", str(pd.Timestamp(r.first).date()), str(pd.Timestamp(r.last).date()))
+            console.print(t)
+        summ = st.summary()
+        t = Table(title=f"{st.path}: {st.row_count():,} rows, {len(st.symbols())} symbols, {len(summ)} sources")
+        for c, j in (("source", "left"), ("rows", "right"), ("symbols", "right"), ("first", "left"), ("last", "left"),
+                     ("imports", "left")):
+            t.add_column(c, justify=j)
+        for r in summ.itertuples():
+            t.add_row(r.source, f"{r.rows:,}", str(r.symbols), str(pd.Timestamp(r.first).date()),
+                      str(pd.Timestamp(r.last).date()), str(r.imports))
+        console.print(t)
+        imp = st.imports()
+        it = Table(title="Imports")
+        for c, j in (("id", "right"), ("source", "left"), ("file", "left"), ("sha256", "left"), ("read", "right"),
+                     ("added", "right"), ("quarantined", "right"), ("at (UTC)", "left")):
+            it.add_column(c, justify=j, overflow="fold")
+        for r in imp.itertuples():
+            it.add_row(str(r.import_id), r.source, Path(r.file).name, r.sha256[:12], f"{r.rows_read:,}",
+                       f"{r.rows_added:,}", f"{r.rows_quarantined:,}", str(pd.Timestamp(r.imported_at))[:19])
+        console.print(it)
+        q = st.quarantined()
+        if len(q):
+            console.print(f"{len(q):,} quarantined row(s); first: " + "; ".join(
+                f"{r.symbol} {pd.Timestamp(r.date).date()} {r.check}" for r in q.head(5).itertuples()), highlight=False)
