@@ -17,8 +17,8 @@ PALETTE = ["#1f3b73", "#e07b00", "#2a9d8f", "#b5179e", "#6c757d", "#8ab17d", "#e
 REGIME_COLORS = {"decoupled": "rgba(42,157,143,0.10)", "coupled": "rgba(224,123,0,0.13)",
                  "crisis": "rgba(200,30,30,0.16)"}
 
-_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40), height=380,
-               legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40), height=400,
+               legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
                font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif",
                          size=12), hovermode="x unified")
 

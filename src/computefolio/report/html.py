@@ -229,7 +229,7 @@ def build_report(results: dict) -> str:
         figs.div(charts.correlation_chart(series.get("correlation"),
                                           "Correlation of the digital-asset and AI-equity sleeves"), "correlation")
         + (f'<p class="note">{_e(corr.get("note"))}</p>' if corr.get("note") else "")
-        + render_table(corr.get("summary")) + render_table(corr.get("regimes")))
+        + render_table(corr.get("summary")) + render_table(corr.get("regimes")) + render_table(corr.get("btc_qqq")))
 
     parts["weights"] = (
         figs.div(charts.stacked_area(series.get("weights_by_layer"), "Weights by layer (look-through)",
@@ -240,7 +240,7 @@ def build_report(results: dict) -> str:
     exp_html = []
     for by in ("sleeve", "layer", "theme"):
         t = exp.get(by)
-        keys = [("weight", "weight"), ("vol_contribution", "share of volatility"), ("es_contribution", "share of ES")]
+        keys = [("weight", "weight"), ("vol_share", "share of volatility"), ("es_share", "share of ES")]
         exp_html.append(figs.div(charts.grouped_bars(t, "group", keys, f"Exposure and risk contribution by {by}",
                                                      horizontal=by != "sleeve"), f"exposure_{by}"))
         exp_html.append(render_table(t, scroll=by == "theme"))
@@ -278,6 +278,7 @@ def build_report(results: dict) -> str:
     parts["data"] = (
         (f"<table><tbody>{prov_rows}</tbody></table>" if prov_rows else "")
         + render_table(val.get("summary"))
+        + (render_table(r.get("layer_summary")) if r.get("layer_summary") else "")
         + render_table(val.get("findings"), scroll=True, max_rows=300, status_key="severity")
         + ("<h3>Run warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in r.get("warnings", [])) + "</ul>"
            if r.get("warnings") else ""))
