@@ -1,5 +1,293 @@
-"""CLI commands for risk (placeholder: filled in by its issue)."""
+"""``computefolio risk HOLDINGS``: the risk report of a book, printed as tables with units.
+
+HOLDINGS is one of
+
+* a CSV with a ``symbol`` column and one of ``weight`` (fraction of capital),
+  ``value`` (currency amount) or ``quantity`` (units, valued at the last close);
+* a YAML file with a ``weights:`` or ``holdings:`` mapping (symbol -> fraction or amount);
+* a strategy YAML (``computefolio run`` schema): its allocator's target weights as of
+  the last date of the data.
+
+Prices come from ``--data PATH`` (a folder of long-format files), ``--store PATH`` (or the
+store under ``$COMPUTEFOLIO_HOME`` when it exists), or ``--sample`` (the built-in simulated
+market, also the fallback when no store exists). ``--json FILE`` writes
+:meth:`computefolio.risk.report.RiskReport.to_dict` (``-`` for stdout).
+"""
 
 from __future__ import annotations
 
-from ._common import app, console, guard  # noqa: F401
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ..errors import ConfigError, DataError
+from ._common import app, console, err_console, guard
+
+
+# ----------------------------------------------------------------------------- inputs
+def _read_holdings_csv(path: Path) -> tuple[pd.Series, str]:
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # parse errors of any kind
+        raise ConfigError(str(path), "(file)", f"a CSV file ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "symbol" not in df.columns:
+        raise ConfigError(str(path), "symbol", "a 'symbol' column")
+    kinds = [k for k in ("weight", "value", "quantity") if k in df.columns]
+    if len(kinds) != 1:
+        raise ConfigError(str(path), "(columns)", "exactly one of 'weight', 'value' or 'quantity' beside 'symbol' "
+                                                  f"(got {', '.join(df.columns)})")
+    kind = kinds[0]
+    vals = pd.to_numeric(df[kind], errors="coerce")
+    bad = df["symbol"][vals.isna()]
+    if len(bad):
+        raise ConfigError(str(path), kind, f"a number on every row (row of {bad.iloc[0]!r})")
+    sym = df["symbol"].astype(str).str.strip()
+    if sym.duplicated().any():
+        raise ConfigError(str(path), "symbol", f"each symbol once ({sym[sym.duplicated()].iloc[0]!r} repeats)")
+    return pd.Series(vals.to_numpy(float), index=sym.to_numpy()), kind
+
+
+def _read_yaml_book(path: Path):
+    from ..config import read_yaml
+
+    raw = read_yaml(path)
+    if isinstance(raw, dict) and isinstance(raw.get("weights"), dict):
+        return pd.Series(raw["weights"], dtype=float), "weight"
+    if isinstance(raw, dict) and isinstance(raw.get("holdings"), dict):
+        return pd.Series(raw["holdings"], dtype=float), "value"
+    return None, "strategy"
+
+
+def _market(universe, data: Optional[Path], store: Optional[Path], sample: bool, start, end):
+    chosen = [x for x in (data is not None, sample, store is not None) if x]
+    if len(chosen) > 1:
+        raise typer.BadParameter("give at most one of --data, --sample, --store")
+    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
+    if data is not None:
+        from ..data.sources import load_folder
+
+        if not Path(data).is_dir():
+            raise DataError(f"{data}: not a folder of price files")
+        return load_folder(Path(data), universe.calendars, listed=listed, start=start, end=end)
+    if not sample:
+        from ..data.store import Store
+
+        st = Store(store) if store is not None else Store()
+        if store is not None and not st.exists():
+            raise DataError(f"{store}: no such store file")
+        if st.exists():
+            return st.market(universe, start=start, end=end, listed=True)
+        err_console.print("[yellow]no price store found: using the built-in sample market (simulated)[/]")
+    from ..data.sample import sample_market
+
+    kw = {}
+    if start is not None:
+        kw["start"] = str(pd.Timestamp(start).date())
+    if end is not None:
+        kw["end"] = str(pd.Timestamp(end).date())
+    return sample_market(universe, **kw)
+
+
+def _strategy_weights(path: Path, universe, market):
+    """Target weights of a strategy file as of the last date of the market."""
+    from ..pipeline import build_allocator, investable_symbols
+    from ..strategy import load_strategy
+
+    s = load_strategy(path)
+    mandate = None
+    mp = s.resolve(s.mandate, "mandate") if s.mandate else None
+    if mp:
+        from ..allocate.mandate import load_mandate
+
+        mandate = load_mandate(mp)
+    rets = market.returns(s.basis).iloc[-s.lookback:]
+    syms = [x for x in investable_symbols(s, universe, market) if rets[x].notna().all()]
+    if not syms:
+        raise DataError("no asset of the strategy has a full lookback of returns")
+    alloc = build_allocator(s, mandate)
+    alloc.fit(rets[syms], universe=universe)
+    w = alloc.weights_
+    return w[w.abs() > 1e-10], s
+
+
+# ----------------------------------------------------------------------------- output
+def _pct(v, digits=2) -> str:
+    return "" if v is None or pd.isna(v) else f"{100 * v:.{digits}f}%"
+
+
+def _money(v, cur) -> str:
+    return "" if v is None or pd.isna(v) else f"{v:,.0f} {cur}"
+
+
+def print_report(d: dict) -> None:
+    """Print the report dict as rich tables (units in every header)."""
+    m = d["meta"]
+    cur = m["currency"]
+    console.print(f"[bold]Risk report[/] as of {m['asof']} - {m['market']} - basis {m['basis']} "
+                  f"({m['periods_per_year']}/yr) - capital {_money(m['capital'], cur)} - "
+                  f"{m['lookback_periods']} periods {m['first']}..{m['last']}", highlight=False)
+    for wmsg in d["warnings"]:
+        console.print(f"[yellow]warning:[/] {wmsg}", highlight=False)
+    if d.get("volatility"):
+        console.print(f"Volatility (annualized): {_pct(d['volatility']['annualized'])}  "
+                      f"[dim]{d['volatility']['covariance'].get('estimator', '')}[/]", highlight=False)
+
+    t = Table(title=f"VaR and ES, {m['confidence']:.1%} confidence, {m['horizon_periods']} period(s) "
+                    f"of the {m['basis']} basis (loss positive)")
+    for c, j in (("method", "left"), ("VaR %", "right"), (f"VaR {cur}", "right"), ("ES %", "right"),
+                 (f"ES {cur}", "right"), ("obs", "right")):
+        t.add_column(c, justify=j)
+    for k, v in d["var"].items():
+        t.add_row(k, _pct(v["var_pct"]), _money(v["var"], cur), _pct(v["es_pct"]), _money(v["es"], cur),
+                  str(v["n_observations"]))
+    console.print(t)
+
+    c = d.get("contributions")
+    if c:
+        t = Table(title="Contributions by asset (Euler; vol annualized, ES as fraction of capital)")
+        for col in ("asset", "weight %", "vol contrib %", "vol share %", "ES contrib %", "ES share %"):
+            t.add_column(col, justify="left" if col == "asset" else "right")
+        for s, r in c["by_asset"].items():
+            t.add_row(s, _pct(r["weight"]), _pct(r["vol_contribution"]), _pct(r["vol_share"], 1),
+                      _pct(r.get("es_contribution")), _pct(r.get("es_share"), 1))
+        console.print(t)
+        for by, rows in c["by_group"].items():
+            t = Table(title=f"Contributions by {by} (weighted membership{'; themes overlap' if by == 'theme' else ''})")
+            for col in (by, "exposure %", "vol contrib %", "vol share %", "ES contrib %", "ES share %"):
+                t.add_column(col, justify="left" if col == by else "right")
+            for g, r in rows.items():
+                t.add_row(g, _pct(r["exposure"]), _pct(r["vol_contribution"]), _pct(r["vol_share"], 1),
+                          _pct(r.get("es_contribution")), _pct(r.get("es_share"), 1))
+            console.print(t)
+
+    t = Table(title=f"Stress scenarios on today's weights (P&L, {cur})")
+    for col, j in (("scenario", "left"), ("window", "left"), ("P&L %", "right"), (f"P&L {cur}", "right"),
+                   ("worst layer", "left"), ("proxies", "left")):
+        t.add_column(col, justify=j, overflow="fold")
+    for s in d["stress"]:
+        if "error" in s:
+            t.add_row(s["title"], "", "", "", "", f"[red]{s['error']}[/]")
+            continue
+        win = f"{s['start']}..{s['end']}" if s.get("start") else "hypothetical"
+        lay = min(s["by_layer"].items(), key=lambda kv: kv[1]["pnl_pct"] or 0.0) if s["by_layer"] else None
+        worst = f"{lay[0]} {_pct(lay[1]['pnl_pct'])}" if lay else ""
+        prox = ", ".join(f"{k}: {v}" for k, v in s["proxies"].items())
+        t.add_row(s["title"], win, _pct(s["pnl_pct"]), _money(s["pnl"], cur), worst, prox)
+    console.print(t)
+
+    corr = d.get("correlation") or {}
+    if corr.get("pairs"):
+        t = Table(title="Cross-clock correlation (crypto closes 00:00 UTC, equities 16:00 New York)")
+        for col in ("pair", "raw daily", "lead-lag (-1..+1)", "weekly", "n daily / weeks"):
+            t.add_column(col, justify="left" if col == "pair" else "right")
+        for p in corr["pairs"]:
+            t.add_row(f"{p['a']}-{p['b']}", f"{p['raw']['value']:.3f}", f"{p['lead_lag']['value']:.3f}",
+                      f"{p['horizon']['value']:.3f}", f"{p['raw']['n']} / {p['horizon']['n']}")
+        console.print(t)
+    for r in corr.get("regimes", []):
+        cur_r = r["current"]
+        console.print(f"Correlation regime {r['a']} vs {r['b']}: [bold]{cur_r['regime']}[/] "
+                      f"(rolling {r['window']}: {cur_r.get('rolling', float('nan')):.2f}, EW: "
+                      f"{cur_r.get('ewm', float('nan')):.2f}"
+                      + (f", DCC: {cur_r['dcc']:.2f}" if cur_r.get("dcc") is not None else "") + ") - "
+                      f"[dim]{r['thresholds']['rule']}[/]", highlight=False)
+
+    dd = d.get("drawdown")
+    if dd:
+        console.print(f"Max drawdown {_pct(dd['max_drawdown'])} (peak {dd['peak']}, trough {dd['trough']}, "
+                      f"recovery {dd['recovery'] or 'not yet'}; {dd['underwater_periods']} {dd['basis']} periods "
+                      f"under water); current {_pct(dd['current_drawdown'])}", highlight=False)
+    liq = d.get("liquidity")
+    if liq:
+        share = ", ".join(f"{k} day{'s' if k != '1' else ''}: {_pct(v, 1)}" for k, v in liq["liquid_share"].items())
+        console.print(f"Liquid at {liq['participation']:.0%} of ADV - {share}", highlight=False)
+        t = Table(title=f"Days to liquidate (ADV over {liq['adv_window_bars']} bars, {cur}/day)")
+        for col in ("asset", f"value {cur}", f"ADV {cur}", "days", "note"):
+            t.add_column(col, justify="left" if col in ("asset", "note") else "right")
+        for s, r in liq["positions"].items():
+            t.add_row(s, _money(r["value"], ""), _money(r["adv"], ""), "" if r["days"] is None else f"{r['days']:.1f}",
+                      r["note"])
+        console.print(t)
+
+
+# ----------------------------------------------------------------------------- command
+@app.command("risk")
+@guard
+def risk(
+    holdings: Path = typer.Argument(..., help="CSV (symbol + weight|value|quantity), YAML weights/holdings, "
+                                              "or a strategy YAML."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files."),
+    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store (default: $COMPUTEFOLIO_HOME/store.duckdb)."),
+    sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
+    universe_path: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
+    basis: str = typer.Option("session", "--basis", help="session (XNYS, 252/yr) or calendar (365/yr)."),
+    confidence: float = typer.Option(0.99, "--confidence", help="VaR/ES confidence, e.g. 0.99."),
+    horizon: int = typer.Option(1, "--horizon", help="VaR/ES horizon in periods of the basis."),
+    capital: Optional[float] = typer.Option(None, "--capital", help="Book value in currency (default 100,000,000; "
+                                                                      "with values/quantities: their gross sum)."),
+    lookback: int = typer.Option(756, "--lookback", help="Periods of history for VaR, covariance, regimes."),
+    scenarios: Optional[Path] = typer.Option(None, "--scenarios", help="Stress scenarios YAML (default: shipped)."),
+    asof: Optional[str] = typer.Option(None, "--asof", help="Last date used (YYYY-MM-DD)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON to FILE ('-': stdout)."),
+    no_dcc: bool = typer.Option(False, "--no-dcc", help="Skip the DCC-GARCH fit."),
+) -> None:
+    """Risk report of a book: VaR/ES by method, contributions by asset and group, stress, liquidity."""
+    from ..clock import check_basis
+    from ..risk.portfolio import DEFAULT_CAPITAL, weights_from_holdings
+    from ..risk.report import risk_report
+    from ..universe import load_universe
+
+    try:
+        check_basis(basis)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not holdings.is_file():
+        raise ConfigError(str(holdings), "(file)", "file not found")
+    universe = load_universe(universe_path)
+    suffix = holdings.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        book, kind = _read_yaml_book(holdings)
+    else:
+        book, kind = _read_holdings_csv(holdings)
+    market = _market(universe, data, store, sample, None, asof)
+    if kind == "strategy":
+        book, strat = _strategy_weights(holdings, universe, market)
+        kind = "weight"
+        capital = capital or strat.capital
+    unknown = [s for s in book.index if s not in market.symbols]
+    if unknown:
+        raise DataError(f"{holdings}: no prices for {', '.join(unknown)}")
+    if kind == "quantity":
+        # last close; where a source gives only adjusted closes, the last adjusted close (equal to it)
+        closes = market.close.combine_first(market.price)
+        if asof is not None:
+            closes = closes.loc[:asof]
+        px = closes.ffill().iloc[-1].reindex(book.index)
+        if px.isna().any():
+            raise DataError(f"{holdings}: no price to value the quantity of {', '.join(px.index[px.isna()])}")
+        book = book * px
+        kind = "value"
+    if kind == "value":
+        w = weights_from_holdings(book, capital)
+        capital = capital or float(book.abs().sum())
+    else:
+        w = book
+        capital = capital or DEFAULT_CAPITAL
+    rep = risk_report(w, market, universe, capital=capital, basis=basis, confidence=confidence, horizon=horizon,
+                      scenarios=scenarios, lookback=lookback, asof=asof, dcc=not no_dcc)
+    d = rep.to_dict()
+    if json_out is not None:
+        text = json.dumps(d, indent=1, allow_nan=False)
+        if str(json_out) == "-":
+            typer.echo(text)
+            return
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text)
+    print_report(d)
+    if json_out is not None:
+        console.print(f"[dim]JSON written to {json_out}[/]", highlight=False)
