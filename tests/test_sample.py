@@ -261,3 +261,33 @@ def test_real_nvda_split_is_adjusted(real_market):
     r = real_market.returns("session")["NVDA"]
     assert abs(r.loc["2024-06-10"]) < 0.05                     # 10:1 split on 2024-06-10
     assert r.loc["2024-06-03":"2024-06-14"].abs().max() < 0.1
+
+
+# ------------------------------------------------------------------ building blocks against peers / closed forms
+@pytest.mark.peer
+def test_garch_recursion_matches_arch():
+    from arch.univariate import GARCH
+
+    from computefolio.data.sample import _garch
+
+    z = np.random.default_rng(3).standard_normal((400, 2))
+    alpha, beta = np.array([0.10, 0.05]), np.array([0.85, 0.93])
+    eps, h = _garch(z, alpha, beta)
+    for j in range(2):
+        # same innovations, unit unconditional variance, h_0 = 1, no burn-in
+        data, var = GARCH().simulate(np.array([1 - alpha[j] - beta[j], alpha[j], beta[j]]), 400,
+                                     lambda n, j=j: z[:, j], burn=0, initial_value=1.0)
+        np.testing.assert_allclose(eps[:, j], data, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h[:, j], var, rtol=1e-12, atol=1e-14)
+
+
+def test_standardized_student_t_has_unit_variance():
+    from scipy import stats
+
+    from computefolio.data.sample import _std_t
+
+    z = _std_t(np.random.default_rng(0), np.array([5.0, 8.0]), (200_000, 2))
+    np.testing.assert_allclose(z.var(axis=0), 1.0, atol=0.03)
+    # the tails are Student-t's: P(|z| > 4) against the closed form for nu = 5
+    scale = np.sqrt(3 / 5)
+    assert (np.abs(z[:, 0]) > 4).mean() == pytest.approx(2 * stats.t.sf(4 / scale, 5), rel=0.15)

@@ -127,22 +127,26 @@ def group_summary(market: MarketData, universe: Universe, by: str = "layer", dat
     bc = basket_returns(market, universe, by, "calendar", date, syms)
     ps, pc = market.periods_per_year("session"), market.periods_per_year("calendar")
     rs = market.returns("session")
-    ref = {k: (rs[s] if s in rs.columns else None) for k, s in (("btc", btc), ("qqq", qqq))}
+    ref = {k: (rs[s].to_numpy() if s in rs.columns else None) for k, s in (("btc", btc), ("qqq", qqq))}
+    S, C = bs.to_numpy(), bc.to_numpy()
     rows = []
-    for g in M.columns:
-        xs, xc = bs[g].dropna(), bc[g].dropna()
-        ok = len(xs) >= min_obs
+    for j, g in enumerate(M.columns):
+        xs, xc = S[:, j], C[:, j]
+        fs, fc = np.isfinite(xs), np.isfinite(xc)
+        ok = int(fs.sum()) >= min_obs
         row = {"group": g, "name": universe.group_name(by, g), "assets": float(M[g].sum()),
-               "obs_session": int(len(xs)),
-               f"vol_ann_session_{ps}": float(xs.std() * np.sqrt(ps)) if ok else np.nan,
-               f"vol_ann_calendar_{pc}": float(xc.std() * np.sqrt(pc)) if len(xc) >= min_obs else np.nan}
+               "obs_session": int(fs.sum()),
+               f"vol_ann_session_{ps}": float(np.std(xs[fs], ddof=1) * np.sqrt(ps)) if ok else np.nan,
+               f"vol_ann_calendar_{pc}": float(np.std(xc[fc], ddof=1) * np.sqrt(pc)) if fc.sum() >= min_obs
+               else np.nan}
         for k in ("btc", "qqq"):
             col = f"corr_{k}_daily_session"
+            row[col] = np.nan
             if ref[k] is None or not ok:
-                row[col] = np.nan
                 continue
-            j = pd.concat([bs[g], ref[k]], axis=1, keys=["g", "r"]).dropna()
-            row[col] = float(j["g"].corr(j["r"])) if len(j) >= min_obs else np.nan
+            both = fs & np.isfinite(ref[k])
+            if both.sum() >= min_obs:
+                row[col] = float(np.corrcoef(xs[both], ref[k][both])[0, 1])
         rows.append(row)
     out = pd.DataFrame(rows).set_index("group")
     out.attrs.update({
