@@ -114,3 +114,15 @@ def test_layer_summary_on_real_data(real_market, universe):
     assert ratio.between(0.9, 1.1).all(), ratio
     # real BTC-QQQ (raw daily, session basis) sits between the regimes' extremes
     assert 0.2 < s.at["broad_market", CB] < 0.5
+
+
+def test_cli_universe_summary_on_the_sample():
+    from typer.testing import CliRunner
+
+    from computefolio.cli import app
+
+    res = CliRunner().invoke(app, ["universe", "summary", "--start", "2023-01-01", "--end", "2024-12-31"])
+    assert res.exit_code == 0, res.output
+    assert "bitcoin_mining" in res.output and "simulated" in res.output and "252" in res.output
+    bad = CliRunner().invoke(app, ["universe", "summary", "--data", "/nonexistent/folder"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output

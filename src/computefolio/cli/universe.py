@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -46,3 +47,61 @@ def show(
         t.add_row(r["group"], r["name"], f"{r['assets']:.2f}", r["members"])
     t.add_row("total", "", f"{tab['assets'].sum():.2f}", "", style="bold")
     console.print(t)
+
+
+@universe_app.command("summary")
+@guard
+def summary(
+    by: str = typer.Option("layer", "--by", help=f"Group by one of: {', '.join(GROUP_FIELDS)}."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped compute_backed.yaml)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files (default: the built-in sample market)."),
+    start: str = typer.Option("2019-01-01", "--start", help="First date (YYYY-MM-DD)."),
+    end: str = typer.Option("2025-12-31", "--end", help="Last date (YYYY-MM-DD)."),
+    date: Optional[str] = typer.Option(None, "--date", help="As of this date: its classification and returns up to it."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the sample market."),
+) -> None:
+    """The market by layer (or theme, sleeve...): basket volatility on both bases, correlation with BTC and QQQ."""
+    from ..summary import group_summary
+
+    if by not in GROUP_FIELDS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(GROUP_FIELDS)}")
+    u = load_universe(universe)
+    if data is None:
+        from ..data.sample import sample_market
+
+        market = sample_market(u, start=start, end=end, seed=seed)
+    else:
+        from ..data.sources import load_folder
+
+        listed = {a.symbol: (a.listed, a.delisted) for a in u.assets}
+        market = load_folder(data, u.calendars, listed=listed, start=start, end=end)
+    s = group_summary(market, u, by, date=date)
+    last = market.end if date is None else min(market.end, pd.Timestamp(date))
+    t = Table(title=f"Market by {by}: {market.label}, {market.start.date()} to {last.date()}",
+              caption=s.attrs["basis_note"])
+    heads = {"assets": "assets", "obs_session": "sessions"}
+    for c in s.columns:
+        if c.startswith("vol_ann_session"):
+            heads[c] = f"vol ses {c.rsplit('_', 1)[-1]}/yr"
+        elif c.startswith("vol_ann_calendar"):
+            heads[c] = f"vol cal {c.rsplit('_', 1)[-1]}/yr"
+        elif c.startswith("corr_"):
+            heads[c] = f"corr {c.split('_')[1].upper()}"
+    t.add_column(by, justify="left", no_wrap=True)
+    cols = [c for c in s.columns if c in heads]
+    for c in cols:
+        t.add_column(heads[c], justify="right")
+    for g, r in s.iterrows():
+        cells = [str(g)]
+        for c in cols:
+            v = r[c]
+            if c == "obs_session":
+                cells.append(f"{int(v):,}")
+            elif c == "assets":
+                cells.append(f"{v:.2f}")
+            else:
+                cells.append("" if v != v else (f"{v:.1%}" if c.startswith("vol") else f"{v:+.2f}"))
+        t.add_row(*cells)
+    console.print(t)
+    if market.simulated:
+        console.print("[yellow]simulated data (built-in sample market), not real prices[/]", highlight=False)
