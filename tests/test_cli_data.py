@@ -93,3 +93,20 @@ def test_check_the_store(home, tmp_path):
     assert "split_jump" in r.output and "splice" in r.output
     r2 = runner.invoke(app, ["data", "check", "--priority", "a.csv,zzz.csv"])
     assert r2.exit_code == 2 and "zzz.csv" in r2.output
+
+
+@pytest.mark.realdata
+def test_check_real_files_flags_splice_and_corz(shared_dir, home):
+    a = shared_dir / "equities_ohlcv_daily_dieperdev.csv.gz"
+    b = shared_dir / "equities_ohlcv_daily_spookylabs.csv.gz"
+    r = runner.invoke(app, ["data", "check", str(b), "--symbols", "CORZ", "--json"])
+    assert r.exit_code == 0, r.output  # warnings only
+    d = json.loads(r.output)
+    corz = [f for f in d["findings"] if f["check"] == "extreme_jump" and f["date"] == "2024-01-24"]
+    assert len(corz) == 1 and corz[0]["value"] > 40
+    r2 = runner.invoke(app, ["data", "check", str(a), str(b), "--symbols", "NVDA", "--json",
+                             "--priority", f"{a.name},{b.name}"])
+    assert r2.exit_code == 1
+    d2 = json.loads(r2.output)
+    got = {(f["check"], f["source"], f["date"]) for f in d2["findings"] if f["severity"] == "error"}
+    assert got == {("source_scale", f"{a.name} vs {b.name}", "2020-07-27"), ("split_jump", "splice", "2024-03-11")}

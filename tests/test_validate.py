@@ -179,12 +179,12 @@ def test_universe_calendars_classes_and_listed_dates():
     p[5] = 0.0  # junk before the listing date
     df = pd.concat([bars("AAA", p), bars("TOK", walk(60, vol=0.02) * np.r_[np.ones(30), 2.2 * np.ones(30)],
                                               calendar="24/7")])
-    rep = validate(df, universe=u)
+    rep = validate(df, universe=u, listed_only=True)
     assert "non_positive" not in checks(rep, "AAA")
     assert any("outside its listed dates" in n for n in rep.notes)
     # crypto: a 2.2x day is a big move, never a split
     assert checks(rep, "TOK") == {"extreme_jump"}
-    rep_all = validate(df, universe=u, listed_only=False)
+    rep_all = validate(df, universe=u)
     assert "non_positive" in checks(rep_all, "AAA")
 
 

@@ -29,8 +29,11 @@ app.add_typer(data_app, name="data")
 _STORE_HELP = "Store file (default: $COMPUTEFOLIO_HOME/store.duckdb or ~/.computefolio/store.duckdb)."
 
 
-def _universe(path: Optional[Path]):
-    if path is None:
+def _universe(path: Optional[Path], none: bool = False):
+    """The universe for calendars/classes: the file given, else the shipped one; None with --no-universe."""
+    if none:
+        if path is not None:
+            raise typer.BadParameter("--universe and --no-universe exclude each other")
         return None
     from ..universe import load_universe
 
@@ -77,13 +80,14 @@ def import_files(
     files: list[Path] = typer.Argument(..., help="Long-format CSV/CSV.gz/Parquet files (date,symbol,open,high,low,close,adj_close,volume)."),
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
     quarantine: bool = typer.Option(False, "--quarantine", help="Import the good rows and keep bad rows aside (listed) instead of refusing the file."),
-    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML for calendars and asset classes."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML for calendars and asset classes (default: the shipped one)."),
+    no_universe: bool = typer.Option(False, "--no-universe", help="Infer calendars and classes from the symbols and data instead."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name for the rows (one file only; default: the file name)."),
 ) -> None:
     """Import files into the store: one transaction per file, idempotent, with provenance."""
     if source is not None and len(files) != 1:
         raise typer.BadParameter("--source names the rows of one file; give one file")
-    u = _universe(universe)
+    u = _universe(universe, no_universe)
     with Store(store) as st:
         t = Table(title=f"Import into {st.path}")
         for c, j in (("file", "left"), ("source", "left"), ("import", "right"), ("read", "right"), ("added", "right"),
@@ -123,23 +127,29 @@ def import_files(
 def check_cmd(
     paths: Optional[list[Path]] = typer.Argument(None, help="Files to check (each one source); the store when none."),
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
-    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML: calendars, classes, listed dates."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML: calendars and asset classes (default: the shipped one)."),
+    no_universe: bool = typer.Option(False, "--no-universe", help="Check every row; infer calendars and classes from the symbols and data."),
+    listed_only: bool = typer.Option(False, "--listed-only", help="Leave out rows outside each asset's listed dates in the universe."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     priority: Optional[str] = typer.Option(None, "--priority", help="Also check the series spliced from these sources, most preferred first (comma-separated names)."),
     plan: Optional[Path] = typer.Option(None, "--plan", help="Also check the series a source plan (primary.csv) selects."),
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="Check only these symbols (comma-separated)."),
     limit: int = typer.Option(50, "--limit", help="Findings shown in the table."),
     stale_run: int = typer.Option(5, "--stale-run", help="Identical closes in a row reported as stale."),
     jump: float = typer.Option(1.0, "--jump", help="Extreme one-day move (simple return; 1.0 = +100%/-50%)."),
 ) -> None:
     """Validate prices; exit 1 when an error is found (warnings alone exit 0)."""
-    u = _universe(universe)
+    u = _universe(universe, no_universe)
     prio = [s.strip() for s in priority.split(",") if s.strip()] if priority else None
+    syms = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     if paths:
-        report = check_data(paths, universe=u, priority=prio, plan=plan, stale_run=stale_run, jump=jump)
+        report = check_data(paths, universe=u, priority=prio, plan=plan, symbols=syms, stale_run=stale_run,
+                            jump=jump, listed_only=listed_only)
         what = ", ".join(p.name for p in paths)
     else:
         with Store(store, read_only=True) as st:
-            report = check_data(None, store=st, universe=u, priority=prio, plan=plan, stale_run=stale_run, jump=jump)
+            report = check_data(None, store=st, universe=u, priority=prio, plan=plan, symbols=syms,
+                                stale_run=stale_run, jump=jump, listed_only=listed_only)
             what = str(st.path)
     if as_json:
         typer.echo(report.to_json())

@@ -71,8 +71,9 @@ Warnings (real but unusual, or a limitation of the source):
 
 Calendars and asset classes
 ---------------------------
-Taken from ``universe`` when given (and rows outside an asset's listed/delisted
-dates are then left out of the checks, with a note), then from ``calendars``;
+Taken from ``universe`` when given (with ``listed_only=True``, rows outside an
+asset's listed/delisted dates are left out of the checks, with a note), then from
+``calendars``;
 otherwise inferred: known crypto tickers and symbols with weekend bars -> ``"24/7"``;
 ``^IRX``-like rate symbols -> rates; other ``^`` symbols -> indices; everything else
 -> XNYS equities. Every inference is listed in :attr:`ValidationReport.notes`.
@@ -332,7 +333,7 @@ def infer_classes(symbols: Iterable[str], df: pd.DataFrame | None = None, calend
 def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *, stale_run: int = 5,
              jump: float = 1.0, split_tol: float = 0.03, split_ratios: Sequence[int] = SPLIT_RATIOS,
              persist: int = 3, zero_volume_run: int = 1, scale_tol: float = 0.15, disagree: float = 0.25,
-             min_overlap: int = 3, listed_only: bool = True) -> ValidationReport:
+             min_overlap: int = 3, listed_only: bool = False) -> ValidationReport:
     """Check market data and report every problem with symbol, date and value.
 
     Parameters
@@ -366,7 +367,9 @@ def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *,
     min_overlap : int
         Minimum common dates (in a run) for cross-source findings.
     listed_only : bool
-        With a universe, leave rows outside each asset's listed/delisted dates out of the checks.
+        With a universe, leave rows outside each asset's listed/delisted dates out of
+        the checks (a note counts them). Off by default: a check reports what the data
+        holds, junk pre-history included.
 
     Returns
     -------
@@ -394,25 +397,27 @@ def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *,
 
 
 def _trim_listed(df: pd.DataFrame, universe) -> tuple[pd.DataFrame, list[str]]:
-    keep = np.ones(len(df), dtype=bool)
+    codes, uniq = pd.factorize(df["symbol"])
+    lo = np.full(len(uniq), np.datetime64("NaT"), dtype="datetime64[ns]")
+    hi = lo.copy()
+    for k, s in enumerate(uniq):
+        if s in universe:
+            a = universe.asset(s)
+            if a.listed is not None:
+                lo[k] = np.datetime64(pd.Timestamp(a.listed))
+            if a.delisted is not None:
+                hi[k] = np.datetime64(pd.Timestamp(a.delisted))
+    dates = df["date"].to_numpy().astype("datetime64[ns]")
+    lo_r, hi_r = lo[codes], hi[codes]
+    out = (~np.isnat(lo_r) & (dates < lo_r)) | (~np.isnat(hi_r) & (dates > hi_r))
     notes = []
-    sym = df["symbol"].to_numpy()
-    dates = df["date"].to_numpy()
-    for s in np.unique(sym):
-        if s not in universe:
-            continue
-        a = universe.asset(s)
-        m = sym == s
-        out = np.zeros(len(df), dtype=bool)
-        if a.listed is not None:
-            out |= m & (dates < np.datetime64(pd.Timestamp(a.listed)))
-        if a.delisted is not None:
-            out |= m & (dates > np.datetime64(pd.Timestamp(a.delisted)))
-        if out.any():
-            notes.append(f"{s}: {int(out.sum()):,} rows outside its listed dates "
+    if out.any():
+        n = np.bincount(codes[out], minlength=len(uniq))
+        for k in np.flatnonzero(n):
+            a = universe.asset(uniq[k])
+            notes.append(f"{uniq[k]}: {int(n[k]):,} rows outside its listed dates "
                          f"({a.listed or '-'} to {a.delisted or '-'}) not checked")
-            keep &= ~out
-    return df[keep], notes
+    return df[~out], notes
 
 
 def _price_column(df: pd.DataFrame) -> pd.Series:
@@ -432,7 +437,8 @@ def _day(x) -> str:
 
 def _row_checks(df: pd.DataFrame, classes: Mapping[str, str]) -> list[Finding]:
     out: list[Finding] = []
-    is_rate = df["symbol"].map(lambda s: classes.get(s) == "rate").to_numpy(dtype=bool)
+    rates = [s for s, c in classes.items() if c == "rate"]
+    is_rate = df["symbol"].isin(rates).to_numpy(dtype=bool)
     src, sym, dates = df["source"].to_numpy(), df["symbol"].to_numpy(), df["date"].to_numpy()
     for f in _PRICE_FIELDS:
         v = df[f].to_numpy()
@@ -473,6 +479,14 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     starts = np.flatnonzero(d == 1)
     ends = np.flatnonzero(d == -1) - 1
     return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _sorted_in(x: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a sorted reference array (binary search)."""
+    if not len(sorted_ref):
+        return np.zeros(len(x), dtype=bool)
+    pos = np.searchsorted(sorted_ref, x).clip(max=len(sorted_ref) - 1)
+    return sorted_ref[pos] == x
 
 
 def _split_match(lr: np.ndarray, logs: np.ndarray, tol: float) -> np.ndarray:
@@ -534,7 +548,7 @@ def _series_checks(df, cals, classes, *, stale_run, jump, split_tol, split_ratio
             in_range = (dates >= np.datetime64(_CAL_RANGE[0])) & (dates <= np.datetime64(_CAL_RANGE[1]))
             if not in_range.all():
                 outside_range.append(sym)
-            off = in_range & ~np.isin(dates, sess)
+            off = in_range & ~_sorted_in(dates, sess)
             for i in np.flatnonzero(off):
                 out.append(_mk(ERROR, "off_calendar", src, sym, dates[i], p[i],
                                f"bar on {pd.Timestamp(dates[i]).day_name()} {_day(dates[i])}, a day {cal} is closed"))
@@ -547,7 +561,7 @@ def _series_checks(df, cals, classes, *, stale_run, jump, split_tol, split_ratio
             dr = dates
             expected = np.arange(dates[0], dates[-1] + np.timedelta64(1, "D"), np.timedelta64(1, "D")).astype(dates.dtype)
         if len(dr):
-            miss = ~np.isin(expected, dr)
+            miss = ~_sorted_in(expected, dr)
             unit = "day" if cal == CRYPTO else "session"
             for a, b in _runs(miss):
                 n = b - a + 1
@@ -659,30 +673,31 @@ def _cross_source(df, classes, *, scale_tol, split_ratios, disagree, min_overlap
     lim = math.log1p(disagree)
     d = df[~df.duplicated(["source", "symbol", "date"])]
     nsrc = d.groupby("symbol")["source"].nunique()
-    for sym in nsrc.index[nsrc.to_numpy() > 1]:
-        if classes.get(sym) == "rate":
-            continue
-        g = d[d["symbol"] == sym]
-        srcs = sorted(g["source"].unique())
-        per = {s: g[g["source"] == s].set_index("date")[["close", "adj_close"]] for s in srcs}
+    multi = [s for s in nsrc.index[nsrc.to_numpy() > 1] if classes.get(s) != "rate"]
+    d = d[d["symbol"].isin(multi)].sort_values(["symbol", "source", "date"])
+    for sym, g in d.groupby("symbol", sort=True):
+        per = {}
+        for src_name, h in g.groupby("source", sort=True):
+            per[src_name] = (h["date"].to_numpy(), h["close"].to_numpy(), h["adj_close"].to_numpy())
+        srcs = list(per)
         for ai in range(len(srcs)):
             for bi in range(ai + 1, len(srcs)):
                 a, b = srcs[ai], srcs[bi]
-                x, y = per[a], per[b]
-                common = x.index.intersection(y.index)
+                (xd, xc, xa), (yd, yc, ya) = per[a], per[b]
+                common, ix, iy = np.intersect1d(xd, yd, assume_unique=True, return_indices=True)
                 if len(common) < min_overlap:
                     continue
                 col = None
-                for c in ("close", "adj_close"):
-                    if x.loc[common, c].notna().any() and y.loc[common, c].notna().any():
-                        col = c
+                for c, xv, yv in (("close", xc, yc), ("adj_close", xa, ya)):
+                    if np.isfinite(xv[ix]).any() and np.isfinite(yv[iy]).any():
+                        col, xs, ys = c, xv[ix], yv[iy]
                         break
                 if col is None:
                     continue
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    lr = np.log(x.loc[common, col].to_numpy() / y.loc[common, col].to_numpy())
+                    lr = np.log(xs / ys)
                 ok = np.isfinite(lr)
-                lr, cd = lr[ok], common[ok]
+                lr, cd = lr[ok], pd.DatetimeIndex(common[ok])
                 if len(lr) < min_overlap:
                     continue
                 m = _split_match(lr, logs, scale_tol)
@@ -711,7 +726,8 @@ def _cross_source(df, classes, *, scale_tol, split_ratios, disagree, min_overlap
 
 # ---------------------------------------------------------------------------- files and store
 def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, str] | None = None, universe=None,
-          priority: Sequence[str] | None = None, plan=None, **options) -> ValidationReport:
+          priority: Sequence[str] | None = None, plan=None, symbols: Iterable[str] | None = None,
+          **options) -> ValidationReport:
     """Validate files, or the store when no file is given (what ``computefolio data check`` runs).
 
     Parameters
@@ -728,6 +744,8 @@ def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, 
         reported with source ``"splice"``.
     plan : SourcePlan or path, optional
         Also validate the series the plan selects (source ``"plan"``).
+    symbols : iterable of str, optional
+        Check only these symbols.
     **options
         Passed to :func:`validate`.
     """
@@ -738,11 +756,15 @@ def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, 
 
         parts = [read_long(p).assign(source=Path(p).name) for p in paths]
         df = pd.concat(parts, ignore_index=True)
+        if symbols is not None:
+            df = df[df["symbol"].isin(list(symbols))]
     else:
         from .store import Store
 
-        st = store if isinstance(store, Store) else Store(store)
-        df = st.prices()
+        st = store if isinstance(store, Store) else Store(store, read_only=True)
+        df = st.prices(symbols=symbols)
+    if df.empty:
+        raise DataError("nothing to check: no rows" + (" for the requested symbols" if symbols is not None else ""))
     rep = validate(df, calendars, universe, **options)
     if priority:
         sp = splice(df, priority)
