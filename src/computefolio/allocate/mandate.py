@@ -1,0 +1,579 @@
+"""The mandate: rules every book must obey, from a YAML file validated by pydantic.
+
+Example (``resources/mandate_default.yaml`` is the shipped one)::
+
+    name: default
+    long_only: true
+    gross_leverage_max: 1.0
+    cash_min: 0.02
+    assets: {max: 0.08, min: 0.0, overrides: {BTC: {max: 0.20}}}
+    groups:
+      - {by: sleeve, group: digital_assets, min: 0.2, max: 0.5}
+      - {by: layer, group: miners, max: 0.10}
+    turnover_max: 0.20        # one-way, per rebalance, against current weights
+    liquidity: {max_adv_fraction: 0.10, max_days_to_liquidate: 5, participation: 0.2}
+    restricted: [GBTC]
+    compute_exposure_min: 0.5 # weighted average compute score of the invested book
+    risk_budgets: {by: sleeve, budgets: {digital_assets: 0.35, ai_equities: 0.65}, inner: erc}
+
+Meaning of each rule (weights ``w`` are fractions of capital, cash is ``1 - sum(w)``)
+-------------------------------------------------------------------------------------
+``long_only``
+    ``w_i >= 0``.
+``gross_leverage_max``
+    ``sum |w_i| <= L``.
+``cash_min``
+    Cash ``>= cash_min``. Allocators invest exactly the *invested fraction*
+    ``min(1 - cash_min, gross_leverage_max)`` (long-only) or ``1 - cash_min``
+    (long-short, net), the ``budget`` rule.
+``assets``
+    ``min <= w_i <= max`` for every asset; ``overrides`` replace them per symbol.
+``groups``
+    Look-through exposure ``sum_i M_ig w_i`` within ``[min, max]``, where ``M`` is
+    :meth:`Universe.membership` of the taxonomy field ``by`` as of the fit date
+    (weighted: a miner 60% ``miners`` / 40% ``ai_hosting`` counts 0.6 of its weight
+    in ``miners``).
+``turnover_max``
+    One-way turnover ``0.5 * sum_i |w_i - w0_i| <= turnover_max`` against the
+    current weights ``w0`` (symbols absent from either side count as 0, sells of
+    excluded holdings included). Not applied when no current weights are given.
+``liquidity``
+    With ADV (average daily traded value, currency) and ``capital``:
+    ``|w_i - w0_i| * capital <= max_adv_fraction * ADV_i`` (a rebalance trades at
+    most that share of a day's volume) and
+    ``|w_i| * capital <= max_days_to_liquidate * participation * ADV_i``
+    (days to liquidate = position / (participation x ADV)). A missing ADV counts
+    as 0 (the asset can only be held at its current weight). Not applied when no
+    ADV is given (recorded in ``Constraints.skipped``).
+``restricted``
+    Held at 0 (excluded before fitting, reported in ``excluded_``).
+``hold_benchmarks``
+    False (default): assets flagged ``benchmark`` in the universe are held at 0.
+``compute_exposure_min``
+    Weighted average compute score ``sum w_i c_i / sum w_i >= m``, as the linear
+    rule ``sum_i w_i (c_i - m) >= 0``.
+``risk_budgets``
+    Shares of portfolio variance per group, with an inner allocator per group
+    (see :class:`computefolio.allocate.groups.GroupRiskBudget`); used by
+    :func:`computefolio.allocate.make_allocator`.
+
+Every rule becomes rows of linear constraints over the kept symbols
+(:meth:`Mandate.constraints` -> :class:`Constraints`); an infeasible set raises
+:class:`~computefolio.errors.InfeasibleError` naming a minimal conflicting
+subset (deletion filter over phase-1 LPs, HiGHS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..config import load_yaml_model, parse_model
+from ..errors import DataError, InfeasibleError, ItemFieldError
+
+__all__ = ["Mandate", "Constraints", "Rule", "load_mandate", "default_mandate_path", "mandate_from_dict"]
+
+GroupFieldName = Literal["layer", "theme", "sleeve", "asset_class", "venue", "calendar", "asset"]
+
+#: Absolute tolerance for a rule to count as met (fraction of capital).
+TOL = 1e-7
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bounds(_Strict):
+    """Per-asset override: either bound may be omitted (then the general one applies)."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class AssetRules(_Strict):
+    """Bounds for every asset, fractions of capital, with per-symbol overrides."""
+
+    min: float = 0.0
+    max: float = 1.0
+    overrides: dict[str, Bounds] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ItemFieldError("assets", "min", f"at most max ({self.max}), got {self.min}")
+        for s, b in self.overrides.items():
+            lo = self.min if b.min is None else b.min
+            hi = self.max if b.max is None else b.max
+            if lo > hi:
+                raise ItemFieldError(f"override {s}", "min", f"at most max ({hi}), got {lo}")
+        return self
+
+
+class GroupRule(_Strict):
+    """Look-through exposure of one group of a taxonomy field within ``[min, max]``."""
+
+    by: GroupFieldName
+    group: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if self.min is None and self.max is None:
+            raise ItemFieldError(f"group {self.group}", "min/max", "at least one of min, max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ItemFieldError(f"group {self.group}", "min", f"at most max ({self.max}), got {self.min}")
+        return self
+
+
+class LiquidityRules(_Strict):
+    """Trading and liquidation limits against average daily traded value (ADV)."""
+
+    max_adv_fraction: float | None = Field(default=None, gt=0)
+    max_days_to_liquidate: float | None = Field(default=None, gt=0)
+    participation: float = Field(default=0.2, gt=0, le=1)
+
+
+class RiskBudgets(_Strict):
+    """Shares of portfolio variance per group (must sum to 1) and the allocator inside each."""
+
+    by: GroupFieldName
+    budgets: dict[str, float]
+    inner: str = "erc"
+
+    @model_validator(mode="after")
+    def _sum_one(self):
+        if any(v < 0 for v in self.budgets.values()):
+            raise ItemFieldError("risk_budgets", "budgets", "non-negative shares")
+        tot = sum(self.budgets.values())
+        if abs(tot - 1.0) > 1e-6:
+            raise ItemFieldError("risk_budgets", "budgets", f"shares summing to 1, they sum to {tot:g}")
+        return self
+
+
+class Mandate(_Strict):
+    """A mandate (see the module docstring for the meaning of every field)."""
+
+    name: str = "mandate"
+    description: str = ""
+    capital: float = Field(default=100_000_000.0, gt=0)
+    long_only: bool = True
+    gross_leverage_max: float | None = Field(default=1.0, gt=0)
+    cash_min: float = Field(default=0.0, ge=0, lt=1)
+    assets: AssetRules = Field(default_factory=AssetRules)
+    groups: list[GroupRule] = Field(default_factory=list)
+    turnover_max: float | None = Field(default=None, ge=0)
+    liquidity: LiquidityRules | None = None
+    restricted: list[str] = Field(default_factory=list)
+    hold_benchmarks: bool = False
+    compute_exposure_min: float | None = Field(default=None, ge=0, le=1)
+    risk_budgets: RiskBudgets | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.long_only and self.assets.min < 0:
+            raise ItemFieldError("assets", "min", "non-negative when long_only is true")
+        for s, b in self.assets.overrides.items():
+            if self.long_only and b.min is not None and b.min < 0:
+                raise ItemFieldError(f"override {s}", "min", "non-negative when long_only is true")
+        return self
+
+    # ----------------------------------------------------------- quantities
+    def invested_fraction(self) -> float:
+        """Fraction of capital an allocator invests (weights sum to it)."""
+        inv = 1.0 - self.cash_min
+        if self.long_only and self.gross_leverage_max is not None:
+            inv = min(inv, self.gross_leverage_max)
+        return float(inv)
+
+    def fixed_zero(self, symbols, universe=None, date=None) -> dict[str, str]:
+        """Symbols the mandate holds at 0, with the reason (excluded before fitting)."""
+        out: dict[str, str] = {}
+        restricted = set(self.restricted)
+        for s in symbols:
+            ov = self.assets.overrides.get(s)
+            hi = self.assets.max if ov is None or ov.max is None else ov.max
+            lo = self.assets.min if ov is None or ov.min is None else ov.min
+            if s in restricted:
+                out[s] = "restricted list"
+            elif universe is not None and not self.hold_benchmarks and s in universe \
+                    and universe.asset(s).benchmark:
+                out[s] = "benchmark (hold_benchmarks is false)"
+            elif hi == 0.0 and lo == 0.0:
+                out[s] = "asset max is 0"
+        return out
+
+    def constraints(self, symbols, *, universe=None, date=None, current_weights=None, adv=None,
+                    held_out=None, check: bool = True) -> "Constraints":
+        """Compile the rules into linear constraints over ``symbols``.
+
+        Parameters
+        ----------
+        symbols : list of str
+            Kept symbols (after exclusions), the order of the weight vector.
+        universe : Universe, optional
+            Needed for group and compute-exposure rules.
+        date : date-like, optional
+            Classification date for memberships.
+        current_weights : pandas.Series, optional
+            Current book (fractions of capital); turnover and the ADV rule use it.
+        adv : pandas.Series, optional
+            Average daily traded value per symbol (currency).
+        held_out : mapping, optional
+            Current weights of holdings outside ``symbols`` (sold to 0): their
+            sells count toward turnover.
+        check : bool
+            Run the feasibility check (raises :class:`InfeasibleError`).
+        """
+        symbols = list(symbols)
+        n = len(symbols)
+        idx = {s: i for i, s in enumerate(symbols)}
+        rules: list[Rule] = []
+        skipped: list[str] = []
+        inf = np.inf
+        if self.long_only:
+            rules.append(Rule.box("long_only", np.zeros(n), np.full(n, inf), "weights >= 0"))
+        ovr_max = np.array([s in self.assets.overrides and self.assets.overrides[s].max is not None for s in symbols],
+                           dtype=bool)
+        ovr_min = np.array([s in self.assets.overrides and self.assets.overrides[s].min is not None for s in symbols],
+                           dtype=bool)
+        if self.assets.max < inf:
+            hi = np.where(ovr_max, inf, self.assets.max)
+            rules.append(Rule.box("assets.max", np.full(n, -inf), hi,
+                                  f"every asset <= {self.assets.max:g} ({int((~ovr_max).sum())} assets, "
+                                  f"at most {self.assets.max * (~ovr_max).sum():.4g} in all)"))
+        if self.assets.min != 0.0 or not self.long_only:
+            lo = np.where(ovr_min, -inf, self.assets.min)
+            rules.append(Rule.box("assets.min", lo, np.full(n, inf),
+                                  f"every asset >= {self.assets.min:g} ({int((~ovr_min).sum())} assets, "
+                                  f"at least {self.assets.min * (~ovr_min).sum():.4g} in all)"))
+        for s, b in self.assets.overrides.items():
+            if s not in idx:
+                continue
+            lo, hi = np.full(n, -inf), np.full(n, inf)
+            if b.min is not None:
+                lo[idx[s]] = b.min
+            if b.max is not None:
+                hi[idx[s]] = b.max
+            rules.append(Rule.box(f"assets.overrides.{s}", lo, hi,
+                                  f"{s} in [{'' if b.min is None else f'{b.min:g}'}, "
+                                  f"{'' if b.max is None else f'{b.max:g}'}]"))
+        inv = self.invested_fraction()
+        why = "1 - cash_min" if inv == 1.0 - self.cash_min else "gross_leverage_max"
+        rules.append(Rule.eq("budget", np.ones(n), inv, f"weights sum to {inv:g} ({why})"))
+        if self.gross_leverage_max is not None:
+            if self.long_only:
+                rules.append(Rule.ineq("gross_leverage_max", np.ones((1, n)), np.array([self.gross_leverage_max]),
+                                       f"sum of weights <= {self.gross_leverage_max:g}"))
+            else:
+                rules.append(Rule("gross_leverage_max", "gross", limit=float(self.gross_leverage_max),
+                                  detail=f"sum |w| <= {self.gross_leverage_max:g}"))
+        if not self.long_only and self.cash_min > 0:
+            rules.append(Rule.ineq("cash_min", np.ones((1, n)), np.array([1.0 - self.cash_min]),
+                                   f"cash >= {self.cash_min:g}"))
+        if (self.groups or self.compute_exposure_min is not None) and universe is None:
+            raise DataError(f"mandate {self.name!r} has group or compute-exposure rules: pass universe= to fit")
+        for k, g in enumerate(self.groups):
+            if universe is None:  # pragma: no cover - guarded above
+                break
+            known = universe.groups(g.by)
+            if g.group not in known:
+                raise DataError(f"mandate {self.name!r}: groups[{k}] names {g.by} {g.group!r}, not in universe "
+                                f"{universe.name!r} (known: {', '.join(map(str, known))})")
+            m = universe.membership(g.by, date=date, symbols=symbols)[g.group].to_numpy()
+            label = f"group {g.by}:{g.group}"
+            if g.max is not None:
+                rules.append(Rule.ineq(f"{label} max", m[None, :], np.array([g.max]),
+                                       f"exposure to {g.by} {g.group} <= {g.max:g} "
+                                       f"({int((m > 0).sum())} members)"))
+            if g.min is not None:
+                rules.append(Rule.ineq(f"{label} min", -m[None, :], np.array([-g.min]),
+                                       f"exposure to {g.by} {g.group} >= {g.min:g} "
+                                       f"({int((m > 0).sum())} members)"))
+        w0 = np.zeros(n)
+        if current_weights is not None:
+            cw = pd.Series(current_weights, dtype=float)
+            cw.index = cw.index.map(str)
+            w0 = cw.reindex(symbols).fillna(0.0).to_numpy()
+        out_sold = float(sum(abs(v) for v in (held_out or {}).values()))
+        if self.turnover_max is not None:
+            if current_weights is None:
+                skipped.append("turnover_max (no current weights)")
+            else:
+                lim = 2.0 * self.turnover_max - out_sold
+                rules.append(Rule("turnover_max", "turnover", w0=w0, limit=lim,
+                                  detail=f"one-way turnover <= {self.turnover_max:g}"
+                                         + (f" ({out_sold / 2:.4g} already used selling excluded holdings)"
+                                            if out_sold else "")))
+        if self.liquidity is not None and (self.liquidity.max_adv_fraction or self.liquidity.max_days_to_liquidate):
+            if adv is None:
+                skipped.append("liquidity (no ADV given)")
+            else:
+                a = pd.Series(adv, dtype=float)
+                a.index = a.index.map(str)
+                av = a.reindex(symbols).to_numpy()
+                av = np.where(np.isfinite(av) & (av > 0), av, 0.0)
+                cap = self.capital
+                if self.liquidity.max_adv_fraction:
+                    c = self.liquidity.max_adv_fraction * av / cap
+                    rules.append(Rule.box("liquidity.max_adv_fraction", w0 - c, w0 + c,
+                                          f"trade <= {self.liquidity.max_adv_fraction:g} x ADV per asset "
+                                          f"(capital {cap:,.0f})"))
+                if self.liquidity.max_days_to_liquidate:
+                    c = self.liquidity.max_days_to_liquidate * self.liquidity.participation * av / cap
+                    rules.append(Rule.box("liquidity.max_days_to_liquidate", -c, c,
+                                          f"position <= {self.liquidity.max_days_to_liquidate:g} days x "
+                                          f"{self.liquidity.participation:g} x ADV (capital {cap:,.0f})"))
+        if self.compute_exposure_min is not None and universe is not None:
+            c = universe.compute_exposure(date, symbols).to_numpy()
+            mm = self.compute_exposure_min
+            rules.append(Rule.ineq("compute_exposure_min", -(c - mm)[None, :], np.array([0.0]),
+                                   f"weighted average compute score >= {mm:g} "
+                                   f"(best asset {c.max() if n else 0:.2f})"))
+        cons = Constraints(symbols=symbols, rules=rules, skipped=skipped, name=self.name)
+        if check:
+            cons.check_feasible()
+        return cons
+
+    def check(self, weights: pd.Series, *, universe=None, date=None, current_weights=None, adv=None) -> list[str]:
+        """Rules that ``weights`` (a Series over symbols) break; empty when all hold."""
+        w = pd.Series(weights, dtype=float)
+        out = []
+        fixed = self.fixed_zero(list(w.index), universe=universe, date=date)
+        for s, why in fixed.items():
+            if abs(w[s]) > TOL:
+                out.append(f"{why}: {s} has weight {w[s]:.6g}")
+        syms = [s for s in w.index if s not in fixed]
+        held_out = None
+        if current_weights is not None:
+            cw = pd.Series(current_weights, dtype=float)
+            held_out = {s: v for s, v in cw.items() if s not in set(syms)}
+        cons = self.constraints(syms, universe=universe, date=date, current_weights=current_weights, adv=adv,
+                                held_out=held_out, check=False)
+        return out + cons.breaches(w.reindex(syms).to_numpy())
+
+
+@dataclass
+class Rule:
+    """One named mandate rule as linear algebra over the weight vector.
+
+    ``kind``: ``"box"`` (``lo <= w <= hi``), ``"ineq"`` (``A w <= b``), ``"eq"``
+    (``a . w = value``), ``"turnover"`` (``sum |w - w0| <= limit``) or ``"gross"``
+    (``sum |w| <= limit``).
+    """
+
+    name: str
+    kind: str
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    A: np.ndarray | None = None
+    b: np.ndarray | None = None
+    w0: np.ndarray | None = None
+    limit: float | None = None
+    detail: str = ""
+
+    @classmethod
+    def box(cls, name, lo, hi, detail=""):
+        return cls(name, "box", lo=np.asarray(lo, float), hi=np.asarray(hi, float), detail=detail)
+
+    @classmethod
+    def ineq(cls, name, A, b, detail=""):
+        return cls(name, "ineq", A=np.atleast_2d(np.asarray(A, float)), b=np.asarray(b, float), detail=detail)
+
+    @classmethod
+    def eq(cls, name, a, value, detail=""):
+        return cls(name, "eq", A=np.atleast_2d(np.asarray(a, float)), b=np.atleast_1d(float(value)), detail=detail)
+
+    def violation(self, w: np.ndarray) -> float:
+        """How far ``w`` breaks this rule (0 when it holds), fraction of capital."""
+        if self.kind == "box":
+            return float(max(np.max(self.lo - w, initial=0.0), np.max(w - self.hi, initial=0.0), 0.0))
+        if self.kind == "ineq":
+            return float(max(np.max(self.A @ w - self.b, initial=0.0), 0.0))
+        if self.kind == "eq":
+            return float(np.max(np.abs(self.A @ w - self.b)))
+        if self.kind == "turnover":
+            return float(max(np.abs(w - self.w0).sum() - self.limit, 0.0))
+        if self.kind == "gross":
+            return float(max(np.abs(w).sum() - self.limit, 0.0))
+        raise ValueError(self.kind)  # pragma: no cover
+
+
+@dataclass
+class Constraints:
+    """Compiled mandate rules over ``symbols`` (see :class:`Rule`)."""
+
+    symbols: list[str]
+    rules: list[Rule]
+    skipped: list[str] = field(default_factory=list)
+    name: str = "mandate"
+
+    # ------------------------------------------------------------ compiled
+    @property
+    def n(self) -> int:
+        return len(self.symbols)
+
+    def bounds(self, rules=None) -> tuple[np.ndarray, np.ndarray]:
+        """Tightest per-asset ``(lo, hi)`` over the box rules."""
+        lo, hi = np.full(self.n, -np.inf), np.full(self.n, np.inf)
+        for r in (self.rules if rules is None else rules):
+            if r.kind == "box":
+                lo = np.maximum(lo, r.lo)
+                hi = np.minimum(hi, r.hi)
+        return lo, hi
+
+    def linear(self, kind: str, rules=None) -> tuple[np.ndarray, np.ndarray]:
+        """Stacked ``(A, b)`` of the ``"ineq"`` or ``"eq"`` rules."""
+        rs = [r for r in (self.rules if rules is None else rules) if r.kind == kind]
+        if not rs:
+            return np.zeros((0, self.n)), np.zeros(0)
+        return np.vstack([r.A for r in rs]), np.concatenate([r.b for r in rs])
+
+    def rule(self, kind: str, rules=None) -> Rule | None:
+        for r in (self.rules if rules is None else rules):
+            if r.kind == kind:
+                return r
+        return None
+
+    @property
+    def budget(self) -> float | None:
+        r = next((r for r in self.rules if r.name == "budget"), None)
+        return None if r is None else float(r.b[0])
+
+    def is_box_budget(self) -> bool:
+        """True when the only rules are per-asset bounds and the budget."""
+        return all(r.kind == "box" or r.name == "budget" for r in self.rules)
+
+    # --------------------------------------------------------------- checks
+    def breaches(self, w: np.ndarray, tol: float = TOL) -> list[str]:
+        """Human lines for the rules ``w`` breaks by more than ``tol``."""
+        out = []
+        for r in self.rules:
+            v = r.violation(np.asarray(w, float))
+            if v > tol:
+                out.append(f"{r.name} ({r.detail}) broken by {v:.3g}")
+        return out
+
+    def feasible(self, rules=None) -> bool:
+        """Phase-1 LP (HiGHS): is there any ``w`` meeting ``rules`` (default: all)?"""
+        rules = self.rules if rules is None else rules
+        n = self.n
+        lo, hi = self.bounds(rules)
+        if (lo > hi + 1e-12).any():
+            return False
+        A, b = self.linear("ineq", rules)
+        Ae, be = self.linear("eq", rules)
+        extra = [r for r in rules if r.kind in ("turnover", "gross")]
+        if not extra and n and not len(b) and not len(be):
+            return True
+        from scipy.optimize import linprog
+
+        nv = n * (1 + len(extra))
+        A_rows, b_rows = [], []
+        if len(b):
+            A_rows.append(np.hstack([A, np.zeros((A.shape[0], nv - n))]))
+            b_rows.append(b)
+        bounds = [(None if np.isinf(l) else l, None if np.isinf(h) else h) for l, h in zip(lo, hi)]
+        for k, r in enumerate(extra):
+            # u >= |w - c|: w - u <= c, -w - u <= -c, sum u <= limit
+            c = r.w0 if r.kind == "turnover" else np.zeros(n)
+            off = n * (k + 1)
+            blk = np.zeros((2 * n + 1, nv))
+            blk[:n, :n] = np.eye(n)
+            blk[:n, off:off + n] = -np.eye(n)
+            blk[n:2 * n, :n] = -np.eye(n)
+            blk[n:2 * n, off:off + n] = -np.eye(n)
+            blk[2 * n, off:off + n] = 1.0
+            A_rows.append(blk)
+            b_rows.append(np.concatenate([c, -c, [r.limit]]))
+            bounds += [(0, None)] * n
+        A_ub = np.vstack(A_rows) if A_rows else None
+        b_ub = np.concatenate(b_rows) if b_rows else None
+        A_eq = np.hstack([Ae, np.zeros((Ae.shape[0], nv - n))]) if len(be) else None
+        res = linprog(np.zeros(nv), A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=be if len(be) else None,
+                      bounds=bounds, method="highs")
+        if res.status == 2:
+            return False
+        if res.status != 0:  # pragma: no cover - numerical trouble: call it feasible and let the solver speak
+            return True
+        # Guard against HiGHS tolerances: accept only if the point meets every rule
+        x = res.x[:n]
+        return all(r.violation(x) <= 1e-6 for r in rules)
+
+    def conflicting_rules(self) -> list[Rule]:
+        """A minimal subset of rules that cannot hold together (deletion filter).
+
+        Chinneck & Dravnieks (1991): drop each rule in turn; if the rest stays
+        infeasible the rule is not needed for the conflict and is removed for
+        good. The result is an irreducible infeasible subset.
+        """
+        keep = list(self.rules)
+        for r in list(self.rules):
+            trial = [q for q in keep if q is not r]
+            if not self.feasible(trial):
+                keep = trial
+        return keep
+
+    def check_feasible(self) -> None:
+        """Raise :class:`InfeasibleError` naming conflicting rules when infeasible."""
+        if self.n == 0 or self.feasible():
+            return
+        conflict = self.conflicting_rules()
+        names = [r.name for r in conflict]
+        detail = "; ".join(f"{r.name} ({r.detail})" for r in conflict)
+        raise InfeasibleError(f"mandate {self.name!r} is infeasible over {self.n} assets: these rules conflict: "
+                              f"{detail}", names)
+
+    # ------------------------------------------------------------- cvxpy
+    def cvxpy(self, w, k=None) -> list:
+        """cvxpy constraints on variable ``w``; with ``k`` (a scalar variable) the
+        homogenized form ``w = k * x`` used by ratio objectives (every rule scaled by ``k``)."""
+        import cvxpy as cp
+
+        one = 1.0 if k is None else k
+        out = []
+        lo, hi = self.bounds()
+        fl, fh = np.isfinite(lo), np.isfinite(hi)
+        if fl.any():
+            out.append(w[fl] >= lo[fl] * one)
+        if fh.any():
+            out.append(w[fh] <= hi[fh] * one)
+        A, b = self.linear("ineq")
+        if len(b):
+            out.append(A @ w <= b * one)
+        Ae, be = self.linear("eq")
+        if len(be):
+            out.append(Ae @ w == be * one)
+        for r in self.rules:
+            if r.kind == "turnover":
+                out.append(cp.norm1(w - r.w0 * one) <= r.limit * one)
+            elif r.kind == "gross":
+                out.append(cp.norm1(w) <= r.limit * one)
+        return out
+
+
+def default_mandate_path() -> Path:
+    """Path of the shipped ``mandate_default.yaml``."""
+    return Path(str(resources.files("computefolio") / "resources" / "mandate_default.yaml"))
+
+
+def load_mandate(path: str | Path | None = None) -> Mandate:
+    """Load and validate a mandate file (the shipped default when ``path`` is None).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the item and the field.
+    """
+    return load_yaml_model(default_mandate_path() if path is None else Path(path), Mandate)
+
+
+def mandate_from_dict(raw: dict, file: str | None = None) -> Mandate:
+    """Validate an in-memory mandate (same schema as the YAML file)."""
+    return parse_model(Mandate, raw, file)
