@@ -14,9 +14,11 @@ The impact term is the square-root law of market impact (Almgren, Thum, Hauptman
 Li, "Direct estimation of equity market impact", Risk 2005; Tóth et al., "Anomalous
 price impact and the critical nature of liquidity in financial markets", PRX 2011):
 the price moves by ``k * sigma * sqrt(participation)``, paid on the whole notional.
-``sigma_daily`` is the asset's daily return volatility over the simulator's trailing
-window and ``ADV`` its average daily traded value (currency), both known at the trade
-date. Where ADV is unknown (no volume data) the impact is zero and the simulator
+``sigma_daily`` is the asset's return volatility per period of the valuation basis
+over the simulator's trailing window (``impact_window`` periods) and ``ADV`` its
+average traded value per period (currency; on the session basis crypto volume over a
+weekend is summed into Monday's session), both known at the trade date. The impact
+of a crypto trade therefore differs slightly between the two bases. Where ADV is unknown (no volume data) the impact is zero and the simulator
 records a warning.
 
 A trade whose notional is below the venue's ``min_notional`` is skipped and
