@@ -52,16 +52,22 @@ def _fmt_value(v) -> str:
 def print_report(report: ValidationReport, limit: int = 50, title: str = "Data check") -> None:
     """Findings table (first ``limit``, errors first), counts per check, notes, one-line summary."""
     if report.findings:
-        t = Table(title=f"{title}: findings" + (f" (first {limit} of {len(report.findings)})"
-                                               if len(report.findings) > limit else ""))
-        for c, j in (("severity", "left"), ("check", "left"), ("symbol", "left"), ("date", "left"),
-                     ("value", "right"), ("source", "left"), ("message", "left")):
-            t.add_column(c, justify=j, overflow="fold")
-        for f in report.findings[:limit]:
-            sev = "[red]error[/]" if f.severity == "error" else "[yellow]warning[/]"
-            d = "" if f.date is None or pd.isna(f.date) else str(pd.Timestamp(f.date).date())
-            t.add_row(sev, f.check, f.symbol, d, _fmt_value(f.value), f.source, f.message)
-        console.print(t)
+        shown = report.findings[:limit]
+        head = f"{title}: {len(report.findings):,} findings" + (f", first {limit} shown" if len(shown) < len(report.findings) else "")
+        console.print(f"[bold]{head}[/] (E error, W warning)", highlight=False)
+        by_source: dict[str, list] = {}
+        for f in shown:
+            by_source.setdefault(f.source, []).append(f)
+        for src, items in by_source.items():
+            t = Table(title=f"source: {src}" if src else None, title_justify="left")
+            for c, j in (("", "left"), ("check", "left"), ("symbol", "left"), ("date", "left"), ("value", "right")):
+                t.add_column(c, justify=j, no_wrap=True)
+            t.add_column("message", overflow="fold", ratio=1)
+            for f in items:
+                sev = "[red]E[/]" if f.severity == "error" else "[yellow]W[/]"
+                d = "" if f.date is None or pd.isna(f.date) else str(pd.Timestamp(f.date).date())
+                t.add_row(sev, f.check, f.symbol, d, _fmt_value(f.value), f.message)
+            console.print(t)
         c = Table(title="Findings per check")
         for col, j in (("severity", "left"), ("check", "left"), ("count", "right")):
             c.add_column(col, justify=j)
@@ -90,9 +96,9 @@ def import_files(
     u = _universe(universe, no_universe)
     with Store(store) as st:
         t = Table(title=f"Import into {st.path}")
-        for c, j in (("file", "left"), ("source", "left"), ("import", "right"), ("read", "right"), ("added", "right"),
+        for c, j in (("file (source)", "left"), ("import", "right"), ("read", "right"), ("added", "right"),
                      ("present", "right"), ("quarantined", "right"), ("errors", "right"), ("warnings", "right")):
-            t.add_column(c, justify=j)
+            t.add_column(c, justify=j, overflow="fold")
         quarantined = []
         for f in files:
             try:
@@ -101,10 +107,11 @@ def import_files(
                 if t.row_count:
                     console.print(t)
                 raise
+            name = f.name if r.source == f.name else f"{f.name} ({r.source})"
             if r.already_imported:
-                t.add_row(f.name, r.source, str(r.import_id), "", "0", "", "", "", "", style="dim")
+                t.add_row(f"{name}: already imported", str(r.import_id), "", "0", "", "", "", "", style="dim")
             else:
-                t.add_row(f.name, r.source, str(r.import_id), f"{r.rows_read:,}", f"{r.rows_added:,}",
+                t.add_row(name, str(r.import_id), f"{r.rows_read:,}", f"{r.rows_added:,}",
                           f"{r.rows_present:,}", f"{len(r.quarantined):,}", f"{len(r.report.errors):,}",
                           f"{len(r.report.warnings):,}")
             if len(r.quarantined):
@@ -187,12 +194,14 @@ def list_cmd(
         console.print(t)
         imp = st.imports()
         it = Table(title="Imports")
-        for c, j in (("id", "right"), ("source", "left"), ("file", "left"), ("sha256", "left"), ("read", "right"),
-                     ("added", "right"), ("quarantined", "right"), ("at (UTC)", "left")):
+        for c, j in (("id", "right"), ("file (source)", "left"), ("sha256", "left"), ("read", "right"),
+                     ("added", "right"), ("quar.", "right"), ("at (UTC)", "left")):
             it.add_column(c, justify=j, overflow="fold")
         for r in imp.itertuples():
-            it.add_row(str(r.import_id), r.source, Path(r.file).name, r.sha256[:12], f"{r.rows_read:,}",
-                       f"{r.rows_added:,}", f"{r.rows_quarantined:,}", str(pd.Timestamp(r.imported_at))[:19])
+            fname = Path(r.file).name
+            name = fname if fname == r.source else f"{fname} ({r.source})"
+            it.add_row(str(r.import_id), name, r.sha256[:10], f"{r.rows_read:,}", f"{r.rows_added:,}",
+                       f"{r.rows_quarantined:,}", str(pd.Timestamp(r.imported_at))[:16])
         console.print(it)
         q = st.quarantined()
         if len(q):
