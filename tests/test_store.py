@@ -280,3 +280,43 @@ def test_importing_a_real_file_twice_adds_nothing(shared_dir, tmp_path):
         assert again.already_imported and s.row_count() == 39_365
         md = s.market({sym: "XNYS" for sym in s.symbols()}, symbols=["NVDA"])
         assert md.close.loc["2024-06-10", "NVDA"] == pytest.approx(121.89, abs=0.5)
+
+
+# ---------------------------------------------------------------------------- properties
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=hst.integers(1, 40), seed=hst.integers(0, 10_000), missing_volume=hst.booleans())
+def test_round_trip_is_exact_and_reimport_adds_nothing(tmp_path, n, seed, missing_volume):
+    import tempfile
+
+    df = frame(n=n, seed=seed, start=float(np.random.default_rng(seed).uniform(0.001, 5000)))
+    if missing_volume:
+        df["volume"] = np.nan
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        f = write(df, Path(d) / "f.parquet")
+        with Store(Path(d) / "s.duckdb") as s:
+            assert s.import_file(f).rows_added == n
+            got = s.prices()
+            for c in ("open", "high", "low", "close", "adj_close", "volume"):
+                np.testing.assert_array_equal(got[c].to_numpy(), df[c].to_numpy(dtype=float))
+            assert (got["date"] == pd.to_datetime(df["date"])).all()
+            r = s.import_file(f, source="f.parquet")
+            assert r.already_imported and s.row_count() == n
+
+
+def test_market_trims_to_listed_dates_only_when_asked(st, tmp_path):
+    from computefolio.universe import universe_from_dict
+
+    u = universe_from_dict({
+        "name": "t", "sleeves": {"s": {"name": "S", "description": "d"}},
+        "layers": {"l": {"name": "L", "description": "d"}},
+        "assets": [{"symbol": "AAA", "name": "A", "asset_class": "equity", "sleeve": "s", "calendar": "XNYS",
+                    "venue": "NYSE", "listed": "2024-01-10", "layers": {"l": 1.0}, "compute_exposure": 0.5,
+                    "rationale": "test asset"}]})
+    st.import_file(write(frame(), tmp_path / "a.csv"))
+    assert st.market(u).close["AAA"].notna().sum() == 30
+    md = st.market(u, listed=True)
+    assert md.start == pd.Timestamp("2024-01-10") and md.provenance["trimmed"] == {"AAA": 6}

@@ -426,3 +426,16 @@ def test_real_crypto_moves_are_not_split_errors(shared_dir):
     rep = validate(d[d["symbol"].isin(["FIL", "BNB"])])
     assert rep.ok
     assert not [f for f in only(rep, "extreme_jump") if f.date in (pd.Timestamp("2025-11-07"), pd.Timestamp("2021-02-19"))]
+
+
+def test_validate_never_changes_its_input():
+    df = bars("AAA", walk(30))
+    df.loc[3, "close"] = np.nan
+    df.loc[5, "close"] = -1.0
+    before = df.copy()
+    validate(df)
+    pd.testing.assert_frame_equal(df, before)
+    md = MarketData.from_long(bars("BBB", walk(30)).drop(columns="source"), {"BBB": "XNYS"})
+    h = md.data_hash()
+    validate(md)
+    assert md.data_hash() == h

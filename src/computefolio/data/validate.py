@@ -38,7 +38,11 @@ Errors (the data is wrong or cannot be used as is):
     previous bar's (the return leg of a one-bar spike) - and, when an open is
     given, the bar trades at the new level (open within 15% of the close). A real one-day move of exactly 2x or 0.5x that holds
     is rare in equities; an unadjusted split always looks like this. Equities and
-    ETFs only: crypto has no splits, indices and rates neither. Value: the ratio.
+    ETFs only: crypto has no splits, indices and rates neither. In a series spliced
+    from several sources (an ``origin`` column per row, as :func:`check` builds for
+    ``priority``/``plan``), a move where the origin changes is reported when it is
+    within ``scale_tol`` of a split factor, without the plausibility guards: a seam
+    is where differently adjusted sources meet. Value: the ratio.
 ``source_scale``
     Two sources of the same symbol disagree on price level by a split factor on
     common dates (e.g. one source adjusted for a later 10:1 split and the other
