@@ -148,11 +148,24 @@ def _sqrt_factor(S: np.ndarray) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
+def _scaled_factor(S: np.ndarray) -> tuple[np.ndarray, float]:
+    """Square-root factor of ``S / s`` with ``s`` the mean variance, and ``s``.
+
+    Clarabel's absolute gap tolerance is meaningless on daily variances (~1e-4);
+    working on the covariance scaled to unit mean variance makes its answers
+    exact to ~1e-10 in the weights.
+    """
+    s = float(np.mean(np.diag(S)))
+    s = s if s > 0 else 1.0
+    return _sqrt_factor(S / s), s
+
+
 def _solve_cvxpy(prob, what: str) -> None:
     import cvxpy as cp
 
     try:
-        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10,
+                   max_iter=500)
     except cp.error.SolverError as exc:
         raise SolverError(f"{what}: {exc}") from None
     if prob.status not in ("optimal", "optimal_inaccurate"):
@@ -218,7 +231,7 @@ class MinimumVariance(_Convex):
             return self._clean(ctx, w)
         import cvxpy as cp
 
-        L = _sqrt_factor(ctx.cov)
+        L, _ = _scaled_factor(ctx.cov)
         w = cp.Variable(len(ctx.symbols))
         prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ w)), self._cvx_constraints(ctx, w))
         _solve_cvxpy(prob, "minimum variance")
@@ -237,10 +250,10 @@ class MaximumDiversification(_Convex):
         import cvxpy as cp
 
         sd = np.sqrt(np.diag(ctx.cov))
-        L = _sqrt_factor(ctx.cov)
+        L, s = _scaled_factor(ctx.cov)
         n = len(ctx.symbols)
         y, k = cp.Variable(n), cp.Variable(nonneg=True)
-        cons = self._cvx_constraints(ctx, y, k) + [sd @ y == 1.0]
+        cons = self._cvx_constraints(ctx, y, k) + [(sd / np.sqrt(s)) @ y == 1.0]
         prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ y)), cons)
         _solve_cvxpy(prob, "maximum diversification")
         self._status = f"{prob.status} (clarabel)"
@@ -316,7 +329,7 @@ class MeanVariance(_Convex):
         import cvxpy as cp
 
         mu = _expected_returns(self.expected_returns, ctx)
-        L = _sqrt_factor(ctx.cov)
+        L, s = _scaled_factor(ctx.cov)
         n = len(ctx.symbols)
         if self.objective == "max_sharpe":
             ex = mu - self.risk_free
@@ -324,7 +337,7 @@ class MeanVariance(_Convex):
                 raise SolverError("max Sharpe needs at least one asset with expected return above the risk-free rate")
             y, k = cp.Variable(n), cp.Variable(nonneg=True)
             prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ y)),
-                              self._cvx_constraints(ctx, y, k) + [ex @ y == 1.0])
+                              self._cvx_constraints(ctx, y, k) + [(ex / np.max(np.abs(ex))) @ y == 1.0])
             _solve_cvxpy(prob, "max Sharpe")
             w = np.asarray(y.value, float) / float(k.value)
         elif self.objective == "target_volatility":
@@ -333,13 +346,13 @@ class MeanVariance(_Convex):
             ppy = _periods_per_year(ctx, self.periods_per_year)
             var_max = self.target_volatility ** 2 / ppy
             w_ = cp.Variable(n)
-            prob = cp.Problem(cp.Maximize(mu @ w_), self._cvx_constraints(ctx, w_)
-                              + [cp.sum_squares(L.T @ w_) <= var_max])
+            prob = cp.Problem(cp.Maximize((mu / np.max(np.abs(mu))) @ w_), self._cvx_constraints(ctx, w_)
+                              + [cp.sum_squares(L.T @ w_) <= var_max / s])
             _solve_cvxpy(prob, "mean-variance at target volatility")
             w = np.asarray(w_.value, float)
         elif self.objective == "utility":
             w_ = cp.Variable(n)
-            prob = cp.Problem(cp.Maximize(mu @ w_ - 0.5 * self.risk_aversion * cp.sum_squares(L.T @ w_)),
+            prob = cp.Problem(cp.Maximize(mu @ w_ / s - 0.5 * self.risk_aversion * cp.sum_squares(L.T @ w_)),
                               self._cvx_constraints(ctx, w_))
             _solve_cvxpy(prob, "mean-variance utility")
             w = np.asarray(w_.value, float)

@@ -102,7 +102,7 @@ def project(w: np.ndarray, cons: Constraints, *, tol: float = TOL) -> np.ndarray
         v = cp.Variable(len(w))
         prob = cp.Problem(cp.Minimize(cp.sum_squares(v - w)), cons.cvxpy(v))
         try:
-            prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+            prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, max_iter=500)
         except cp.error.SolverError as exc:  # pragma: no cover
             raise SolverError(f"projection onto mandate {cons.name!r} failed: {exc}") from None
         if v.value is None or prob.status not in ("optimal", "optimal_inaccurate"):

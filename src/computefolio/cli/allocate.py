@@ -1,5 +1,237 @@
-"""CLI commands for allocate (placeholder: filled in by its issue)."""
+"""``computefolio allocate``: target weights from an allocator under a mandate.
+
+Prints the weights grouped by layer (each asset under its main layer; layer
+subtotals are look-through exposures with weighted membership) with risk
+contributions (shares of portfolio variance), a sleeve summary, the excluded
+assets with the reason, and the mandate check; ``--out DIR`` writes
+``weights.csv`` and ``allocation.json``.
+
+Data: ``--data PATH`` (a folder of long-format price files) or the built-in
+simulated sample market (the default, also ``--sample``).
+"""
 
 from __future__ import annotations
 
-from ._common import app, console, guard  # noqa: F401
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ..errors import ConfigError, DataError
+from ._common import app, console, err_console, guard
+
+__all__ = ["allocate", "run_allocation"]
+
+
+def _load_market(universe, data: Optional[Path], start, end):
+    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
+    if data is not None:
+        from ..data.sources import load_folder
+
+        if not Path(data).is_dir():
+            raise DataError(f"{data}: not a folder of price files")
+        return load_folder(Path(data), universe.calendars, listed=listed, start=start, end=end)
+    from ..data.sample import sample_market
+
+    kw = {}
+    if start is not None:
+        kw["start"] = str(pd.Timestamp(start).date())
+    if end is not None:
+        kw["end"] = str(pd.Timestamp(end).date())
+    return sample_market(universe, **kw)
+
+
+def _read_current(path: Path) -> pd.Series:
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise ConfigError(str(path), "(file)", f"a CSV file with columns symbol,weight ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "symbol" not in df.columns or "weight" not in df.columns:
+        raise ConfigError(str(path), "(columns)", "columns 'symbol' and 'weight'")
+    w = pd.to_numeric(df["weight"], errors="coerce")
+    if w.isna().any():
+        raise ConfigError(str(path), "weight", f"a number on every row (row of {df['symbol'][w.isna()].iloc[0]!r})")
+    return pd.Series(w.to_numpy(float), index=df["symbol"].astype(str).str.strip().to_numpy(), name="weight")
+
+
+def run_allocation(method: str, *, mandate=None, universe=None, market=None, basis: str = "session",
+                   lookback: int = 252, date=None, current_weights=None, vol_target: float | None = None,
+                   **params) -> dict:
+    """Fit an allocator on the last ``lookback`` periods of ``market`` and describe the result.
+
+    Returns
+    -------
+    dict
+        JSON-safe: ``method``, ``status``, ``weights``, ``risk_contributions``,
+        ``by_layer``/``by_sleeve`` (look-through exposure and risk share),
+        ``excluded``, ``breaches``, ``basis``, ``periods_per_year``,
+        ``volatility_annualized``, ``cash``, ``data``, ``date``.
+    """
+    from ..allocate import VolatilityTarget, make_allocator
+
+    rets = market.returns(basis)
+    if date is not None:
+        rets = rets.loc[: pd.Timestamp(date)]
+    if len(rets) < 2:
+        raise DataError("not enough returns before the allocation date")
+    window = rets.iloc[-lookback:]
+    asof = window.index[-1]
+    syms = [s for s in window.columns if s in universe]
+    window = window[syms]
+    adv = market.adv(20, basis, asof=asof)
+    alloc = make_allocator(method, mandate=mandate, **params)
+    alloc.fit(window, universe=universe, current_weights=current_weights, adv=adv, date=asof)
+    w = alloc.weights_
+    rc = alloc.risk_contributions_
+    ppy = float(window.attrs.get("periods_per_year") or market.periods_per_year(basis))
+    vol = float(np.sqrt(alloc.variance_ * ppy))
+    out_vt = None
+    if vol_target is not None:
+        vt = VolatilityTarget(vol_target, basis=basis, leverage_max=(mandate.gross_leverage_max if mandate and
+                                                                   mandate.gross_leverage_max else 1.0),
+                              mandate=mandate)
+        w = vt.apply(w, window, ppy)
+        out_vt = {"target": vol_target, "scale": vt.scale_, "bound_by": vt.cap_,
+                  "volatility_before": vt.volatility_before_, "volatility_after": vt.volatility_after_}
+        vol = vt.volatility_after_
+    held = list(w.index)
+    lay = universe.membership("layer", date=asof, symbols=held)
+    slv = universe.membership("sleeve", date=asof, symbols=held)
+    by_layer = pd.DataFrame({"exposure": lay.T @ w.to_numpy(), "risk_share": lay.T @ rc.reindex(held).to_numpy()})
+    by_sleeve = pd.DataFrame({"exposure": slv.T @ w.to_numpy(), "risk_share": slv.T @ rc.reindex(held).to_numpy()})
+    main_layer = lay.idxmax(axis=1)
+    return {
+        "method": method,
+        "allocator": repr(alloc),
+        "mandate": None if mandate is None else mandate.name,
+        "status": alloc.status_,
+        "date": str(pd.Timestamp(asof).date()),
+        "basis": basis,
+        "periods_per_year": ppy,
+        "lookback": int(len(window)),
+        "currency": market.currency,
+        "data": market.label,
+        "simulated": bool(market.simulated),
+        "weights": {k: float(v) for k, v in w.items()},
+        "risk_contributions": {k: float(v) for k, v in rc.items()},
+        "main_layer": {k: str(v) for k, v in main_layer.items()},
+        "sleeve": {s: universe.asset(s).sleeve for s in held},
+        "by_layer": {g: {"exposure": float(r.exposure), "risk_share": float(r.risk_share)}
+                     for g, r in by_layer.iterrows()},
+        "by_sleeve": {g: {"exposure": float(r.exposure), "risk_share": float(r.risk_share)}
+                      for g, r in by_sleeve.iterrows()},
+        "invested": float(w.sum()),
+        "cash": float(1.0 - w.sum()),
+        "volatility_annualized": vol,
+        "vol_target": out_vt,
+        "excluded": dict(alloc.excluded_),
+        "breaches": list(alloc.breaches_) if vol_target is None else
+        (mandate.check(w, universe=universe, date=asof) if mandate is not None else []),
+        "diagnostics": {k: v for k, v in alloc.diagnostics_.items() if isinstance(v, (int, float, str))},
+    }
+
+
+def _print(res: dict, universe) -> None:
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    title = (f"{res['method']} weights as of {res['date']} ({res['basis']} basis, {res['periods_per_year']:g}/yr, "
+             f"{res['lookback']} periods; {res['data']})")
+    t = Table(title=title)
+    for c, j in (("layer", "left"), ("symbol", "left"), ("weight", "right"), ("risk share", "right")):
+        t.add_column(c, justify=j)
+    w = pd.Series(res["weights"])
+    rc = pd.Series(res["risk_contributions"])
+    main = pd.Series(res["main_layer"])
+    for g in universe.groups("layer"):
+        members = [s for s in w.index if main.get(s) == g and abs(w[s]) > 1e-10]
+        lay = res["by_layer"].get(g)
+        if not members and (lay is None or abs(lay["exposure"]) < 1e-10):
+            continue
+        for k, s in enumerate(sorted(members, key=lambda x: -w[x])):
+            t.add_row(universe.group_name("layer", g) if k == 0 else "", s, pct(w[s]), pct(rc[s]))
+        t.add_row("", f"[bold]{g} (look-through)[/]", f"[bold]{pct(lay['exposure'])}[/]",
+                  f"[bold]{pct(lay['risk_share'])}[/]", end_section=True)
+    t.add_row("total invested", "", pct(res["invested"]), pct(float(rc.sum())), style="bold")
+    t.add_row("cash", "", pct(res["cash"]), "")
+    console.print(t)
+    s = Table(title="By sleeve (look-through)")
+    for c in ("sleeve", "exposure", "risk share"):
+        s.add_column(c, justify="left" if c == "sleeve" else "right")
+    for g, r in res["by_sleeve"].items():
+        s.add_row(g, pct(r["exposure"]), pct(r["risk_share"]))
+    console.print(s)
+    console.print(f"annualized volatility {pct(res['volatility_annualized'])} ({res['basis']} basis); "
+                  f"status: {res['status']}" + (f"; mandate {res['mandate']}" if res["mandate"] else ""))
+    if res["vol_target"]:
+        vt = res["vol_target"]
+        console.print(f"vol target {pct(vt['target'])}: scale {vt['scale']:.4f} (bound by {vt['bound_by']})")
+    if res["excluded"]:
+        console.print("excluded (weight 0): " + "; ".join(f"{k}: {v}" for k, v in res["excluded"].items()))
+    if res["breaches"]:
+        err_console.print("[bold red]mandate breaches:[/] " + "; ".join(res["breaches"]))
+    elif res["mandate"]:
+        console.print("[green]every mandate rule holds[/]")
+    if res["simulated"]:
+        console.print("[yellow]data: simulated sample market[/]")
+
+
+@app.command("allocate")
+@guard
+def allocate(
+    method: str = typer.Option("hrp", "--method", "-m", help="ew|ivol|hrp|herc|erc|minvar|maxdiv|maxsharpe|mincvar|"
+                                                             "budgets (risk budgets from the mandate)."),
+    mandate: Optional[Path] = typer.Option(None, "--mandate", help="Mandate YAML (default: none; "
+                                                                   "'default' for the shipped one)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files."),
+    sample: bool = typer.Option(False, "--sample", help="Use the built-in simulated market (the default)."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
+    basis: str = typer.Option("session", "--basis", help="session (252/yr) or calendar (365/yr)."),
+    lookback: int = typer.Option(252, "--lookback", help="Periods of returns the allocator sees."),
+    date: Optional[str] = typer.Option(None, "--date", help="Allocation date (default: last date of the data)."),
+    start: Optional[str] = typer.Option(None, "--start", help="First date of data to load."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date of data to load."),
+    current: Optional[Path] = typer.Option(None, "--current", help="CSV symbol,weight of the current book "
+                                                                   "(turnover and liquidity rules)."),
+    vol_target: Optional[float] = typer.Option(None, "--vol-target", help="Scale to this annualized volatility."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write weights.csv and allocation.json here."),
+) -> None:
+    """Target weights under a mandate, grouped by layer with risk contributions."""
+    from ..allocate import METHODS
+    from ..allocate.mandate import load_mandate
+    from ..universe import load_universe
+
+    if basis not in ("session", "calendar"):
+        raise typer.BadParameter("--basis must be session or calendar")
+    if data is not None and sample:
+        raise typer.BadParameter("give at most one of --data, --sample")
+    from ..allocate import _ALIASES
+
+    if _ALIASES.get(method.lower(), method.lower()) not in METHODS:
+        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
+    u = load_universe(universe)
+    m = None
+    if mandate is not None:
+        m = load_mandate(None if str(mandate) == "default" else mandate)
+    mk = _load_market(u, data, start, end)
+    cw = _read_current(current) if current is not None else None
+    try:
+        res = run_allocation(method, mandate=m, universe=u, market=mk, basis=basis, lookback=lookback, date=date,
+                             current_weights=cw, vol_target=vol_target)
+    except ValueError as exc:
+        if isinstance(exc, (ConfigError, DataError)):
+            raise
+        raise DataError(str(exc)) from None
+    _print(res, u)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        df = pd.DataFrame({"symbol": list(res["weights"]), "weight": list(res["weights"].values()),
+                           "risk_contribution": [res["risk_contributions"][s] for s in res["weights"]],
+                           "layer": [res["main_layer"][s] for s in res["weights"]],
+                           "sleeve": [res["sleeve"][s] for s in res["weights"]]})
+        df.to_csv(out / "weights.csv", index=False)
+        (out / "allocation.json").write_text(json.dumps(res, indent=2, default=str))
+        console.print(f"wrote {out / 'weights.csv'} and {out / 'allocation.json'}")
