@@ -169,7 +169,7 @@ class CovarianceEstimator:
         """
         frame = _as_frame(returns)
         cols = frame.columns
-        x = frame.to_numpy(dtype=float, copy=True)
+        x = frame.to_numpy(dtype=float)
         if x.shape[0] < 2:
             raise DataError(f"need at least 2 periods of returns to estimate a covariance, got {x.shape[0]}")
         mask = np.isfinite(x)
@@ -197,9 +197,10 @@ class CovarianceEstimator:
             per = mask.sum(axis=0)
             self.nan_policy_ = (f"pairwise: each pair uses the periods both assets have "
                                 f"({int(per.min())} to {int(per.max())} per asset of {x.shape[0]})")
-        x[~mask] = 0.0
+        if not all_obs:
+            x = np.where(mask, x, 0.0)
         cov, n = self._estimate(x, mask, all_obs)
-        self._set(cov, n, cols, frame, x, mask)
+        self._set(cov, n, cols, frame, x, None if all_obs else mask)
         return self
 
     def annualized(self) -> pd.DataFrame:
@@ -236,16 +237,17 @@ class CovarianceEstimator:
             raise ValueError(f"{type(self).__name__} is not fitted: call fit(returns) first")
 
     def _set(self, cov, n, cols, frame, x, mask):
-        cov = 0.5 * (cov + cov.T)
-        self.covariance_ = pd.DataFrame(cov, index=cols, columns=cols)
-        self.correlation_ = pd.DataFrame(cov_to_corr(cov), index=cols, columns=cols)
-        n = np.broadcast_to(np.asarray(n, dtype=float), cov.shape)
-        self.n_observations_ = pd.DataFrame(n.astype(int), index=cols, columns=cols)
+        if np.ndim(n) != 0:  # pairwise moments: symmetrize rounding
+            cov = 0.5 * (cov + cov.T)
+        self.covariance_ = pd.DataFrame(cov, index=cols, columns=cols, copy=False)
+        self._corr = None
+        self._n = n
+        self._cols = cols
         self.n_periods_ = x.shape[0]
-        cnt = mask.sum(axis=0)
         if self.assume_centered:
             loc = np.zeros(x.shape[1])
         else:
+            cnt = mask.sum(axis=0) if mask is not None else x.shape[0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 loc = x.sum(axis=0) / cnt
         self.location_ = pd.Series(loc, index=cols, name="mean")
@@ -253,7 +255,24 @@ class CovarianceEstimator:
         self.basis_ = attrs.get("basis")
         self.periods_per_year_ = self.periods_per_year or attrs.get("periods_per_year")
         self.n_features_in_ = x.shape[1]
-        self.feature_names_in_ = np.asarray([str(c) for c in cols], dtype=object)
+        self.feature_names_in_ = np.asarray(cols.astype(str), dtype=object)
+
+    @property
+    def correlation_(self) -> pd.DataFrame:
+        """Correlation matrix (assets x assets, unit diagonal), computed on first access."""
+        self._check_fitted()
+        if self._corr is None:
+            self._corr = pd.DataFrame(cov_to_corr(self.covariance_.to_numpy()), index=self._cols,
+                                      columns=self._cols, copy=False)
+        return self._corr
+
+    @property
+    def n_observations_(self) -> pd.DataFrame:
+        """Number of periods each pair had in common (assets x assets)."""
+        self._check_fitted()
+        p = len(self._cols)
+        n = np.broadcast_to(np.asarray(self._n, dtype=float), (p, p))
+        return pd.DataFrame(n.astype(int), index=self._cols, columns=self._cols)
 
 
 class SampleCovariance(CovarianceEstimator):
@@ -315,9 +334,8 @@ class EWMACovariance(CovarianceEstimator):
         if all_obs:
             wn = w / w.sum()
             mu = np.zeros(x.shape[1]) if self.assume_centered else wn @ x
-            xc = x - mu
-            cov = xc.T @ (xc * wn[:, None])
-            return cov, n_t
+            xs = (x - mu) * np.sqrt(wn)[:, None]
+            return xs.T @ xs, n_t
         cov, _, n, _ = _pairwise_moments(x, mask, w, self.assume_centered)
         cov = np.where(n >= self.min_periods, cov, np.nan)
         return cov, n
@@ -325,7 +343,7 @@ class EWMACovariance(CovarianceEstimator):
     def _set(self, cov, n, cols, frame, x, mask):
         super()._set(cov, n, cols, frame, x, mask)
         if not self.assume_centered:
-            w = self._weights(x.shape[0])[:, None] * mask
+            w = self._weights(x.shape[0])[:, None] * (mask if mask is not None else 1.0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 self.location_ = pd.Series((x * w).sum(axis=0) / w.sum(axis=0), index=cols, name="mean")
 

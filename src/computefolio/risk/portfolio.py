@@ -35,8 +35,9 @@ def weights_from_holdings(holdings: pd.Series, capital: float | None = None) -> 
 
 def check_weights(weights) -> pd.Series:
     """A float Series of weights with unique string symbols and no NaN."""
-    w = pd.Series(weights, dtype=float)
-    w.index = [str(s) for s in w.index]
+    w = weights.astype(float) if isinstance(weights, pd.Series) else pd.Series(weights, dtype=float)
+    if not pd.api.types.is_string_dtype(w.index):
+        w.index = [str(s) for s in w.index]
     if w.index.has_duplicates:
         raise DataError(f"weights list a symbol twice: {w.index[w.index.duplicated()][0]}")
     if w.isna().any():
@@ -82,17 +83,20 @@ def align(weights, returns: pd.DataFrame, *, lookback: int | None = None, min_pe
     w = w[w != 0.0]
     if len(w) == 0:
         raise DataError("the book holds nothing (all weights are zero)")
-    missing = [s for s in w.index if s not in returns.columns]
-    if missing:
-        raise DataError(f"no returns for held symbols: {', '.join(missing)}")
-    sub = returns.loc[:, list(w.index)]
-    x = sub.to_numpy(dtype=float)
+    pos = returns.columns.get_indexer(w.index)
+    if (pos < 0).any():
+        raise DataError(f"no returns for held symbols: {', '.join(w.index[pos < 0])}")
+    x = returns.to_numpy(dtype=float)
+    if not (len(pos) == x.shape[1] and (pos == np.arange(len(pos))).all()):
+        x = x[:, pos]
     keep = np.isfinite(x).all(axis=1)
-    xs, idx = x[keep], sub.index[keep]
+    all_keep = bool(keep.all())
+    xs = x if all_keep else x[keep]
+    idx = returns.index if all_keep else returns.index[keep]
     if lookback is not None:
         xs, idx = xs[-int(lookback):], idx[-int(lookback):]
     if len(xs) < min_periods:
-        short = sub.notna().sum().sort_values().index[0]
+        short = w.index[int(np.argmin(np.isfinite(x).sum(axis=0)))]
         raise DataError(f"only {len(xs)} periods where every held asset has a return (need {min_periods}); "
                         f"shortest history: {short}")
     attrs = getattr(returns, "attrs", {}) or {}

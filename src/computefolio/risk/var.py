@@ -116,22 +116,26 @@ def overlapping_sums(x: np.ndarray, h: int) -> np.ndarray:
 def _tail_weights(r: np.ndarray, confidence: float):
     """Order-statistic weights defining the empirical VaR and ES of scenario returns ``r``.
 
-    Returns (order, k_var, es_weights) with ``VaR = -r[order[k_var]]`` and
+    Returns (order, k_var, es_weights): ``order`` lists the indices of the smallest
+    returns, ascending; ``VaR = -r[order[k_var]]`` and
     ``ES = -(es_weights @ r[order[:len(es_weights)]])``.
     """
     n = len(r)
     a = 1.0 - confidence
     na = round(n * a, 9)  # guard 1000 * 0.01 = 10.000000000000002
-    k = max(int(math.ceil(na)), 1)
+    k = min(max(int(math.ceil(na)), 1), n)
     kf = int(math.floor(na))
     m = min(kf + 1, n)
-    order = np.argsort(r, kind="stable")[:m]
-    wts = np.full(m, 1.0 / na if na > 0 else 0.0)
-    if kf + 1 <= n:
-        wts[-1] = (na - kf) / na if na > 0 else 1.0
+    mm = max(m, k)
+    part = np.argpartition(r, mm - 1)[:mm] if mm < n else np.arange(n)
+    order = part[np.argsort(r[part], kind="stable")]
     if na <= 0:
         wts = np.zeros(m)
         wts[0] = 1.0
+    else:
+        wts = np.full(m, 1.0 / na)
+        if kf + 1 <= n:
+            wts[-1] = (na - kf) / na
     return order, k - 1, wts
 
 
@@ -142,11 +146,11 @@ def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float):
     """
     r = scen @ w
     order, kv, wts = _tail_weights(r, confidence)
-    full = np.argsort(r, kind="stable")
-    iv = full[kv]
+    iv = order[kv]
+    tail = order[: len(wts)]
     var_c = -w * scen[iv]
-    es_c = -w * (wts @ scen[order])
-    return float(-r[iv]), float(-(wts @ r[order])), var_c, es_c
+    es_c = -w * (wts @ scen[tail])
+    return float(-r[iv]), float(-(wts @ r[tail])), var_c, es_c
 
 
 def _ewma_vol(x: np.ndarray, lam: float, warmup: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -175,13 +179,15 @@ def _normal_scores_corr(x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- parametric
-def gaussian_var_es(mu: np.ndarray, cov: np.ndarray, w: np.ndarray, confidence: float, horizon: int = 1):
+def gaussian_var_es(mu: np.ndarray, cov: np.ndarray | None, w: np.ndarray, confidence: float, horizon: int = 1,
+                    sw: np.ndarray | None = None):
     """Gaussian VaR/ES and Euler contributions (closed form).
 
     ``VaR = -h mu_p + z sqrt(h) sigma_p``, ``ES = -h mu_p + sqrt(h) sigma_p phi(z) / (1 - c)``,
-    ``z = Phi^{-1}(c)``.
+    ``z = Phi^{-1}(c)``. ``sw`` (``cov @ w``) may be given instead of ``cov``.
     """
-    sw = cov @ w
+    if sw is None:
+        sw = cov @ w
     sig = float(np.sqrt(w @ sw))
     z = stats.norm.ppf(confidence)
     k_es = stats.norm.pdf(z) / (1.0 - confidence)
@@ -292,10 +298,13 @@ def value_at_risk(weights: pd.Series, returns: pd.DataFrame, *, method: str = "h
         if covariance is not None:
             cov = covariance.loc[al.weights.index, al.weights.index].to_numpy(dtype=float)
             params["covariance"] = "given"
+            v, e, vc, ec = gaussian_var_es(mu, cov, w, confidence, horizon)
         else:
-            cov = np.cov(x, rowvar=False, ddof=1).reshape(len(w), len(w))
+            # sample covariance (ddof=1) times w without forming it: S w = Xc'(Xc w) / (n - 1)
+            y = x @ w
+            sw = x.T @ (y - y.mean()) / (x.shape[0] - 1)  # = Xc'(Xc w)/(n-1), no centred copy
             params["covariance"] = "sample (ddof=1)"
-        v, e, vc, ec = gaussian_var_es(mu, cov, w, confidence, horizon)
+            v, e, vc, ec = gaussian_var_es(mu, None, w, confidence, horizon, sw=sw)
         rule = "mean x h, volatility x sqrt(h)"
     elif method == "cornish_fisher":
         v, e, vc, ec, mom = _cornish_fisher(x, w, confidence, horizon)
