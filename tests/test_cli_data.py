@@ -110,3 +110,21 @@ def test_check_real_files_flags_splice_and_corz(shared_dir, home):
     d2 = json.loads(r2.output)
     got = {(f["check"], f["source"], f["date"]) for f in d2["findings"] if f["severity"] == "error"}
     assert got == {("source_scale", f"{a.name} vs {b.name}", "2020-07-27"), ("split_jump", "splice", "2024-03-11")}
+
+
+def test_plan_command(home, tmp_path):
+    a = feed(tmp_path / "a.csv", n=20)
+    b = feed(tmp_path / "b.csv", n=40, scale=0.1)
+    assert runner.invoke(app, ["data", "import", str(a), str(b)]).exit_code == 0
+    plan = tmp_path / "primary.csv"
+    plan.write_text("symbol,file,price_column,start,end\nAAA,b.csv,close,,\n")
+    r = runner.invoke(app, ["data", "plan", str(plan)])
+    assert r.exit_code == 0 and "1 rules" in r.output
+    r2 = runner.invoke(app, ["data", "plan"])
+    assert r2.exit_code == 0 and "b.csv" in r2.output
+    with Store(home / "store.duckdb", read_only=True) as s:
+        md = s.market({"AAA": "XNYS"})
+        assert md.provenance["sources"]["AAA"][0][0] == "b.csv"
+    assert "source plan: 1 rules" in runner.invoke(app, ["data", "list"]).output
+    r3 = runner.invoke(app, ["data", "plan", "--clear"])
+    assert r3.exit_code == 0 and "cleared" in r3.output

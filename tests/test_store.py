@@ -320,3 +320,37 @@ def test_market_trims_to_listed_dates_only_when_asked(st, tmp_path):
     assert st.market(u).close["AAA"].notna().sum() == 30
     md = st.market(u, listed=True)
     assert md.start == pd.Timestamp("2024-01-10") and md.provenance["trimmed"] == {"AAA": 6}
+
+
+def test_stored_plan_is_the_default_priority(two_sources, tmp_path):
+    cals = {"AAA": "XNYS", "BTC": "XNYS"}
+    assert two_sources.plan() is None
+    plan_csv = tmp_path / "primary.csv"
+    pd.DataFrame({"symbol": ["AAA"], "file": ["new.csv"], "price_column": ["close"], "start": ["2024-01-02"],
+                  "end": [""]}).to_csv(plan_csv, index=False)
+    assert two_sources.set_plan(plan_csv) == 1
+    md = two_sources.market(cals)  # AAA from the plan, BTC from its only source
+    assert md.provenance["priority"] == "stored plan"
+    assert {k: [s[0] for s in v] for k, v in md.provenance["sources"].items()} == {"AAA": ["new.csv"], "BTC": ["btc.csv"]}
+    two_sources.set_plan(SourcePlan([SourceRule("AAA", "gone.csv")]))
+    with pytest.raises(DataError, match="not in the store"):
+        two_sources.market(cals, symbols=["AAA", "BTC"])
+    with pytest.raises(DataError, match="overlap"):
+        two_sources.set_plan(SourcePlan([SourceRule("AAA", "new.csv"), SourceRule("AAA", "old.csv")]))
+    two_sources.set_plan(None)
+    assert two_sources.plan() is None
+
+
+@pytest.mark.realdata
+def test_store_with_primary_plan_matches_load_folder(shared_dir, universe, real_market, tmp_path):
+    """Import the primary files, store primary.csv as the plan: the store's market is the
+    conftest ``real_market`` (load_folder on the same plan) value for value."""
+    plan = SourcePlan.from_csv(shared_dir / "primary.csv")
+    with Store(tmp_path / "real.duckdb") as s:
+        for f in plan.files():
+            s.import_file(shared_dir / f, universe=universe)
+        s.set_plan(plan)
+        md = s.market(universe, listed=True)
+    assert md.symbols == real_market.symbols
+    assert md.data_hash() == real_market.data_hash()
+    assert md.provenance["priority"] == "stored plan"

@@ -4,6 +4,8 @@
   per file (idempotent; bad rows refused unless ``--quarantine``).
 * ``data check [PATH...]`` validates files, or the whole store when no file is
   given, prints the findings and exits 1 when there is any error.
+* ``data plan FILE`` stores the source plan (one source per symbol and dates) that
+  building market data from the store uses; ``data plan`` shows it.
 * ``data list`` shows what the store holds.
 
 The store is ``--store PATH``, else ``$COMPUTEFOLIO_HOME/store.duckdb``, else
@@ -166,6 +168,36 @@ def check_cmd(
         raise typer.Exit(code=1)
 
 
+@data_app.command("plan")
+@guard
+def plan_cmd(
+    file: Optional[Path] = typer.Argument(None, help="Source plan CSV (symbol,file[,price_column,start,end]), e.g. primary.csv."),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    clear: bool = typer.Option(False, "--clear", help="Remove the stored plan."),
+) -> None:
+    """Store the source plan that picks one source per symbol and dates (or show it)."""
+    if file is not None and clear:
+        raise typer.BadParameter("give a plan file or --clear, not both")
+    if file is None and not clear:
+        with Store(store, read_only=True) as st:
+            plan = st.plan()
+            if plan is None:
+                console.print("no source plan stored: Store.market needs one source per symbol or a priority")
+                return
+            t = Table(title=f"Source plan of {st.path} ({len(plan.rules)} rules)")
+            for c in ("symbol", "file", "price column", "start", "end", "stored"):
+                t.add_column(c)
+            have = set(st.sources())
+            for r in plan.rules:
+                t.add_row(r.symbol, r.file, r.price_column, "" if r.start is None else str(r.start.date()),
+                          "" if r.end is None else str(r.end.date()), "yes" if r.file in have else "[red]no[/]")
+            console.print(t)
+        return
+    with Store(store) as st:
+        n = st.set_plan(None if clear else file)
+        console.print(f"source plan {'cleared' if clear else f'stored: {n} rules'} in {st.path}", highlight=False)
+
+
 @data_app.command("list")
 @guard
 def list_cmd(
@@ -203,6 +235,10 @@ def list_cmd(
             it.add_row(str(r.import_id), name, r.sha256[:10], f"{r.rows_read:,}", f"{r.rows_added:,}",
                        f"{r.rows_quarantined:,}", str(pd.Timestamp(r.imported_at))[:16])
         console.print(it)
+        plan = st.plan()
+        if plan is not None:
+            console.print(f"source plan: {len(plan.rules)} rules ({len(set(r.symbol for r in plan.rules))} symbols); "
+                          "see `computefolio data plan`", highlight=False)
         q = st.quarantined()
         if len(q):
             console.print(f"{len(q):,} quarantined row(s); first: " + "; ".join(

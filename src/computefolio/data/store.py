@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .market import FIELDS, MarketData
-from .sources import SourcePlan, read_long, select_plan, splice
+from .sources import SourcePlan, SourceRule, read_long, select_plan, splice
 from .validate import ValidationReport, validate
 
 #: Environment variable naming the computefolio home folder (the store lives there).
@@ -71,6 +71,9 @@ _SCHEMA = [
         import_id BIGINT NOT NULL, source VARCHAR NOT NULL, "row" BIGINT, symbol VARCHAR, date DATE,
         open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, adj_close DOUBLE, volume DOUBLE,
         "check" VARCHAR NOT NULL, message VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS plan (
+        position BIGINT NOT NULL, symbol VARCHAR NOT NULL, file VARCHAR NOT NULL, price_column VARCHAR NOT NULL,
+        start DATE, "end" DATE, set_at TIMESTAMP NOT NULL)""",
 ]
 _COLS = ["symbol", "date", *FIELDS]
 
@@ -390,6 +393,49 @@ class Store:
             h.update(b"|")
         return h.hexdigest()
 
+    def set_plan(self, plan: SourcePlan | str | Path | None) -> int:
+        """Store the source plan :meth:`market` uses by default (None removes it); returns its rule count.
+
+        Rules naming a file that is not a stored source are accepted (import it later),
+        but overlapping date ranges for one symbol are refused.
+        """
+        if isinstance(plan, (str, Path)):
+            plan = SourcePlan.from_csv(plan)
+        rules = [] if plan is None else list(plan.rules)
+        by_sym: dict[str, list] = {}
+        for r in rules:
+            by_sym.setdefault(r.symbol, []).append(r)
+        for sym, rs in by_sym.items():
+            spans = sorted((r.start or pd.Timestamp.min, r.end or pd.Timestamp.max) for r in rs)
+            for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+                if b0 <= a1:
+                    raise DataError(f"source plan: rules for {sym} overlap in dates; make them disjoint")
+        now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM plan")
+            for i, r in enumerate(rules):
+                con.execute("INSERT INTO plan VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [i, r.symbol, r.file, r.price_column,
+                             None if r.start is None else r.start.date(), None if r.end is None else r.end.date(), now])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return len(rules)
+
+    def plan(self) -> SourcePlan | None:
+        """The stored source plan, or None."""
+        have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "plan" not in have:
+            return None
+        rows = self.con.execute('SELECT symbol, file, price_column, start, "end" FROM plan ORDER BY position').fetchall()
+        if not rows:
+            return None
+        return SourcePlan([SourceRule(sym, f, pc, None if a is None else pd.Timestamp(a), None if b is None else pd.Timestamp(b))
+                           for sym, f, pc, a, b in rows])
+
     def check(self, calendars: Mapping[str, str] | None = None, universe=None, *, priority=None, plan=None,
               **options) -> ValidationReport:
         """Validate every stored source (and a splice or plan when given); see :func:`validate.check`."""
@@ -413,9 +459,10 @@ class Store:
         priority : SourcePlan, path of a plan CSV, or sequence of source names, optional
             How to choose a source: a plan takes each symbol from its file over its
             dates; a sequence takes each (symbol, date) from the first source that has
-            it (:func:`~computefolio.data.sources.splice`). Without one, a symbol held
-            by several sources raises :class:`DataError`: sources are never mixed
-            silently.
+            it (:func:`~computefolio.data.sources.splice`). Without one, the plan stored
+            with :meth:`set_plan` is used when there is one; symbols it does not cover
+            (or all symbols, without a plan) must be held by one source, else
+            :class:`DataError`: sources are never mixed silently.
         listed : bool
             With a Universe, leave out rows outside each asset's listed/delisted dates
             (counted in ``provenance["trimmed"]``).
@@ -451,19 +498,35 @@ class Store:
         df = self.prices(symbols=wanted, start=start, end=end)
         if isinstance(priority, (str, Path)):
             priority = SourcePlan.from_csv(priority)
+        how = "explicit"
         if priority is None:
-            nsrc = df.groupby("symbol")["source"].nunique()
+            stored = self.plan()
+            if stored is not None:
+                priority, how = stored, "stored plan"
+        if priority is None or isinstance(priority, SourcePlan):
+            covered = set() if priority is None else {r.symbol for r in priority.rules}
+            rest = df[~df["symbol"].isin(covered)]
+            nsrc = rest.groupby("symbol")["source"].nunique()
             multi = nsrc[nsrc > 1]
             if len(multi):
-                detail = "; ".join(f"{s}: {', '.join(sorted(df.loc[df['symbol'] == s, 'source'].unique()))}"
+                detail = "; ".join(f"{s}: {', '.join(sorted(rest.loc[rest['symbol'] == s, 'source'].unique()))}"
                                    for s in multi.index[:5])
-                raise DataError(f"{len(multi)} symbol(s) are held by several sources ({detail}): pass priority= "
-                                f"(a SourcePlan or a list of sources, most preferred first)")
-            chosen = df
-        elif isinstance(priority, SourcePlan):
-            chosen = select_plan(df, priority, wanted)
+                what = "are held by several sources" if priority is None else "are not in the source plan and are held by several sources"
+                raise DataError(f"{len(multi)} symbol(s) {what} ({detail}): pass priority= "
+                                f"(a SourcePlan or a list of sources, most preferred first) or store a plan "
+                                f"(computefolio data plan FILE)")
+            parts = [rest]
+            planned = df[df["symbol"].isin(covered) & df["source"].isin(priority.files())] if priority is not None else df.iloc[:0]
+            if len(planned):
+                parts.append(select_plan(planned, priority, wanted))
+            chosen = pd.concat(parts, ignore_index=True)
         else:
             chosen = splice(df, list(priority))
+        lost = sorted(set(wanted) - set(chosen["symbol"]))
+        if lost and symbols is not None:
+            raise DataError(f"no rows chosen for {', '.join(lost)}: the source plan takes them from files "
+                            f"that are not in the store ({', '.join(self.sources())})")
+        skipped = skipped + lost
         trimmed: dict[str, int] = {}
         if listed and universe is not None:
             keep = np.ones(len(chosen), dtype=bool)
@@ -481,7 +544,8 @@ class Store:
             chosen = chosen[keep]
         if chosen.empty:
             raise DataError(f"{self.path.name}: no rows for the requested symbols, dates and sources")
-        prov = {"store": self.path.name, "sources": _segments(chosen), "skipped": skipped, "trimmed": trimmed}
+        prov = {"store": self.path.name, "sources": _segments(chosen), "skipped": skipped, "trimmed": trimmed,
+                "priority": how if priority is not None else "single source per symbol"}
         md = MarketData.from_long(chosen[_COLS], cals, source=f"store {self.path.name}", provenance=prov)
         md.provenance["data_hash"] = md.data_hash()
         return md
