@@ -97,5 +97,8 @@ def test_monte_carlo_seeded_and_close_to_gaussian():
 def test_holdings_and_table(rets):
     w = weights_from_holdings(pd.Series({"A0": 30e6, "A1": 20e6}), capital=100e6)
     assert w["A0"] == 0.3
+    a = value_at_risk(None, rets, holdings=pd.Series({"A0": 30e6, "A1": 20e6}), capital=100e6)
+    b = value_at_risk(w, rets)
+    assert a.var_pct == b.var_pct and abs(a.var - b.var_pct * 100e6) < 1e-6
     t = var_es_table(w, rets, confidence=0.95, n_sims=5000)
     assert set(t) == set(METHODS)

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ..errors import DataError
-from .portfolio import DEFAULT_CAPITAL, Aligned, align
+from .portfolio import DEFAULT_CAPITAL, Aligned, align, weights_from_holdings
 
 METHODS = ("historical", "gaussian", "cornish_fisher", "filtered_historical", "monte_carlo")
 
@@ -249,11 +249,11 @@ def _cornish_fisher(x: np.ndarray, w: np.ndarray, confidence: float, horizon: in
 
 
 # ----------------------------------------------------------------------------- public
-def value_at_risk(weights: pd.Series, returns: pd.DataFrame, *, method: str = "historical",
+def value_at_risk(weights: pd.Series | None, returns: pd.DataFrame, *, method: str = "historical",
                   confidence: float = 0.99, horizon: int = 1, capital: float = DEFAULT_CAPITAL,
                   currency: str | None = None, lookback: int | None = None, halflife: float = 11.2,
                   n_sims: int = 50_000, dof: float = 5.0, seed: int = 7,
-                  covariance: pd.DataFrame | None = None) -> VaRResult:
+                  covariance: pd.DataFrame | None = None, holdings: pd.Series | None = None) -> VaRResult:
     """VaR and ES of a book by ``method``, with Euler contributions per asset.
 
     Parameters
@@ -278,7 +278,15 @@ def value_at_risk(weights: pd.Series, returns: pd.DataFrame, *, method: str = "h
         correlation of normal scores) and each asset's empirical marginal; ``seed`` fixes it.
     covariance : pandas.DataFrame, optional
         Gaussian only: a per-period covariance to use instead of the sample one.
+    holdings : pandas.Series, optional
+        Currency amounts per symbol instead of ``weights`` (then ``weights = holdings / capital``).
     """
+    if holdings is not None:
+        if weights is not None:
+            raise ValueError("give weights or holdings, not both")
+        weights = weights_from_holdings(holdings, capital)
+    elif weights is None:
+        raise ValueError("give weights (fractions of capital) or holdings (currency amounts)")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not 0.5 < confidence < 1.0:
@@ -319,8 +327,7 @@ def value_at_risk(weights: pd.Series, returns: pd.DataFrame, *, method: str = "h
         params.update({"halflife": halflife, "lambda": lam})
         rule = "returns rescaled to today's EWMA volatility (Hull and White 1998), overlapping h-period sums"
     else:  # monte_carlo
-        scen = _t_copula_scenarios(x, horizon, n_sims, dof, seed)
-        v, e, vc, ec = empirical_var_es(scen, w, confidence)
+        v, e, vc, ec = _t_copula_var_es(x, w, confidence, horizon, n_sims, dof, seed)
         params.update({"n_sims": n_sims, "dof": dof, "seed": seed,
                        "copula": "Student-t, correlation of normal scores", "marginals": "empirical"})
         rule = "sum of h independent simulated periods"
@@ -331,23 +338,67 @@ def value_at_risk(weights: pd.Series, returns: pd.DataFrame, *, method: str = "h
                      n_observations=len(al.index), horizon_rule=rule, notes=al.note(), params=params)
 
 
-def _t_copula_scenarios(x: np.ndarray, horizon: int, n_sims: int, dof: float, seed: int) -> np.ndarray:
-    """Student-t copula scenarios with empirical marginals, summed over ``horizon`` periods."""
+def _t_copula_var_es(x: np.ndarray, w: np.ndarray, confidence: float, horizon: int, n_sims: int, dof: float,
+                     seed: int, chunk: int = 10_000):
+    """Monte Carlo VaR/ES from a Student-t copula with empirical marginals.
+
+    Dependence: t copula with ``dof`` degrees of freedom and the correlation of the
+    normal scores of ``x`` (Demarta and McNeil 2005 use the same copula; normal scores
+    are a rank-based, outlier-robust estimate of its correlation). Marginals: each asset's
+    empirical quantile function (linear between order statistics at ``(k - 0.5)/n``).
+    ``horizon`` periods are simulated independently and summed. Scenarios are generated in
+    chunks of ``chunk`` draws so memory stays ``chunk x assets``; only the worst scenarios
+    are kept for the tail. Same ``seed`` -> same numbers.
+    """
     n, p = x.shape
     rng = np.random.default_rng(seed)
     corr = _normal_scores_corr(x)
     vals, vecs = np.linalg.eigh(corr)
     chol = vecs * np.sqrt(np.clip(vals, 0.0, None))
     srt = np.sort(x, axis=0)
-    grid = (np.arange(1, n + 1) - 0.5) / n
-    out = np.zeros((n_sims, p))
-    for _ in range(horizon):
-        g = rng.standard_normal((n_sims, p)) @ chol.T
-        chi = rng.chisquare(dof, size=(n_sims, 1))
-        u = stats.t.cdf(g / np.sqrt(chi / dof), dof)
-        for j in range(p):
-            out[:, j] += np.interp(u[:, j], grid, srt[:, j])
-    return out
+    cols = np.arange(p)
+    # Student-t cdf tabulated on a sinh-spaced grid over [-1e4, 1e4] (interpolation error < 1e-7)
+    grid = np.sinh(np.linspace(-np.arcsinh(1e4), np.arcsinh(1e4), 200_001))
+    tcdf = special.stdtr(dof, grid)
+    a = 1.0 - confidence
+    keep = min(int(math.ceil(round(n_sims * a, 9))) + 2, n_sims)
+    cand_s = np.empty((0, p))
+    cand_r = np.empty(0)
+    done = 0
+    while done < n_sims:
+        m = min(chunk, n_sims - done)
+        scen = np.zeros((m, p))
+        for _ in range(horizon):
+            g = rng.standard_normal((m, p)) @ chol.T
+            chi = rng.chisquare(dof, size=(m, 1))
+            u = np.interp(g / np.sqrt(chi / dof), grid, tcdf)
+            pos = u * n - 0.5
+            i0 = np.clip(np.floor(pos).astype(np.int64), 0, n - 1)
+            i1 = np.minimum(i0 + 1, n - 1)
+            frac = np.clip(pos - i0, 0.0, 1.0)
+            lo = srt[i0, cols]
+            scen += lo + frac * (srt[i1, cols] - lo)
+        r = scen @ w
+        cand_s = np.vstack([cand_s, scen])
+        cand_r = np.concatenate([cand_r, r])
+        if len(cand_r) > keep:
+            sel = np.argpartition(cand_r, keep - 1)[:keep]
+            cand_s, cand_r = cand_s[sel], cand_r[sel]
+        done += m
+    # VaR/ES of the full sample from its worst scenarios: pad with +inf placeholders
+    order = np.argsort(cand_r, kind="stable")
+    cand_s, cand_r = cand_s[order], cand_r[order]
+    k_na = round(n_sims * a, 9)
+    k = max(int(math.ceil(k_na)), 1)
+    kf = int(math.floor(k_na))
+    iv = k - 1
+    mm = min(kf + 1, n_sims)
+    wts = np.full(mm, 1.0 / k_na)
+    if kf + 1 <= n_sims:
+        wts[-1] = (k_na - kf) / k_na
+    var_c = -w * cand_s[iv]
+    es_c = -w * (wts @ cand_s[:mm])
+    return float(-cand_r[iv]), float(-(wts @ cand_r[:mm])), var_c, es_c
 
 
 def var_es_table(weights: pd.Series, returns: pd.DataFrame, *, methods=METHODS, **kwargs) -> dict[str, VaRResult]:
