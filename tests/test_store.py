@@ -354,3 +354,11 @@ def test_store_with_primary_plan_matches_load_folder(shared_dir, universe, real_
     assert md.symbols == real_market.symbols
     assert md.data_hash() == real_market.data_hash()
     assert md.provenance["priority"] == "stored plan"
+
+
+def test_conflict_message_with_missing_columns(st, tmp_path):
+    df = frame(n=5).drop(columns=["close", "open", "high", "low", "volume"])
+    st.import_file(write(df, tmp_path / "adj.csv"))
+    df.loc[2, "adj_close"] += 1
+    with pytest.raises(DataError, match=r"stored close - / adj [0-9.]+, file close - / adj"):
+        st.import_file(write(df, tmp_path / "adj2.csv"), source="adj.csv")

@@ -290,8 +290,8 @@ class Store:
                 f"FROM _cf_incoming i JOIN prices p ON p.source = ? AND p.symbol = i.symbol "
                 f"AND p.date = CAST(i.date AS DATE) WHERE {cmp} ORDER BY 1, 2", [src]).df()
             if len(conflicts):
-                shown = "; ".join(f"{r.symbol} {pd.Timestamp(r.date).date()} stored close {r.stored_close:g} / "
-                                  f"adj {r.stored_adj_close:g}, file close {r.close:g} / adj {r.adj_close:g}"
+                shown = "; ".join(f"{r.symbol} {pd.Timestamp(r.date).date()} stored close {_g(r.stored_close)} / "
+                                  f"adj {_g(r.stored_adj_close)}, file close {_g(r.close)} / adj {_g(r.adj_close)}"
                                   for r in conflicts.head(_LIST_BAD).itertuples())
                 more = f" (+{len(conflicts) - _LIST_BAD} more)" if len(conflicts) > _LIST_BAD else ""
                 raise DataError(f"source {src!r}: {len(conflicts)} row(s) differ from the stored rows of the same "
@@ -387,7 +387,7 @@ class Store:
         """SHA-256 of every stored row of every table, in key order (to compare states)."""
         h = hashlib.sha256()
         for table, order in (("prices", "source, symbol, date"), ("imports", "import_id"),
-                             ("quarantine", 'import_id, "row", "check"')):
+                             ("quarantine", 'import_id, "row", "check"'), ("plan", "position")):
             for row in self.con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall():
                 h.update(repr(row).encode())
             h.update(b"|")
@@ -578,6 +578,10 @@ def _quarantine_frame(rows: pd.DataFrame, bad_keys: Mapping[tuple, list]) -> pd.
         checks.append(",".join(sorted({f.check for f in fs})))
         msgs.append("; ".join(f.message for f in fs))
     return rows.assign(check=checks, message=msgs)[cols].reset_index(drop=True)
+
+
+def _g(x) -> str:
+    return "-" if x is None or pd.isna(x) else f"{float(x):g}"
 
 
 def _list_rows(q: pd.DataFrame) -> str:
