@@ -15,8 +15,7 @@ Errors (the data is wrong or cannot be used as is):
 ``negative_volume``
     Volume < 0. Value: the volume.
 ``missing_price``
-    A row with no price: its symbol's price column (``close`` when the source gives
-    closes for that symbol, else ``adj_close``) is NaN. Value: NaN.
+    A row with neither ``close`` nor ``adj_close``. Value: NaN.
 ``duplicate_date``
     The same (source, symbol, date) more than once. Value: the number of rows.
 ``ohlc_inconsistent``
@@ -36,8 +35,9 @@ Errors (the data is wrong or cannot be used as is):
     :data:`SPLIT_RATIOS`, and (plausibility guard) the move persists - the next
     ``persist`` bars do not go back more than half way, the move does not undo the
     previous bar's (the return leg of a one-bar spike) - and, when an open is
-    given, the bar trades at the new level (open within 15% of the close). A real one-day move of exactly 2x or 0.5x that holds
-    is rare in equities; an unadjusted split always looks like this. Equities and
+    given, the bar trades at the new level (open within 15% of the close). A real
+    one-day move of exactly 2x or 0.5x that holds, with the open already at the new
+    level, is rare in equities; an unadjusted split always looks like this. Equities and
     ETFs only: crypto has no splits, indices and rates neither. In a series spliced
     from several sources (an ``origin`` column per row, as :func:`check` builds for
     ``priority``/``plan``), a move where the origin changes is reported when it is
@@ -48,11 +48,15 @@ Errors (the data is wrong or cannot be used as is):
     common dates (e.g. one source adjusted for a later 10:1 split and the other
     not): splicing them makes a split-sized jump. Value: the median level ratio.
 
+The price series of a (source, symbol) is read as MarketData reads it:
+``adj_close`` when the source gives it for the symbol, else ``close``.
+
 Warnings (real but unusual, or a limitation of the source):
 
 ``missing_value``
-    A non-price field (open, high, low, volume, or adj_close beside a close) is NaN
-    on a priced row although the source gives that field for the symbol.
+    A field (open, high, low, close, adj_close, volume) is NaN on a run of rows
+    although the source gives that field for the symbol elsewhere (one finding per
+    run). Value: the number of rows; date: the first one.
 ``missing_sessions``
     Sessions of the symbol's calendar between its first and last bar with no bar
     (one finding per run of consecutive missing sessions). Value: the number of
