@@ -131,6 +131,66 @@ class StrategyAllocator(Allocator):
         self.budgets = dict(budgets or {})
         self.kind = kind
         self.allocators = dict(allocators or {})
+        #: Symbols whose data source has no volume at all: liquidity rules are not applied
+        #: to them (set by the pipeline from the market; an asset with volume data but a
+        #: zero or missing ADV stays frozen, as the mandate says).
+        self.no_volume: set[str] = set()
+
+    def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
+            date=None) -> "StrategyAllocator":
+        """Fit as every allocator, with three rules for a book run by a policy.
+
+        * The *turnover* rule compares compositions: the current weights are rescaled to
+          the mandate's invested fraction (a volatility-target overlay that left cash is
+          not turnover), and the initial investment from cash is not capped.
+        * Liquidity rules apply to assets with volume data; an asset without ADV is not
+          constrained by them (named once in a warning) instead of being frozen.
+        * If the rules cannot all hold against the current book (e.g. a group minimum
+          that needs more turnover than allowed), the book is rebalanced without the
+          turnover rule, then without the liquidity rules, with a warning naming the
+          date and the conflict. Any other infeasibility raises
+          :class:`~computefolio.errors.InfeasibleError`.
+        """
+        from .errors import InfeasibleError
+
+        mandate = self._mandate()
+        cw = None
+        if current_weights is not None:
+            cw = pd.Series(current_weights, dtype=float).fillna(0.0)
+            tot = float(cw.sum())
+            if cw.abs().sum() <= 1e-12 or tot <= 1e-12:
+                cw = None
+            elif mandate is not None:
+                cw = cw * (mandate.invested_fraction() / tot)
+        adv_s = None
+        if adv is not None:
+            adv_s = pd.Series(adv, dtype=float).reindex([str(c) for c in returns.columns])
+            novol = [s for s in adv_s.index if s in self.no_volume]
+            if novol and not getattr(self, "_warned_adv", False):
+                warnings.warn(f"no volume data in the source for {', '.join(novol)}: the mandate's liquidity "
+                              f"rules are not applied to them", UserWarning, stacklevel=2)
+                self._warned_adv = True
+            # the mandate treats a missing ADV as 0 (frozen); "no rule" is an ADV so large
+            # that the bounds exceed any weight (LP solvers read them as infinite)
+            adv_s[novol] = 1e30
+        day = pd.Timestamp(date).date() if date is not None else "?"
+        try:
+            return super().fit(returns, universe=universe, current_weights=cw, adv=adv_s, date=date)
+        except InfeasibleError as exc:
+            if cw is None and adv_s is None:
+                raise
+            first = exc
+        if cw is not None:
+            try:
+                super().fit(returns, universe=universe, current_weights=None, adv=adv_s, date=date)
+                warnings.warn(f"{day}: {first}; rebalanced without the turnover rule", UserWarning, stacklevel=2)
+                return self
+            except InfeasibleError:
+                pass
+        super().fit(returns, universe=universe, current_weights=None, adv=None, date=date)
+        warnings.warn(f"{day}: {first}; rebalanced without the turnover and liquidity rules", UserWarning,
+                      stacklevel=2)
+        return self
 
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         from .allocate.riskparity import risk_budget_weights
@@ -288,9 +348,25 @@ def history_start(strategy: Strategy) -> pd.Timestamp:
     return pd.Timestamp(strategy.start) - pd.Timedelta(days=days)
 
 
-def load_market(strategy: Strategy, universe: Universe, data: str | Path | None = None) -> MarketData:
-    """The market of a strategy: sample, files (``data`` overrides) or store."""
+def data_start(strategy: Strategy, universe: Universe | None = None) -> pd.Timestamp:
+    """First date to load: the estimators' history before ``start``, and the earliest
+    historical stress window the strategy runs (so old scenarios replay on real moves)."""
     start = history_start(strategy)
+    if strategy.stress.historical != "none":
+        try:
+            scen = select_scenarios(strategy, universe if universe is not None else load_universe())
+            firsts = [pd.Timestamp(s.start) for s in scen if s.kind == "historical"]
+            if firsts:
+                start = min(start, min(firsts) - pd.Timedelta(days=7))
+        except ConfigError:
+            raise
+    return start
+
+
+def load_market(strategy: Strategy, universe: Universe, data: str | Path | None = None) -> MarketData:
+    """The market of a strategy: sample, files (``data`` overrides) or store, from
+    :func:`data_start` to ``end``."""
+    start = data_start(strategy, universe)
     end = pd.Timestamp(strategy.end) if strategy.end is not None else None
     src = strategy.data.source
     path = data
@@ -369,22 +445,23 @@ def print_summary(res: RunResult, console, *, layer_table: bool = False) -> None
     v = (r.get("data") or {}).get("validation") or {}
     if v.get("line"):
         console.print(f"[bold]data validation:[/] {v['line']}")
-    console.print(f"finished in {res.elapsed_s:.1f} s")
-    console.print(f"[bold green]report:[/] {res.report_path.resolve()}")
-    console.print(f"results: {res.files['results.json'].resolve()}")
+    console.print(f"finished in {res.elapsed_s:.1f} s; outputs in {res.out_dir.resolve()}", soft_wrap=True)
+    console.print(f"[bold green]report:[/] {res.report_path.resolve()}", soft_wrap=True, highlight=False)
+    console.print(f"results: {res.files['results.json'].resolve()}", soft_wrap=True, highlight=False)
 
 
-def _rich_table(tab: dict, Table, max_rows: int | None = None):
+def _rich_table(tab: dict, Table, max_rows: int | None = None, skip=("horizon_rule", "note", "name")):
     from .report.tables import fmt, unit_label
 
-    t = Table(title=tab.get("title"), caption=" · ".join(x for x in (tab.get("basis"), tab.get("note")) if x) or None)
-    for c in tab["columns"]:
+    t = Table(title=tab.get("title"), caption=tab.get("basis"))
+    cols = [c for c in tab["columns"] if c["key"] not in skip]
+    for c in cols:
         u = unit_label(c.get("unit", "text"))
         t.add_column(c["label"] + (f" ({u})" if u else ""),
                      justify="left" if c.get("unit") in ("text", "date") else "right")
     rows = tab.get("rows") or []
     for row in rows[: max_rows or len(rows)]:
-        t.add_row(*[fmt(row.get(c["key"]), c.get("unit", "text")) for c in tab["columns"]])
+        t.add_row(*[fmt(row.get(c["key"]), c.get("unit", "text")) for c in cols])
     return t
 
 
@@ -414,6 +491,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _aggregate_dated(messages: list[str]) -> list[str]:
+    """Merge ``"YYYY-MM-DD: text"`` messages with the same text into one line listing the dates."""
+    import re
+
+    out: list[str] = []
+    dated: dict[str, list[str]] = {}
+    for m in messages:
+        g = re.match(r"^(\d{4}-\d{2}-\d{2}): (.*)$", m, re.S)
+        if g:
+            dated.setdefault(g.group(2), []).append(g.group(1))
+        elif m not in out:
+            out.append(m)
+    for text, days in dated.items():
+        shown = ", ".join(days[:6]) + (f" and {len(days) - 6} more" if len(days) > 6 else "")
+        out.append(f"{len(days)} rebalance{'s' if len(days) > 1 else ''} ({shown}): {text}")
+    return out
+
+
 def investable_symbols(strategy: Strategy, universe: Universe, market: MarketData) -> list[str]:
     """Symbols in a budget group (membership > 0 at any date) that have prices."""
     m = universe.membership(strategy.budget_by)
@@ -422,7 +517,7 @@ def investable_symbols(strategy: Strategy, universe: Universe, market: MarketDat
     return [s for s in universe.symbols if s in have and (m.loc[s, groups] > 0).any()]
 
 
-def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[str]):
+def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[str], market: MarketData | None = None):
     """The :class:`computefolio.backtest.policy.Policy` of a strategy."""
     from .backtest.policy import Policy, VolTarget
     from .backtest.schedule import Calendar, DriftBands
@@ -440,6 +535,9 @@ def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[
     if strategy.vol_target is not None:
         vt = VolTarget(strategy.vol_target.target, max_leverage=strategy.vol_target.leverage_max)
     alloc = build_allocator(strategy, mandate)
+    if market is not None:
+        vol = market.volume
+        alloc.no_volume = set(symbols) if vol is None else {s for s in symbols if vol[s].notna().sum() == 0}
     return Policy(alloc, sched, vol_target=vt, lookback=strategy.lookback, basis=strategy.basis,
                   min_history=strategy.min_history, name=strategy.name)
 
@@ -545,13 +643,13 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
 
     # ---------------------------------------------------------------- 3+4 construct and backtest
     with steps.step("construct and backtest"):
-        policy = build_policy(strategy, universe, mandate, symbols)
+        policy = build_policy(strategy, universe, mandate, symbols, market)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = backtest(policy, market.subset(symbols), costs=costs, capital=strategy.capital,
                               start=start, end=end, universe=universe, cash_rate=strategy.cash_rate,
                               keep_weights=True, seed=strategy.data.seed)
-        warns.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        warns.extend(_aggregate_dated([str(w.message) for w in caught if issubclass(w.category, UserWarning)]))
         warns.extend(result.warnings)
 
     # ---------------------------------------------------------------- benchmarks
@@ -699,6 +797,10 @@ def mandate_table(mandate, w: pd.Series, universe: Universe, market: MarketData,
             v = max(inv - lim, 0.0)
             status = "pass" if v <= 1e-7 else "breach"
             detail = f"invested {inv:.2%} of capital, at most {lim:.2%} (cash floor)"
+        if r.name == "liquidity.max_adv_fraction":
+            rows.append({"rule": r.name, "detail": detail + "; applies to the trades of a rebalance, checked by "
+                         "the allocator then", "breach": None, "status": "n/a"})
+            continue
         rows.append({"rule": r.name, "detail": detail, "breach": v, "status": status})
     for sk in cons.skipped:
         rows.append({"rule": "not checked", "detail": sk, "breach": None, "status": "n/a"})
@@ -805,7 +907,10 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
     var_es = table(f"VaR and ES at {strategy.risk.confidence:.0%}, horizon {strategy.risk.horizon} period(s)",
                    var_cols, var_rows, basis=btxt,
                    note=f"positive = loss; on the book's value of {final_value:,.0f} {cur} as of {meta.get('asof')}; "
-                        f"{meta.get('lookback_periods')} periods of history from {meta.get('first')}")
+                        f"{meta.get('lookback_periods')} periods of history from {meta.get('first')}"
+                        + ("; history before a young asset's listing taken from its proxy: "
+                           + "; ".join(f"{k}: {v}" for k, v in meta["history_fill"].items())
+                           if meta.get("history_fill") else ""))
 
     # ---- liquidity
     liq = risk.get("liquidity") or {}

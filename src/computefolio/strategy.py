@@ -27,7 +27,8 @@ Schema (every key but ``name`` has a default; unknown keys are errors)::
     allocator: erc                    # default allocator inside a group
     covariance: {method: ledoit_wolf} # sample | ewma (halflife) | ledoit_wolf | pairwise
     lookback: 252                     # estimation window, periods of the basis
-    min_history: 126                  # periods an asset needs before it can be held
+    min_history: 126                  # periods of data before the first rebalance (an asset is held
+                                      # once it has a return on every period of the lookback window)
     mandate: mandate_default.yaml     # resolved next to this file, then in the package resources
     schedule: {frequency: monthly}    # daily | weekly | monthly | quarterly
     drift_bands: {absolute: 0.05}     # optional: also rebalance when a weight drifts this far
