@@ -110,3 +110,24 @@ def test_real_btc_qqq_three_ways(real_market):
     assert all(0.0 < v < 0.8 for v in vals.values())
     # they differ materially (direction not assumed)
     assert max(vals.values()) - min(vals.values()) > 0.03
+
+
+def test_lead_lag_covariance_matches_pairwise_estimator():
+    from computefolio.risk import LeadLagCovariance
+
+    d = simulate_async_closes(1500, rho=0.5, seed=2)
+    est = LeadLagCovariance(lags=1).fit(d)
+    v, _ = lead_lag_correlation(d["late"], d["early"], 1)
+    assert abs(est.correlation_.iloc[0, 1] - v) < 1e-12
+    assert np.allclose(np.diag(est.covariance_), d.var(ddof=1))
+    assert abs(est.correlation_.iloc[0, 1] - 0.5) < 0.06
+
+
+def test_dimson_beta_recovers_true_beta():
+    from computefolio.risk import cross_beta
+
+    d = simulate_async_closes(3000, rho=0.5, vol=(0.03, 0.015), seed=3)
+    true = 0.5 * 0.03 / 0.015
+    raw = cross_beta(d["late"], d["early"], "raw")["value"]
+    ll = cross_beta(d["late"], d["early"], "lead_lag")["value"]
+    assert abs(ll - true) < 0.1 and raw < true - 0.1

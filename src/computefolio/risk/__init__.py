@@ -20,6 +20,7 @@ from __future__ import annotations
 from .covariance import (
     CovarianceEstimator,
     EWMACovariance,
+    LeadLagCovariance,
     LedoitWolfCovariance,
     PairwiseShrunkCovariance,
     SampleCovariance,
@@ -27,7 +28,7 @@ from .covariance import (
     make_covariance,
     nearest_psd,
 )
-from .crosscorr import CorrelationEstimate, correlation_comparison, cross_correlation
+from .crosscorr import CorrelationEstimate, correlation_comparison, cross_beta, cross_correlation
 from .decompose import Decomposition, aggregate, risk_decomposition, volatility_contributions
 from .drawdown import DrawdownStats, drawdown_series, drawdown_stats
 from .liquidity import LiquidityReport, liquidity
@@ -39,9 +40,9 @@ from .stress import StressResult, load_scenarios, run_stress, stress_test
 from .var import METHODS, VaRResult, value_at_risk, var_es_table
 
 __all__ = [
-    "CovarianceEstimator", "EWMACovariance", "LedoitWolfCovariance", "PairwiseShrunkCovariance",
+    "CovarianceEstimator", "EWMACovariance", "LeadLagCovariance", "LedoitWolfCovariance", "PairwiseShrunkCovariance",
     "SampleCovariance", "cov_to_corr", "make_covariance", "nearest_psd",
-    "CorrelationEstimate", "correlation_comparison", "cross_correlation",
+    "CorrelationEstimate", "correlation_comparison", "cross_beta", "cross_correlation",
     "Decomposition", "aggregate", "risk_decomposition", "volatility_contributions",
     "DrawdownStats", "drawdown_series", "drawdown_stats",
     "LiquidityReport", "liquidity",

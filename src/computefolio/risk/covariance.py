@@ -55,6 +55,7 @@ __all__ = [
     "EWMACovariance",
     "LedoitWolfCovariance",
     "PairwiseShrunkCovariance",
+    "LeadLagCovariance",
     "cov_to_corr",
     "nearest_psd",
     "ledoit_wolf_shrinkage",
@@ -495,17 +496,66 @@ class PairwiseShrunkCovariance(CovarianceEstimator):
         self.shrinkage_ = pd.DataFrame(self.shrinkage_, index=cols, columns=cols)
 
 
+class LeadLagCovariance(CovarianceEstimator):
+    """Covariance corrected for non-synchronous closes (Dimson 1979 / Scholes-Williams 1977).
+
+    Off-diagonal entries are the sums of cross-covariances at lags ``-L..L``,
+    ``S_ij = sum_{k=-L..L} cov(r_i,t, r_j,t+k)``; the diagonal keeps the lag-0 variances,
+    so each implied correlation equals :func:`computefolio.risk.crosscorr.lead_lag_correlation`
+    of the pair. The matrix is then made positive semi-definite by eigenvalue clipping of
+    the correlation matrix (diagonal kept). Use it for books that mix crypto (00:00 UTC
+    closes) and equities (16:00 New York closes). Complete periods only (``nan_policy``
+    ``"complete"`` or ``"raise"``).
+
+    Parameters
+    ----------
+    lags : int
+        L, default 1.
+    """
+
+    _default_nan_policy = "complete"
+
+    def __init__(self, lags: int = 1, *, nan_policy: str | None = None, periods_per_year: int | None = None):
+        super().__init__(nan_policy=nan_policy, assume_centered=False, periods_per_year=periods_per_year)
+        if self.nan_policy == "pairwise":
+            raise ValueError("LeadLagCovariance needs complete rows: nan_policy 'complete' or 'raise'")
+        self.lags = int(lags)
+
+    def _params(self):
+        return {**super()._params(), "lags": self.lags}
+
+    def _estimate(self, x, mask, all_obs):
+        t = x.shape[0]
+        if t <= 2 * self.lags + 2:
+            raise DataError(f"need more than {2 * self.lags + 2} periods for lead-lag covariance, got {t}")
+        s0 = np.cov(x, rowvar=False, ddof=1).reshape(x.shape[1], x.shape[1])
+        tot = s0.copy()
+        for k in range(1, self.lags + 1):
+            a, b = x[:-k], x[k:]
+            ac, bc = a - a.mean(axis=0), b - b.mean(axis=0)
+            g = ac.T @ bc / (t - k - 1)  # g[i, j] = cov(r_i,t, r_j,t+k)
+            tot += g + g.T
+        var = np.diag(s0).copy()
+        d = np.sqrt(var)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = tot / np.outer(d, d)
+        np.fill_diagonal(corr, 1.0)
+        corr = nearest_psd(np.clip(corr, -1.0, 1.0), 0.0)
+        return corr * np.outer(d, d), t
+
+
 _ESTIMATORS = {
     "sample": SampleCovariance,
     "ewma": EWMACovariance,
     "ledoit_wolf": LedoitWolfCovariance,
     "lw": LedoitWolfCovariance,
     "pairwise_shrunk": PairwiseShrunkCovariance,
+    "lead_lag": LeadLagCovariance,
 }
 
 
 def make_covariance(name: str = "ledoit_wolf", **params) -> CovarianceEstimator:
-    """Estimator by name: ``sample``, ``ewma``, ``ledoit_wolf`` (``lw``), ``pairwise_shrunk``."""
+    """Estimator by name: ``sample``, ``ewma``, ``ledoit_wolf`` (``lw``), ``pairwise_shrunk``, ``lead_lag``."""
     try:
         cls = _ESTIMATORS[name.lower()]
     except KeyError:

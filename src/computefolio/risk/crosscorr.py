@@ -35,7 +35,7 @@ from ..errors import DataError
 
 CORRELATION_METHODS = ("raw", "lead_lag", "horizon")
 
-__all__ = ["CORRELATION_METHODS", "CorrelationEstimate", "cross_correlation", "correlation_comparison",
+__all__ = ["CORRELATION_METHODS", "CorrelationEstimate", "cross_correlation", "correlation_comparison", "cross_beta",
            "lead_lag_correlation", "horizon_correlation", "simulate_async_closes"]
 
 
@@ -166,6 +166,41 @@ def cross_correlation(x: pd.Series, y: pd.Series, method: str = "lead_lag", *, l
         xa, ya = xa[i0:i1], ya[i0:i1]
     v, n = horizon_correlation(xa, ya, horizon)
     return CorrelationEstimate(v, "horizon", n, None, horizon, basis, start, end)
+
+
+def cross_beta(x: pd.Series, market: pd.Series, method: str = "lead_lag", *, lags: int = 1,
+               horizon: int = 5) -> dict:
+    """Beta of ``x`` on ``market`` with a correction for non-synchronous closes.
+
+    ``"raw"``: ``cov(x_t, m_t) / var(m_t)``; ``"lead_lag"``: Dimson (1979) beta,
+    ``sum_{k=-L..L} cov(x_t, m_{t+k}) / var(m_t)``; ``"horizon"``: OLS beta of
+    non-overlapping ``horizon``-period sums. Returns ``{"value", "method", "n", "lags", "horizon"}``.
+    """
+    if method not in CORRELATION_METHODS:
+        raise ValueError(f"method must be one of {CORRELATION_METHODS}, got {method!r}")
+    xa, ma, _ = _pair(x, market)
+    ok = np.isfinite(xa) & np.isfinite(ma)
+    if method == "horizon":
+        i0, i1 = np.argmax(ok), len(ok) - np.argmax(ok[::-1])
+        xa, ma = np.where(ok, xa, np.nan)[i0:i1], np.where(ok, ma, np.nan)[i0:i1]
+        nb = len(xa) // horizon
+        off = len(xa) - nb * horizon
+        bx = xa[off:].reshape(nb, horizon).sum(axis=1)
+        bm = ma[off:].reshape(nb, horizon).sum(axis=1)
+        g = np.isfinite(bx) & np.isfinite(bm)
+        if g.sum() < 10:
+            raise DataError(f"only {int(g.sum())} complete blocks of {horizon} periods")
+        c = np.cov(bx[g], bm[g])
+        return {"value": float(c[0, 1] / c[1, 1]), "method": "horizon", "n": int(g.sum()), "lags": None,
+                "horizon": horizon}
+    n = int(ok.sum())
+    if n < 10:
+        raise DataError(f"only {n} common periods: too few for a beta")
+    var_m = ma[ok].var(ddof=1)
+    lag_range = range(-lags, lags + 1) if method == "lead_lag" else range(0, 1)
+    num = sum(_cov_lag(xa, ma, k)[0] for k in lag_range)
+    return {"value": float(num / var_m), "method": method, "n": n, "lags": lags if method == "lead_lag" else 0,
+            "horizon": 1}
 
 
 def correlation_comparison(returns: pd.DataFrame, a: str, b: str, *, lags: int = 1,

@@ -223,7 +223,7 @@ class RegimeThresholds:
     def describe(self) -> str:
         return (f"decoupled: corr < {self.coupled}; coupled: corr >= {self.coupled}; crisis: corr >= "
                 f"{self.crisis} and mean EWMA volatility of the legs (half-life {self.vol_halflife:g}) "
-                f"above its {self.vol_quantile:.0%} quantile")
+                f"above its {self.vol_quantile:.0%} quantile over the sample")
 
 
 def regime_labels(corr: pd.Series, vol: pd.Series | None = None,
