@@ -128,3 +128,5 @@ def test_plan_command(home, tmp_path):
     assert "source plan: 1 rules" in runner.invoke(app, ["data", "list"]).output
     r3 = runner.invoke(app, ["data", "plan", "--clear"])
     assert r3.exit_code == 0 and "cleared" in r3.output
+    r4 = runner.invoke(app, ["data", "import", str(a), "--plan", str(plan)])
+    assert r4.exit_code == 0 and "source plan stored: 1 rules" in r4.output

@@ -91,8 +91,13 @@ def import_files(
     universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML for calendars and asset classes (default: the shipped one)."),
     no_universe: bool = typer.Option(False, "--no-universe", help="Infer calendars and classes from the symbols and data instead."),
     source: Optional[str] = typer.Option(None, "--source", help="Source name for the rows (one file only; default: the file name)."),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="Also store this source plan (e.g. primary.csv), as `data plan FILE` does."),
 ) -> None:
-    """Import files into the store: one transaction per file, idempotent, with provenance."""
+    """Import files into the store: one transaction per file, idempotent, with provenance.
+
+    Each file is its own transaction: when a file fails, the files before it stay imported
+    and the store holds nothing of the failing one.
+    """
     if source is not None and len(files) != 1:
         raise typer.BadParameter("--source names the rows of one file; give one file")
     u = _universe(universe, no_universe)
@@ -126,6 +131,9 @@ def import_files(
             for r in q.head(20).itertuples():
                 qt.add_row(str(r.row), r.symbol, str(pd.Timestamp(r.date).date()), r.check, r.message)
             console.print(qt)
+        if plan is not None:
+            n = st.set_plan(plan)
+            console.print(f"source plan stored: {n} rules from {plan.name}", highlight=False)
         console.print(f"store holds {st.row_count():,} rows from {len(st.sources())} source(s); "
                       "series-level findings (errors/warnings columns) do not block an import: "
                       "see `computefolio data check`.", highlight=False)
