@@ -751,7 +751,8 @@ def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, 
         (:func:`~computefolio.data.sources.splice`): the jumps a splice creates are
         reported with source ``"splice"``.
     plan : SourcePlan or path, optional
-        Also validate the series the plan selects (source ``"plan"``).
+        Also validate the series the plan selects (source ``"plan"``). When checking
+        the store with neither ``priority`` nor ``plan``, its stored plan (if any) is used.
     symbols : iterable of str, optional
         Check only these symbols.
     **options
@@ -771,6 +772,8 @@ def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, 
 
         st = store if isinstance(store, Store) else Store(store, read_only=True)
         df = st.prices(symbols=symbols)
+        if plan is None and priority is None:
+            plan = st.plan()  # the stored plan: check the series market() would build
     if df.empty:
         raise DataError("nothing to check: no rows" + (" for the requested symbols" if symbols is not None else ""))
     rep = validate(df, calendars, universe, **options)
