@@ -439,3 +439,20 @@ def test_validate_never_changes_its_input():
     h = md.data_hash()
     validate(md)
     assert md.data_hash() == h
+
+
+def test_check_with_a_plan_over_files(tmp_path):
+    from computefolio.data.sources import SourcePlan, SourceRule
+
+    base = walk(80)
+    a = bars("AAA", base[:50]).drop(columns="source")
+    b = bars("AAA", base / 10.0).drop(columns="source")
+    a.to_csv(tmp_path / "old.csv", index=False)
+    b.to_csv(tmp_path / "new.csv", index=False)
+    cut = b["date"].iloc[50]
+    plan = SourcePlan([SourceRule("AAA", "old.csv", end=cut - pd.Timedelta(days=1)),
+                       SourceRule("AAA", "new.csv", start=cut), SourceRule("ZZZ", "gone.csv")])
+    rep = check([tmp_path / "old.csv", tmp_path / "new.csv"], plan=plan)
+    seam = [f for f in rep.errors if f.source == "plan"]
+    assert len(seam) == 1 and seam[0].check == "split_jump" and seam[0].date == cut
+    assert any("gone.csv" in n for n in rep.notes)

@@ -784,7 +784,13 @@ def check(paths: Sequence | None = None, *, store=None, calendars: Mapping[str, 
     if plan is not None:
         if not isinstance(plan, SourcePlan):
             plan = SourcePlan.from_csv(plan)
-        sel = select_plan(df, plan)
-        sel = sel.assign(origin=sel["source"], source="plan")
-        rep.extend(validate(sel, calendars, universe, **options))
+        have = set(df["source"].unique())
+        missing = sorted({r.file for r in plan.rules} - have)
+        if missing:
+            rep.notes.append(f"source plan: files not among the checked sources, their rules skipped: {', '.join(missing)}")
+        rules = [r for r in plan.rules if r.file in have and (symbols is None or r.symbol in set(symbols))]
+        if rules:
+            sel = select_plan(df, SourcePlan(rules))
+            sel = sel.assign(origin=sel["source"], source="plan")
+            rep.extend(validate(sel, calendars, universe, **options))
     return rep
