@@ -205,8 +205,9 @@ class Allocator:
                 self.diagnostics_["projection_distance"] = float(np.linalg.norm(w - w0))
                 status = f"{status}; projected onto mandate"
         else:
-            w = np.zeros(0)
-            status = "no assets"
+            raise DataError(f"{type(self).__name__}: no asset left to allocate to ("
+                            + "; ".join(f"{k}: {v}" for k, v in list(self.excluded_.items())[:5])
+                            + (" ..." if len(self.excluded_) > 5 else "") + ")")
         self._finish(returns, ctx, w, status)
         return self
 
@@ -264,6 +265,8 @@ class Allocator:
             held_out = {s: v for s, v in (cw.items() if cw is not None else []) if s not in set(kept)}
             constraints = mandate.constraints(kept, universe=universe, date=date, current_weights=cw,
                                               adv=advs, held_out=held_out)
+            if constraints.skipped:
+                self.diagnostics_["skipped_rules"] = list(constraints.skipped)
         kept = [cols[j] for j in keep]
         if len(keep) == len(cols) and list(returns.columns) == kept:
             sub = returns

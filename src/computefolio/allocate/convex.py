@@ -160,16 +160,27 @@ def _scaled_factor(S: np.ndarray) -> tuple[np.ndarray, float]:
     return _sqrt_factor(S / s), s
 
 
-def _solve_cvxpy(prob, what: str) -> None:
+def _solve_cvxpy(prob, what: str):
+    """Solve with Clarabel at tight tolerances (1e-12); if it stalls there, solve a fresh
+    copy at Clarabel's defaults (1e-8) (cvxpy keeps a failed solver's state on a problem).
+
+    Returns the problem that holds the solution (``prob`` or its copy).
+    """
     import cvxpy as cp
 
-    try:
-        prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10,
-                   max_iter=500)
-    except cp.error.SolverError as exc:
-        raise SolverError(f"{what}: {exc}") from None
-    if prob.status not in ("optimal", "optimal_inaccurate"):
-        raise SolverError(f"{what}: solver status {prob.status}")
+    tight = dict(tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10, max_iter=500)
+    err = None
+    for params in (tight, {}):
+        p = prob if params else cp.Problem(prob.objective, prob.constraints)
+        try:
+            p.solve(solver=cp.CLARABEL, **params)
+        except cp.error.SolverError as exc:
+            err = exc
+            continue
+        if p.status in ("optimal", "optimal_inaccurate") and (p.status == "optimal" or not params):
+            return p
+        err = p.status
+    raise SolverError(f"{what}: Clarabel failed ({err})")
 
 
 class _Convex(Allocator):
@@ -234,7 +245,7 @@ class MinimumVariance(_Convex):
         L, _ = _scaled_factor(ctx.cov)
         w = cp.Variable(len(ctx.symbols))
         prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ w)), self._cvx_constraints(ctx, w))
-        _solve_cvxpy(prob, "minimum variance")
+        prob = _solve_cvxpy(prob, "minimum variance")
         self._status = f"{prob.status} (clarabel)"
         return self._clean(ctx, np.asarray(w.value, float))
 
@@ -255,7 +266,7 @@ class MaximumDiversification(_Convex):
         y, k = cp.Variable(n), cp.Variable(nonneg=True)
         cons = self._cvx_constraints(ctx, y, k) + [(sd / np.sqrt(s)) @ y == 1.0]
         prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ y)), cons)
-        _solve_cvxpy(prob, "maximum diversification")
+        prob = _solve_cvxpy(prob, "maximum diversification")
         self._status = f"{prob.status} (clarabel)"
         w = np.asarray(y.value, float) / float(k.value)
         self.diversification_ratio_ = float(sd @ w / np.sqrt(w @ ctx.cov @ w))
@@ -338,7 +349,7 @@ class MeanVariance(_Convex):
             y, k = cp.Variable(n), cp.Variable(nonneg=True)
             prob = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ y)),
                               self._cvx_constraints(ctx, y, k) + [(ex / np.max(np.abs(ex))) @ y == 1.0])
-            _solve_cvxpy(prob, "max Sharpe")
+            prob = _solve_cvxpy(prob, "max Sharpe")
             w = np.asarray(y.value, float) / float(k.value)
         elif self.objective == "target_volatility":
             if self.target_volatility is None:
@@ -348,13 +359,13 @@ class MeanVariance(_Convex):
             w_ = cp.Variable(n)
             prob = cp.Problem(cp.Maximize((mu / np.max(np.abs(mu))) @ w_), self._cvx_constraints(ctx, w_)
                               + [cp.sum_squares(L.T @ w_) <= var_max / s])
-            _solve_cvxpy(prob, "mean-variance at target volatility")
+            prob = _solve_cvxpy(prob, "mean-variance at target volatility")
             w = np.asarray(w_.value, float)
         elif self.objective == "utility":
             w_ = cp.Variable(n)
             prob = cp.Problem(cp.Maximize(mu @ w_ / s - 0.5 * self.risk_aversion * cp.sum_squares(L.T @ w_)),
                               self._cvx_constraints(ctx, w_))
-            _solve_cvxpy(prob, "mean-variance utility")
+            prob = _solve_cvxpy(prob, "mean-variance utility")
             w = np.asarray(w_.value, float)
         else:
             raise ValueError(f"objective must be max_sharpe, target_volatility or utility; got {self.objective!r}")

@@ -42,9 +42,10 @@ Meaning of each rule (weights ``w`` are fractions of capital, cash is ``1 - sum(
     ``|w_i - w0_i| * capital <= max_adv_fraction * ADV_i`` (a rebalance trades at
     most that share of a day's volume) and
     ``|w_i| * capital <= max_days_to_liquidate * participation * ADV_i``
-    (days to liquidate = position / (participation x ADV)). A missing ADV counts
-    as 0 (the asset can only be held at its current weight). Not applied when no
-    ADV is given (recorded in ``Constraints.skipped``).
+    (days to liquidate = position / (participation x ADV)). An asset without an
+    ADV (NaN: no volume data) is not bound by them, and nothing is when no ADV
+    is given at all; both are recorded in ``Constraints.skipped`` (and in the
+    allocator's ``diagnostics_["skipped_rules"]``), never silently.
 ``restricted``
     Held at 0 (excluded before fitting, reported in ``excluded_``).
 ``hold_benchmarks``
@@ -265,13 +266,10 @@ class Mandate(_Strict):
                                   f"{s} in [{'' if b.min is None else f'{b.min:g}'}, "
                                   f"{'' if b.max is None else f'{b.max:g}'}]"))
         inv = self.invested_fraction()
-        why = "1 - cash_min" if inv == 1.0 - self.cash_min else "gross_leverage_max"
-        rules.append(Rule.eq("budget", np.ones(n), inv, f"weights sum to {inv:g} ({why})"))
-        if self.gross_leverage_max is not None:
-            if self.long_only:
-                rules.append(Rule.ineq("gross_leverage_max", np.ones((1, n)), np.array([self.gross_leverage_max]),
-                                       f"sum of weights <= {self.gross_leverage_max:g}"))
-            else:
+        why = "1 - cash_min" if inv == 1.0 - self.cash_min else "gross_leverage_max, long-only"
+        # long-only: gross = sum of weights = the budget, which is at most gross_leverage_max
+        if self.gross_leverage_max is not None and not self.long_only:
+            if True:
                 rules.append(Rule("gross_leverage_max", "gross", limit=float(self.gross_leverage_max),
                                   detail=f"sum |w| <= {self.gross_leverage_max:g}"))
         if not self.long_only and self.cash_min > 0:
@@ -318,7 +316,13 @@ class Mandate(_Strict):
                 a = pd.Series(adv, dtype=float)
                 a.index = a.index.map(str)
                 av = a.reindex(symbols).to_numpy()
-                av = np.where(np.isfinite(av) & (av > 0), av, 0.0)
+                known = np.isfinite(av) & (av >= 0)
+                if not known.all():
+                    miss = [s for s, k in zip(symbols, known) if not k]
+                    skipped.append(f"liquidity for {len(miss)} asset(s) without ADV: {', '.join(miss[:8])}"
+                                   + (" ..." if len(miss) > 8 else ""))
+                # without an ADV the liquidity rules do not bind that asset (reported in skipped)
+                av = np.where(known, av, np.inf)
                 cap = self.capital
                 if self.liquidity.max_adv_fraction:
                     c = self.liquidity.max_adv_fraction * av / cap
@@ -336,6 +340,9 @@ class Mandate(_Strict):
             rules.append(Rule.ineq("compute_exposure_min", -(c - mm)[None, :], np.array([0.0]),
                                    f"weighted average compute score >= {mm:g} "
                                    f"(best asset {c.max() if n else 0:.2f})"))
+        # the budget goes last: the deletion filter tries to drop earlier rules first, so
+        # conflicts are explained by the specific rules rather than by the budget's twins
+        rules.append(Rule.eq("budget", np.ones(n), inv, f"weights sum to {inv:g} ({why})"))
         cons = Constraints(symbols=symbols, rules=rules, skipped=skipped, name=self.name)
         if check:
             cons.check_feasible()

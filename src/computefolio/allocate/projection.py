@@ -91,7 +91,7 @@ def project(w: np.ndarray, cons: Constraints, *, tol: float = TOL) -> np.ndarray
         When the QP solver fails or its answer breaks a rule by more than ``tol``.
     """
     w = np.asarray(w, float)
-    if not cons.breaches(w, tol=0.0):
+    if not cons.breaches(w, tol=1e-13):
         return w.copy()
     lo, hi = cons.bounds()
     if cons.is_box_budget() and cons.budget is not None:

@@ -74,7 +74,7 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
     """
     from ..allocate import VolatilityTarget, make_allocator
 
-    rets = market.returns(basis)
+    rets = market.returns(basis).dropna(how="all")  # dates where no asset has a return (the first one)
     if date is not None:
         rets = rets.loc[: pd.Timestamp(date)]
     if len(rets) < 2:
