@@ -1,5 +1,8 @@
 """Market data: sources, the DuckDB store, validation, the sample market, and MarketData.
 
+Validation: ``from computefolio.data.validate import validate`` (the submodule name
+shadows a package-level function of the same name, so it is not re-exported here).
+
 Public names are resolved lazily so that importing :mod:`computefolio.data` does not
 load DuckDB or the sample generator until they are used.
 """
@@ -16,7 +19,6 @@ _EXPORTS = {
     "SourcePlan": "sources",
     "shared_prices_dir": "sources",
     "Store": "store",
-    "validate": "validate",
     "check": "validate",
     "ValidationReport": "validate",
     "sample_market": "sample",
