@@ -97,11 +97,27 @@ def _record(i, j, q, p, cf, cs, ci, kind, tr_i, tr_f, state, keep):
 
 @njit(cache=True)
 def _book_value(cash, shares, prow):
-    v = cash
-    for j in range(shares.shape[0]):
+    # cash + sum(shares * price) over held assets; four partial sums break the add
+    # latency chain (the order of additions differs from a plain loop by ~1e-16 relative)
+    n = shares.shape[0]
+    v0 = 0.0
+    v1 = 0.0
+    v2 = 0.0
+    v3 = 0.0
+    m = n - n % 4
+    for j in range(0, m, 4):
         if shares[j] != 0.0:
-            v += shares[j] * prow[j]
-    return v
+            v0 += shares[j] * prow[j]
+        if shares[j + 1] != 0.0:
+            v1 += shares[j + 1] * prow[j + 1]
+        if shares[j + 2] != 0.0:
+            v2 += shares[j + 2] * prow[j + 2]
+        if shares[j + 3] != 0.0:
+            v3 += shares[j + 3] * prow[j + 3]
+    for j in range(m, n):
+        if shares[j] != 0.0:
+            v0 += shares[j] * prow[j]
+    return cash + ((v0 + v1) + (v2 + v3))
 
 
 @njit(cache=True)
@@ -139,7 +155,7 @@ def _breach(shares, prow, V, w, band_abs, band_rel, G, gband_abs, gband_rel):
 
 
 @njit(cache=True)
-def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
+def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
              band_abs, band_rel, G, gband_abs, gband_rel, stop_on_breach,
              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
              shares, pending, state,
@@ -148,6 +164,7 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
     """Simulate rows ``i0 <= i < i1``; return the row where it stopped (``i1`` at the end).
 
     Shapes: ``px, tradable, sigma, adv``: (T, N); ``last_row``: (N,) int64 (T = never);
+    ``event``: (T,) bool, True on rows where some asset's life ends;
     ``sig``: (T,) int64 target row or -1; ``stop``: (T,) bool rows where the caller wants
     control before trading (returned unprocessed beyond marking); ``targets``: (K, N);
     ``G``: (N, M) group membership; cost vectors: (N,); ``growth``: (T,) cash growth
@@ -161,19 +178,34 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
     wv = np.zeros(n)
     order = np.zeros(n, dtype=np.int64)
     ov = np.zeros(n)
+    rate = np.zeros(n)
+    simple = not use_lots
+    for j in range(n):
+        if impk[j] != 0.0 or min_notional[j] != 0.0:
+            simple = False
+    npend = 0
+    for j in range(n):
+        if pending[j] == pending[j]:
+            npend += 1
+    cash = state[S_CASH]
+    cum = state[S_CUMCOST]
+    bands_on = band_abs == band_abs or band_rel == band_rel or (
+        G.shape[1] > 0 and (gband_abs == gband_abs or gband_rel == gband_rel))
     for i in range(i0, i1):
         prow = px[i]
         resumed = state[S_RESUME] == i
         if keep_trades and not resumed and state[S_NTR] + 3 * n + 2 > tr_i.shape[0]:
+            state[S_CASH] = cash
+            state[S_CUMCOST] = cum
             return i  # trade buffer nearly full: the caller grows it and resumes at i
         if not resumed:
             # 1. interest on cash (net book's cash; the gross book gets the same)
             if i > 0:
-                state[S_CASH] = state[S_CASH] * growth[i]
+                cash = cash * growth[i]
             row_cost = 0.0
             traded = 0.0
             # 3. delisting: sell at the last price
-            for j in range(n):
+            for j in range(n if event[i] else 0):
                 if last_row[j] == i and shares[j] != 0.0:
                     x = abs(shares[j]) * prow[j]
                     cf = fee[j] * x
@@ -181,16 +213,16 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, -shares[j], prow[j], cf, cs, ci, KIND_DELIST, tr_i, tr_f, state, keep_trades)
-                    state[S_CASH] = state[S_CASH] + shares[j] * prow[j] - c
-                    state[S_CUMCOST] += c
+                    cash = cash + shares[j] * prow[j] - c
+                    cum += c
                     row_cost += c
                     traded += x
                     shares[j] = 0.0
                     pending[j] = np.nan
             # 4. deferred trades
-            for j in range(n):
+            for j in range(n if npend > 0 else 0):
                 if pending[j] == pending[j] and tradable[i, j]:
-                    V = _book_value(state[S_CASH], shares, prow)
+                    V = _book_value(cash, shares, prow)
                     tgt = pending[j] * V / prow[j]
                     if use_lots:
                         tgt = _round_lot(tgt, lot[j])
@@ -207,15 +239,22 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, dq, prow[j], cf, cs, ci, KIND_DEFERRED, tr_i, tr_f, state, keep_trades)
-                    state[S_CASH] = state[S_CASH] - dq * prow[j] - c
-                    state[S_CUMCOST] += c
+                    cash = cash - dq * prow[j] - c
+                    cum += c
                     row_cost += c
                     traded += x
                     shares[j] = tgt
+            if npend > 0 or event[i]:
+                npend = 0
+                for j in range(n):
+                    if pending[j] == pending[j]:
+                        npend += 1
             cost_out[i] = row_cost
             turnover[i] = traded
             if stop[i]:
                 state[S_RESUME] = i
+                state[S_CASH] = cash
+                state[S_CUMCOST] = cum
                 return i
         else:
             state[S_RESUME] = -1.0
@@ -223,18 +262,20 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
             traded = turnover[i]
 
         # 5. rebalance decision
-        V = _book_value(state[S_CASH], shares, prow)
+        V = _book_value(cash, shares, prow)
         rebal = False
         if sig[i] >= 0:
             state[S_TARGET] = sig[i]
             rebal = True
-        elif state[S_TARGET] >= 0:
+        elif bands_on and state[S_TARGET] >= 0:
             t = int(state[S_TARGET])
             if _breach(shares, prow, V, targets[t], band_abs, band_rel, G, gband_abs, gband_rel):
                 if stop_on_breach:
                     state[S_RESUME] = i
                     cost_out[i] = row_cost
                     turnover[i] = traded
+                    state[S_CASH] = cash
+                    state[S_CUMCOST] = cum
                     return i
                 rebal = True
         if rebal and V > 0.0:
@@ -246,7 +287,31 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                 if w[j] != 0.0 and (prow[j] != prow[j] or last_row[j] <= i):
                     _record(i, j, 0.0, np.nan, w[j], 0.0, 0.0, KIND_SKIP_UNLISTED, tr_i, tr_f, state, keep_trades)
                     wv[j] = 0.0
-            if conv == NATIVE:
+            if conv == NATIVE and simple:
+                # proportional costs only: iterate on C = sum r_j |w_j (V - C) - n_j p_j|
+                for j in range(n):
+                    if prow[j] == prow[j] and tradable[i, j]:
+                        ov[j] = shares[j] * prow[j]
+                        rate[j] = fee[j] + spread[j]
+                    else:
+                        ov[j] = 0.0
+                        rate[j] = 0.0
+                C = 0.0
+                C_used = 0.0
+                for it in range(40):
+                    C_used = C
+                    Cn = 0.0
+                    for j in range(n):
+                        Cn += rate[j] * abs(wv[j] * (V - C_used) - ov[j])
+                    C = Cn
+                    if abs(C - C_used) <= 1e-16 * V:
+                        break
+                for j in range(n):
+                    if prow[j] == prow[j] and tradable[i, j]:
+                        q[j] = wv[j] * (V - C_used) / prow[j] - shares[j]
+                    else:
+                        q[j] = 0.0
+            if conv == NATIVE and not simple:
                 C = 0.0
                 C_used = 0.0
                 for it in range(40):
@@ -269,6 +334,7 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     C = Cn
                     if abs(C - C_used) <= 1e-16 * V:
                         break
+            if conv == NATIVE:
                 for j in range(n):
                     if prow[j] != prow[j]:
                         continue
@@ -293,8 +359,8 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, dq, prow[j], cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
-                    state[S_CASH] = state[S_CASH] - dq * prow[j] - c
-                    state[S_CUMCOST] += c
+                    cash = cash - dq * prow[j] - c
+                    cum += c
                     row_cost += c
                     traded += x
                     shares[j] = shares[j] + dq
@@ -327,25 +393,25 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     pos = shares[j]
                     if _is_close(pos, 0.0):
                         pos = 0.0
-                    cash = state[S_CASH]
-                    if _is_close(cash, 0.0):
-                        cash = 0.0
+                    vcash = cash
+                    if _is_close(vcash, 0.0):
+                        vcash = 0.0
                     dq = wv[j] * V / p - pos
                     if dq > 0.0:
-                        if cash == 0.0:
+                        if vcash == 0.0:
                             continue
                         req = dq * p
                         tot = req + req * f
-                        if _is_close(tot, cash) or tot < cash:
+                        if _is_close(tot, vcash) or tot < vcash:
                             paid_fee = req * f
-                            new_cash = _vbt_add(cash, -tot)
+                            new_cash = _vbt_add(vcash, -tot)
                         else:
-                            mx = cash / (1.0 + f)
+                            mx = vcash / (1.0 + f)
                             if mx <= 0.0:
                                 continue
                             dq = mx / p
-                            paid_fee = cash - mx
-                            new_cash = _vbt_add(cash, -cash)
+                            paid_fee = vcash - mx
+                            new_cash = _vbt_add(vcash, -vcash)
                         if _is_close(dq, 0.0):
                             continue
                         x = dq * p
@@ -355,15 +421,15 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                             continue
                         x = sz * p
                         paid_fee = x * f
-                        new_cash = cash + _vbt_add(x, -paid_fee)
+                        new_cash = vcash + _vbt_add(x, -paid_fee)
                     else:
                         continue
                     cf = paid_fee * (fee[j] / f) if f > 0.0 else 0.0
                     cs = paid_fee - cf
                     _record(i, j, dq, p, cf, cs, 0.0, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
-                    state[S_CASH] = new_cash
+                    cash = new_cash
                     shares[j] = _vbt_add(pos, dq)
-                    state[S_CUMCOST] += paid_fee
+                    cum += paid_fee
                     row_cost += paid_fee
                     traded += x
             else:  # BT
@@ -399,18 +465,27 @@ def run_rows(i0, i1, px, tradable, last_row, sig, stop, targets,
                     ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, dq, p, cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
-                    state[S_CASH] = state[S_CASH] - dq * p - c
+                    cash = cash - dq * p - c
                     shares[j] = shares[j] + dq
-                    state[S_CUMCOST] += c
+                    cum += c
                     row_cost += c
                     traded += x
         # 6. outputs
-        E = _book_value(state[S_CASH], shares, prow)
+        if rebal:
+            npend = 0
+            for j in range(n):
+                if pending[j] == pending[j]:
+                    npend += 1
+            E = _book_value(cash, shares, prow)
+        else:
+            E = V
         equity[i] = E
-        cash_out[i] = state[S_CASH]
+        cash_out[i] = cash
         cost_out[i] = row_cost
         turnover[i] = traded  # currency; the caller divides by the pre-trade value
         if keep_weights:
             for j in range(n):
                 weights_out[i, j] = shares[j] * prow[j] / E if (shares[j] != 0.0 and E != 0.0) else 0.0
+    state[S_CASH] = cash
+    state[S_CUMCOST] = cum
     return i1

@@ -247,6 +247,7 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         window = rets_full.iloc[lo: g + 1]
         priced = ~np.isnan(prep.px[row])
         window = window.loc[:, priced]
+        window = window[window.notna().any(axis=1)]  # e.g. the first date, which has no return
         cw = pd.Series(eng.current_weights(row), index=prep.symbols)
         adv = pd.Series(adv_frame[row], index=prep.symbols) if adv_frame is not None else None
         w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=prep.index[row],
@@ -276,6 +277,8 @@ def _slice_prep(prep, i0: int):
     last[gone] = T - i0
     g = prep.growth[i0:].copy()
     g[0] = 1.0
-    return replace(prep, index=prep.index[i0:], px=np.ascontiguousarray(px),
+    event = np.zeros(T - i0, dtype=bool)
+    event[last[last < T - i0]] = True
+    return replace(prep, index=prep.index[i0:], event=event, px=np.ascontiguousarray(px),
                    tradable=np.ascontiguousarray(prep.tradable[i0:]), last_row=last,
                    sigma=np.ascontiguousarray(prep.sigma[i0:]), adv=np.ascontiguousarray(prep.adv[i0:]), growth=g)

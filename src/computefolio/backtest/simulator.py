@@ -66,6 +66,7 @@ class Prepared:
     px: np.ndarray          # valuation prices, carried inside life, NaN outside
     tradable: np.ndarray    # bool: the asset has its own bar that day
     last_row: np.ndarray    # (N,) int64: last priced row when before the end, else T
+    event: np.ndarray       # (T,) bool: some asset's life ends on this row
     sigma: np.ndarray       # daily return volatility known at each row (impact)
     adv: np.ndarray         # average daily traded value (currency) known at each row
     growth: np.ndarray      # (T,) cash growth factor from row i-1 to i
@@ -190,7 +191,9 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
         if nov:
             warns.append(f"no volume data (impact cost taken as 0) for: {', '.join(nov)}")
     growth = cash_growth(idx, cash_rate)
-    return Prepared(index=idx, symbols=list(map(str, p.columns)), basis=basis,
+    event = np.zeros(T, dtype=bool)
+    event[last_row[last_row < T]] = True
+    return Prepared(index=idx, symbols=list(map(str, p.columns)), basis=basis, event=event,
                     periods_per_year=periods_per_year(basis), currency=currency or "USD",
                     px=np.ascontiguousarray(px), tradable=np.ascontiguousarray(tradable),
                     last_row=last_row, sigma=np.ascontiguousarray(sigma), adv=np.ascontiguousarray(adv),
@@ -313,7 +316,8 @@ class Engine:
         ba, br, G, gba, gbr = self.band_arrays
         while True:
             stop_row = K.run_rows(
-                self.row, until, self.prep.px, self.prep.tradable, self.prep.last_row, self.sig, self.stop,
+                self.row, until, self.prep.px, self.prep.tradable, self.prep.last_row, self.prep.event, self.sig,
+                self.stop,
                 self.targets, ba, br, G, gba, gbr, self.stop_on_breach,
                 self.fee, self.spread, self.impk, self.min_notional, self.lot, self.lots,
                 self.prep.sigma, self.prep.adv, CONVENTIONS[self.fee_convention], self.prep.growth,

@@ -31,7 +31,7 @@ from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
 
 
 @njit(parallel=True, cache=True)
-def _many(px, tradable, last_row, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+def _many(px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
           fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
           equity, costs, traded):
     S = targets.shape[0]
@@ -45,7 +45,7 @@ def _many(px, tradable, last_row, sig, targets, band_abs, band_rel, G, gband_abs
         w_dummy = np.zeros((1, N))
         ti = np.zeros((1, 3), dtype=np.int64)
         tf = np.zeros((1, 5))
-        K.run_rows(0, T, px, tradable, last_row, sig[s], stop, targets[s],
+        K.run_rows(0, T, px, tradable, last_row, event, sig[s], stop, targets[s],
                    band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
                    fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
                    shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
@@ -194,7 +194,7 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     equity = np.full((S, T), np.nan)
     cst = np.zeros((S, T))
     trd = np.zeros((S, T))
-    _many(prep.px, prep.tradable, prep.last_row, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
+    _many(prep.px, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
           gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots, prep.sigma, prep.adv,
           CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd)
     labs = list(labels) if labels is not None else [f"set{s}" for s in range(S)]
