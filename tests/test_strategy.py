@@ -126,3 +126,16 @@ def test_cli_missing_strategy_file(tmp_path):
     res = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml"), "--no-progress"])
     assert res.exit_code == 2
     assert "Traceback" not in res.output
+
+
+def test_cli_unknown_scenario_and_missing_data_folder(tmp_path):
+    raw = _raw()
+    raw["stress"] = {"historical": ["no_such_crash"], "hypothetical": "all"}
+    p = _write(tmp_path, raw)
+    res = CliRunner().invoke(app, ["run", str(p), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "field 'stress.historical'" in res.output and "no_such_crash" in res.output
+    res = CliRunner().invoke(app, ["run", str(default_strategy_path()), "--data", str(tmp_path / "nowhere"),
+                                   "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "nowhere" in res.output

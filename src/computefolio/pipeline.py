@@ -440,8 +440,13 @@ def print_summary(res: RunResult, console, *, layer_table: bool = False) -> None
     for key in ("historical", "hypothetical"):
         if st.get(key):
             console.print(_rich_table(st[key], Table, max_rows=12))
-    if r.get("mandate"):
-        console.print(_rich_table(r["mandate"], Table, max_rows=20))
+    mt = r.get("mandate")
+    if mt and mt.get("rows"):
+        broken = [row for row in mt["rows"] if row.get("status") == "breach"]
+        if broken:
+            console.print(_rich_table({**mt, "rows": broken}, Table, skip=()))
+        else:
+            console.print(f"[bold]{mt['title']}[/]", highlight=False)
     v = (r.get("data") or {}).get("validation") or {}
     if v.get("line"):
         console.print(f"[bold]data validation:[/] {v['line']}")
@@ -775,14 +780,19 @@ def mandate_table(mandate, w: pd.Series, universe: Universe, market: MarketData,
         return table("Mandate rules", cols, [], note="no mandate file")
     from .risk.liquidity import native_adv
 
+    # liquidity rules compare positions with ADV in currency: check them on the book's
+    # value today, not on the mandate's starting capital
+    mandate = mandate.model_copy(update={"capital": float(capital)})
     syms = list(w.index)
     fixed = mandate.fixed_zero(syms, universe=universe, date=asof)
     rows = [{"rule": f"held at zero: {s}", "detail": why, "breach": abs(float(w[s])),
              "status": "breach" if abs(w[s]) > 1e-7 else "pass"} for s, why in fixed.items()]
     keep = [s for s in syms if s not in fixed]
     adv = None
-    if mandate.liquidity is not None and market.volume is not None:
+    novol = [s for s in keep if market.volume is None or market.volume[s].notna().sum() == 0]
+    if mandate.liquidity is not None and len(novol) < len(keep):
         adv = native_adv(market, 20, asof).reindex(keep)
+        adv[novol] = 1e30  # no volume in the source: the liquidity rules are not checked (row below)
     cons = mandate.constraints(keep, universe=universe, date=asof, adv=adv, check=False)
     x = w.reindex(keep).to_numpy(dtype=float)
     for r in cons.rules:
@@ -804,10 +814,13 @@ def mandate_table(mandate, w: pd.Series, universe: Universe, market: MarketData,
         rows.append({"rule": r.name, "detail": detail, "breach": v, "status": status})
     for sk in cons.skipped:
         rows.append({"rule": "not checked", "detail": sk, "breach": None, "status": "n/a"})
+    if mandate.liquidity is not None and novol:
+        rows.append({"rule": "not checked", "detail": f"liquidity rules for {', '.join(novol)} (no volume data "
+                     "in the source)", "breach": None, "status": "n/a"})
     nb = sum(1 for r in rows if r["status"] == "breach")
     return table(f"Mandate {getattr(mandate, 'name', '')}: {len(rows)} rules, {nb} breached on the final book", cols,
-                 rows, note="final weights after drift since the last rebalance; breach = how far the rule is "
-                            "exceeded, fraction of capital (0 when it holds)")
+                 rows, note=f"final weights after drift since the last rebalance, book value {capital:,.0f}; "
+                            "breach = how far the rule is exceeded, fraction of the book (0 when it holds)")
 
 
 def _weights_by_layer(result, universe: Universe) -> pd.DataFrame:

@@ -47,7 +47,34 @@ def line_chart(series: dict | None, title: str, ytitle: str, *, log: bool = Fals
                                  fill="tozeroy" if (fill_zero and i == 0) else None))
     fig.update_layout(**_LAYOUT, title=title)
     fig.update_yaxes(title=ytitle, type="log" if log else "linear", **_axis_format(series.get("unit", "")))
+    if log:
+        vals = [v for col in series["columns"].values() for v in col if v is not None and v > 0]
+        if vals:
+            tv = _log_ticks(min(vals), max(vals))
+            fig.update_yaxes(tickvals=tv, ticktext=[_money(v) for v in tv])
     return fig
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering [lo, hi] for a log axis."""
+    import math
+
+    out = []
+    for k in range(int(math.floor(math.log10(lo))) - 1, int(math.ceil(math.log10(hi))) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** k
+            if lo / 1.5 <= v <= hi * 1.5:
+                out.append(v)
+    return out
+
+
+def _money(v: float) -> str:
+    """Short amount: 250k, 100m, 1.5bn."""
+    for div, suf in ((1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if abs(v) >= div:
+            x = v / div
+            return f"{x:,.0f}{suf}" if x == int(x) else f"{x:,.1f}{suf}"
+    return f"{v:,.0f}"
 
 
 def correlation_chart(series: dict | None, title: str) -> go.Figure | None:
@@ -139,8 +166,10 @@ def bar_series(series: dict | None, title: str, ytitle: str) -> go.Figure | None
     if not _has(series):
         return None
     fig = go.Figure()
+    day_ms = 86_400_000
     for i, (name, vals) in enumerate(series["columns"].items()):
-        fig.add_trace(go.Bar(x=series["index"], y=vals, name=name, marker_color=PALETTE[i % len(PALETTE)]))
+        fig.add_trace(go.Bar(x=series["index"], y=vals, name=name, marker_color=PALETTE[i % len(PALETTE)],
+                             width=[12 * day_ms] * len(vals)))
     fig.update_layout(**_LAYOUT, title=title, barmode="group")
     fig.update_yaxes(title=ytitle, **_axis_format(series.get("unit", "fraction")))
     return fig

@@ -72,7 +72,7 @@ def fmt(value: Any, unit: str) -> str:
     """Format one value for display by its unit (the report's only number formatter).
 
     fraction, fraction/yr -> ``12.34%``; currency -> ``1,234,567``; ratio -> ``1.23``;
-    days/years -> ``1.2``; periods/count -> ``1,234``; bp -> ``12.3``; None -> ``n/a``.
+    days/years -> ``1.2`` (``12`` when whole); periods/count -> ``1,234``; bp -> ``12.3``; None -> ``n/a``.
     """
     if value is None:
         return "n/a"
@@ -90,7 +90,7 @@ def fmt(value: Any, unit: str) -> str:
     elif unit == "ratio":
         s = f"{v:.2f}"
     elif unit in ("days", "years"):
-        s = f"{v:,.1f}"
+        s = f"{v:,.0f}" if v == round(v) else f"{v:,.1f}"
     elif unit in ("periods", "count"):
         s = f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.2f}"
     elif unit == "bp":
