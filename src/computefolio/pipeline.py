@@ -705,7 +705,7 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
         results = assemble_results(strategy, universe=universe, market=market, vrep=vrep, result=result,
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,
-                                   start=start, end=final_date, ref=ref_name)
+                                   start=start, end=final_date, ref=ref_name, allocator=policy.allocator)
         out = Path(out_dir) / strategy.name
         files = write_outputs(out, results, result, strategy, market)
 
@@ -881,7 +881,7 @@ def _stress_tables(risk: dict, universe: Universe, cur: str, btxt: str) -> dict:
 
 
 def assemble_results(strategy: Strategy, *, universe, market, vrep, result, books, mets, risk, corr, wlast,
-                     mandate, warns, notes, btxt, ppy, start, end, ref) -> dict:
+                     mandate, warns, notes, btxt, ppy, start, end, ref, allocator=None) -> dict:
     """The ``results.json`` dict (see :mod:`computefolio.report.tables` for the layout)."""
     import platform
 
@@ -909,6 +909,32 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                              note=("weighted membership; " + ("themes overlap, so they need not add up"
                                                                if by == "theme" else "groups add up to the book"))
                              + f"; ES at {strategy.risk.confidence:.0%} ({contrib.get('es_method') or 'historical'})")
+
+    # ---- budgets: target vs last rebalance vs today
+    by = strategy.budget_by
+    today = ((contrib.get("by_group") or {}).get(by) or {})
+    last_risk = {}
+    last_date = None
+    if allocator is not None and getattr(allocator, "symbols_", None):
+        rc = allocator.risk_contributions_
+        m_ = universe.membership(by, date=allocator.fit_context_.date, symbols=list(rc.index))
+        last_risk = (m_.T @ rc.to_numpy()).to_dict()
+        last_date = allocator.fit_context_.date
+    kind = "risk" if strategy.budget_kind == "risk" else "weight"
+    budgets = table(
+        f"{kind.capitalize()} budgets by {by}: target, last rebalance, today",
+        [column("group", "Group"), column("budget", f"Target {kind} budget", "fraction"),
+         column("last_rebalance", "Share of risk at last rebalance", "fraction"),
+         column("today_vol", "Share of volatility today", "fraction"),
+         column("today_weight", "Weight today", "fraction")],
+        [{"group": g, "budget": b.budget, "last_rebalance": last_risk.get(g),
+          "today_vol": (today.get(g) or {}).get("vol_share"), "today_weight": (today.get(g) or {}).get("exposure")}
+         for g, b in strategy.budgets.items()],
+        basis=btxt,
+        note=(f"last rebalance {pd.Timestamp(last_date).date() if last_date is not None else 'n/a'}: shares of "
+              "variance under the allocator's covariance after the mandate's projection (the projection moves "
+              "weights away from exact budgets when rules bind); today: after drift and the volatility target, "
+              "under the risk report's covariance"))
 
     # ---- VaR / ES
     var_cols = [column("method", "Method"), column("var_pct", "VaR", "fraction"), column("es_pct", "ES", "fraction"),
@@ -1108,6 +1134,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
         "metrics": {n: {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in m.items()}
                     for n, m in mets.items()},
         "exposure": exposure,
+        "budgets": budgets,
         "var_es": var_es,
         "volatility": {"ex_ante": quantity((risk.get("volatility") or {}).get("annualized"), "fraction/yr", btxt),
                        "covariance": (risk.get("volatility") or {}).get("covariance")},

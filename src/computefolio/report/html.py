@@ -244,7 +244,7 @@ def build_report(results: dict) -> str:
         exp_html.append(figs.div(charts.grouped_bars(t, "group", keys, f"Exposure and risk contribution by {by}",
                                                      horizontal=by != "sleeve"), f"exposure_{by}"))
         exp_html.append(render_table(t, scroll=by == "theme"))
-    parts["exposure"] = "".join(exp_html)
+    parts["exposure"] = render_table(r.get("budgets")) + "".join(exp_html)
 
     parts["var"] = render_table(r.get("var_es"))
 
