@@ -58,6 +58,7 @@ class Aligned:
     basis: str | None
     periods_per_year: int | None
     currency: str
+    r: np.ndarray | None = None  # (T,) book returns x @ w on the periods used
 
     @property
     def w(self) -> np.ndarray:
@@ -89,18 +90,21 @@ def align(weights, returns: pd.DataFrame, *, lookback: int | None = None, min_pe
     x = returns.to_numpy(dtype=float)
     if not (len(pos) == x.shape[1] and (pos == np.arange(len(pos))).all()):
         x = x[:, pos]
-    keep = np.isfinite(x).all(axis=1)
+    # a row is complete iff its book return is finite (NaN propagates through x @ w; no weight is 0)
+    r = x @ w.to_numpy()
+    keep = np.isfinite(r)
     all_keep = bool(keep.all())
     xs = x if all_keep else x[keep]
+    rs = r if all_keep else r[keep]
     idx = returns.index if all_keep else returns.index[keep]
     if lookback is not None:
-        xs, idx = xs[-int(lookback):], idx[-int(lookback):]
+        xs, idx, rs = xs[-int(lookback):], idx[-int(lookback):], rs[-int(lookback):]
     if len(xs) < min_periods:
         short = w.index[int(np.argmin(np.isfinite(x).sum(axis=0)))]
         raise DataError(f"only {len(xs)} periods where every held asset has a return (need {min_periods}); "
                         f"shortest history: {short}")
     attrs = getattr(returns, "attrs", {}) or {}
-    return Aligned(weights=w, x=xs, index=pd.DatetimeIndex(idx), dropped=int((~keep).sum()),
+    return Aligned(weights=w, x=xs, index=pd.DatetimeIndex(idx), dropped=int((~keep).sum()), r=rs,
                    basis=attrs.get("basis"), periods_per_year=attrs.get("periods_per_year"),
                    currency=currency or attrs.get("currency") or "USD")
 

@@ -10,10 +10,13 @@ and what the HTML report reads. Its layout is stable (``"schema": "computefolio.
       "schema": "computefolio.risk/1",
       "meta": {asof, basis, periods_per_year, currency, capital, confidence, horizon_periods,
                market (label), simulated, data_hash, first, last (dates of returns used),
-               lookback_periods, conventions: {sign, var_quantile, es, horizon_scaling, ...}},
+               lookback_periods, conventions: {sign, var_quantile, es, horizon_scaling, ...},
+               history_fill: {symbol: "n of m missing periods filled from PROXY ..."},
+               drawdown_rule: str},
       "book": {"weights": {sym: fraction}, "gross": f, "net": f, "cash": f,
                "exposure": {"layer": {group: fraction}, "theme": {...}, "sleeve": {...}}},
-      "volatility": {"annualized": f, "per_period": f, "covariance": {estimator, params, nan_policy, ...}},
+      "volatility": {"annualized": f, "per_period": f, "units": str,
+                     "covariance": {estimator, params, nan_policy, basis, periods_per_year, n_periods}},
       "var": {method: VaRResult.to_dict()  # var_pct, es_pct, var, es (currency), contributions
               for method in historical, gaussian, cornish_fisher, filtered_historical, monte_carlo},
       "contributions": Decomposition.to_dict()  # by_asset, by_group {layer, theme, sleeve}

@@ -139,12 +139,14 @@ def _tail_weights(r: np.ndarray, confidence: float):
     return order, k - 1, wts
 
 
-def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float):
+def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float, r: np.ndarray | None = None):
     """VaR, ES and their contributions from asset scenario returns ``scen`` (S, N).
 
+    ``r`` (``scen @ w``) may be passed when already known.
     Returns (var, es, var_contrib (N,), es_contrib (N,)), positive = loss.
     """
-    r = scen @ w
+    if r is None:
+        r = scen @ w
     order, kv, wts = _tail_weights(r, confidence)
     iv = order[kv]
     tail = order[: len(wts)]
@@ -299,17 +301,17 @@ def value_at_risk(weights: pd.Series | None, returns: pd.DataFrame, *, method: s
     params: dict = {}
     if method == "historical":
         scen = overlapping_sums(x, horizon)
-        v, e, vc, ec = empirical_var_es(scen, w, confidence)
+        v, e, vc, ec = empirical_var_es(scen, w, confidence, al.r if horizon == 1 else None)
         rule = "overlapping h-period sums of per-period returns"
     elif method == "gaussian":
-        mu = x.mean(axis=0)
+        mu = (np.ones(x.shape[0]) @ x) / x.shape[0]
         if covariance is not None:
             cov = covariance.loc[al.weights.index, al.weights.index].to_numpy(dtype=float)
             params["covariance"] = "given"
             v, e, vc, ec = gaussian_var_es(mu, cov, w, confidence, horizon)
         else:
             # sample covariance (ddof=1) times w without forming it: S w = Xc'(Xc w) / (n - 1)
-            y = x @ w
+            y = al.r
             sw = x.T @ (y - y.mean()) / (x.shape[0] - 1)  # = Xc'(Xc w)/(n-1), no centred copy
             params["covariance"] = "sample (ddof=1)"
             v, e, vc, ec = gaussian_var_es(mu, None, w, confidence, horizon, sw=sw)
