@@ -433,9 +433,13 @@ def print_summary(res: RunResult, console, *, layer_table: bool = False) -> None
         console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] every price in this run was generated.")
     if layer_table and r.get("layer_summary"):
         console.print(_rich_table(r["layer_summary"], Table))
-    for key in ("headline", "var_es"):
-        if r.get(key):
-            console.print(_rich_table(r[key], Table))
+    if r.get("headline"):
+        console.print(_rich_table(r["headline"], Table, skip=("sortino", "max_drawdown_days", "calmar", "beta",
+                                                              "correlation")))
+    if r.get("budgets"):
+        console.print(_rich_table(r["budgets"], Table))
+    if r.get("var_es"):
+        console.print(_rich_table(r["var_es"], Table))
     st = r.get("stress") or {}
     for key in ("historical", "hypothetical"):
         if st.get(key):
