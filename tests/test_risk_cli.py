@@ -69,3 +69,15 @@ def test_cli_real_files_quantities(shared_dir, home):
     d = json.loads(res.stdout)
     ds = next(s for s in d["stress"] if s["name"] == "deepseek_jan_2025")
     assert -0.19 < ds["by_asset"]["NVDA"]["return"] < -0.15
+
+
+def test_cli_strategy_file_on_sample(home):
+    from computefolio.strategy import load_strategy
+
+    path = load_strategy().file
+    res = runner.invoke(app, ["risk", str(path), "--sample", "--json", "-", "--no-dcc", "--lookback", "252"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert abs(sum(d["book"]["weights"].values()) + d["book"]["cash"] - 1) < 1e-9
+    old = next(s for s in d["stress"] if s["name"] == "crypto_winter_2018")
+    assert "error" in old and "no periods of data" in old["error"]  # the sample starts after 2018
