@@ -174,6 +174,8 @@ class StrategyAllocator(Allocator):
             # that the bounds exceed any weight (LP solvers read them as infinite)
             adv_s[novol] = 1e30
         day = pd.Timestamp(date).date() if date is not None else "?"
+        if callable(getattr(self, "on_fit", None)):
+            self.on_fit()
         try:
             return super().fit(returns, universe=universe, current_weights=cw, adv=adv_s, date=date)
         except InfeasibleError as exc:
@@ -301,7 +303,7 @@ class RunResult:
 class _Steps:
     """Rich progress over the steps of a run (a no-op without ``progress``)."""
 
-    def __init__(self, enabled: bool, console=None, total: int = 8):
+    def __init__(self, enabled: bool, console=None, total: int = 7):
         self.enabled = enabled
         self.timings: dict[str, float] = {}
         self._p = None
@@ -653,6 +655,11 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
     # ---------------------------------------------------------------- 3+4 construct and backtest
     with steps.step("construct and backtest"):
         policy = build_policy(strategy, universe, mandate, symbols, market)
+        from .backtest.schedule import Calendar as _Cal
+
+        n_sched = len(_Cal(strategy.schedule.frequency, clock="session").dates(
+            market.between(start, end).index(strategy.basis)))
+        policy.allocator.on_fit = steps.sub("allocator fits", n_sched)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = backtest(policy, market.subset(symbols), costs=costs, capital=strategy.capital,
