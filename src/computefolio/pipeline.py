@@ -390,7 +390,7 @@ def load_market(strategy: Strategy, universe: Universe, data: str | Path | None 
     from .data.store import Store
 
     st = Store(strategy.data.store) if strategy.data.store else Store()
-    return st.market(universe, start=start, end=end)
+    return st.market(universe, start=start, end=end, listed=True)
 
 
 # ----------------------------------------------------------------------------- the run
