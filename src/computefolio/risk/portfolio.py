@@ -81,7 +81,9 @@ def align(weights, returns: pd.DataFrame, *, lookback: int | None = None, min_pe
         A held symbol is missing from ``returns``, or fewer than ``min_periods`` complete periods.
     """
     w = check_weights(weights)
-    w = w[w != 0.0]
+    nz = w.to_numpy() != 0.0
+    if not nz.all():
+        w = w[nz]
     if len(w) == 0:
         raise DataError("the book holds nothing (all weights are zero)")
     pos = returns.columns.get_indexer(w.index)
