@@ -117,3 +117,15 @@ def test_make_covariance_and_errors():
     plain = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 2)))
     with pytest.raises(ValueError, match="periods_per_year"):
         SampleCovariance().fit(plain).annualized()
+
+
+def test_risk_imports_no_downstream_module():
+    """risk never imports backtest, allocate or report (DESIGN.md: data flows one way)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, computefolio.risk, computefolio.risk.report; "
+            "bad = [m for m in sys.modules if m.split('.')[:2] in (['computefolio', 'backtest'], "
+            "['computefolio', 'allocate'], ['computefolio', 'report'])]; print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
