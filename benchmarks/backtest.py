@@ -143,6 +143,48 @@ def part_bt(folder: Path, fee: float, n: int) -> dict:
     return {"seconds": dt, "runs": n, "peak_mb": peak_mb(), "peak_increase_mb": peak_mb() - base}
 
 
+def part_plain(folder: Path, fee: float) -> dict:
+    """Reference: the simplest numba loop over the same arithmetic (native sizing with a
+    fee on traded notional, no listing, calendar, lot or record keeping), prange over sets."""
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=False)
+    def plain(px, sig, W, fee, cap, out):
+        S = W.shape[0]
+        T, N = px.shape
+        for s in prange(S):
+            sh = np.zeros(N)
+            cash = cap
+            for i in range(T):
+                v = cash
+                for j in range(N):
+                    v += sh[j] * px[i, j]
+                k = sig[i]
+                if k >= 0:
+                    c = 0.0
+                    for j in range(N):
+                        tgt = W[s, k, j] * v / px[i, j]
+                        d = tgt - sh[j]
+                        c += abs(d) * px[i, j] * fee
+                        cash -= d * px[i, j]
+                        sh[j] = tgt
+                    cash -= c
+                    v -= c
+                out[s, i] = v
+
+    p, reb, W = load(folder)
+    px = p.to_numpy()
+    sig = np.full(len(px), -1, dtype=np.int64)
+    sig[reb] = np.arange(len(reb))
+    out = np.zeros((W.shape[0], len(px)))
+    plain(px[:50], sig[:50], W[:2], fee, CAP, out[:2, :50])
+    base = rss_mb()
+    t = time.perf_counter()
+    plain(px, sig, W, fee, CAP, out)
+    dt = time.perf_counter() - t
+    return {"seconds": dt, "runs": W.shape[0], "peak_mb": peak_mb(), "peak_increase_mb": peak_mb() - base}
+
+
 def run_part(folder: Path, args, part: str, extra: str) -> dict:
     cmd = [sys.executable, __file__, "--part", part, "--folder", str(folder), "--fee-bps", str(args.fee_bps),
            "--extra", extra]
@@ -169,6 +211,8 @@ def main() -> None:
         folder = Path(args.folder)
         if args.part == "ours":
             res = part_ours(folder, fee, args.extra)
+        elif args.part == "plain":
+            res = part_plain(folder, fee)
         elif args.part == "vbt":
             res = part_vbt(folder, fee, int(args.extra))
         else:
@@ -183,6 +227,7 @@ def main() -> None:
         print(f"problem: {args.sets} weight sets x {args.assets} assets x {T} daily sessions, monthly rebalance, "
               f"{args.fee_bps:g} bp fee, capital {CAP:,.0f}; cpu cores: {os.cpu_count()}")
         ours = {c: run_part(folder, args, "ours", c) for c in ("vectorbt", "bt", "native")}
+        plain = run_part(folder, args, "plain", "")
         vsets = [int(x) for x in args.vbt_sets.split(",")]
         vbt = {n: run_part(folder, args, "vbt", str(n)) for n in vsets}
         btr = run_part(folder, args, "bt", str(args.bt_sets))
@@ -192,6 +237,7 @@ def main() -> None:
 
         rows = [("computefolio (vectorbt conv.)", ours["vectorbt"]), ("computefolio (bt conv.)", ours["bt"]),
                 ("computefolio (native)", ours["native"])] + \
+               [("reference: plain numba loop", plain)] + \
                [(f"vectorbt ({n} sets batched)", vbt[n]) for n in vsets] + [(f"bt ({args.bt_sets} runs)", btr)]
         print(f"{'library':34s} {'runs':>6s} {'seconds':>9s} {'backtests/s':>12s} {'peak MB':>9s} {'+MB':>8s}")
         for name, r in rows:

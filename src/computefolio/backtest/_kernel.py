@@ -288,29 +288,44 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
                     _record(i, j, 0.0, np.nan, w[j], 0.0, 0.0, KIND_SKIP_UNLISTED, tr_i, tr_f, state, keep_trades)
                     wv[j] = 0.0
             if conv == NATIVE and simple:
-                # proportional costs only: iterate on C = sum r_j |w_j (V - C) - n_j p_j|
+                # proportional costs only: C = sum r_j |w_j (V - C) - n_j p_j|, piecewise linear
+                # in C. With the signs s_j of w_j V - n_j p_j: C = A / (1 + B),
+                # A = sum r_j |w_j V - n_j p_j|, B = sum r_j s_j w_j (exact unless a sign flips
+                # within C of zero; then fixed-point iteration from there).
+                A = 0.0
+                B = 0.0
                 for j in range(n):
                     if prow[j] == prow[j] and tradable[i, j]:
                         ov[j] = shares[j] * prow[j]
                         rate[j] = fee[j] + spread[j]
+                        d = wv[j] * V - ov[j]
+                        if d > 0.0:
+                            A += rate[j] * d
+                            B += rate[j] * wv[j]
+                        elif d < 0.0:
+                            A -= rate[j] * d
+                            B -= rate[j] * wv[j]
                     else:
                         ov[j] = 0.0
                         rate[j] = 0.0
-                C = 0.0
-                C_used = 0.0
-                for it in range(40):
-                    C_used = C
-                    Cn = 0.0
-                    for j in range(n):
-                        Cn += rate[j] * abs(wv[j] * (V - C_used) - ov[j])
-                    C = Cn
-                    if abs(C - C_used) <= 1e-16 * V:
-                        break
+                C_used = A / (1.0 + B)
+                flip = False
                 for j in range(n):
-                    if prow[j] == prow[j] and tradable[i, j]:
-                        q[j] = wv[j] * (V - C_used) / prow[j] - shares[j]
-                    else:
-                        q[j] = 0.0
+                    if rate[j] != 0.0:
+                        d0 = wv[j] * V - ov[j]
+                        d1 = wv[j] * (V - C_used) - ov[j]
+                        if (d0 > 0.0 and d1 < 0.0) or (d0 < 0.0 and d1 > 0.0):
+                            flip = True
+                if flip:
+                    C = C_used
+                    for it in range(60):
+                        C_used = C
+                        Cn = 0.0
+                        for j in range(n):
+                            Cn += rate[j] * abs(wv[j] * (V - C_used) - ov[j])
+                        C = Cn
+                        if abs(C - C_used) <= 1e-16 * V:
+                            break
             if conv == NATIVE and not simple:
                 C = 0.0
                 C_used = 0.0
@@ -347,10 +362,14 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
                     if use_lots:
                         tgt = _round_lot(tgt, lot[j])
                     dq0 = tgt - shares[j]
-                    if dq0 != 0.0 and q[j] == 0.0:
-                        _record(i, j, dq0, prow[j], 0.0, 0.0, 0.0, KIND_SKIP_MIN, tr_i, tr_f, state, keep_trades)
-                        continue
-                    dq = q[j]
+                    if simple:
+                        dq = dq0
+                    else:
+                        if dq0 != 0.0 and q[j] == 0.0:
+                            _record(i, j, dq0, prow[j], 0.0, 0.0, 0.0, KIND_SKIP_MIN, tr_i, tr_f, state,
+                                    keep_trades)
+                            continue
+                        dq = q[j]
                     if dq == 0.0:
                         continue
                     x = abs(dq) * prow[j]

@@ -15,11 +15,14 @@ objects, so one by one) and stacks the results the same way.
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import numba
 from numba import njit, prange
 
 from . import _kernel as K
@@ -30,26 +33,47 @@ from .schedule import DriftBands, no_bands
 from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
 
 
-@njit(parallel=True, cache=True)
-def _many(px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
-          fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
-          equity, costs, traded):
-    S = targets.shape[0]
+@njit(cache=True)
+def _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+              equity, costs, traded):
     T, N = px.shape
-    for s in prange(S):
-        shares = np.zeros(N)
-        pending = np.full(N, np.nan)
-        state = np.array([capital, 0.0, -1.0, -1.0, 0.0])
-        cash_out = np.empty(T)
-        stop = np.zeros(T, dtype=np.bool_)
-        w_dummy = np.zeros((1, N))
-        ti = np.zeros((1, 3), dtype=np.int64)
-        tf = np.zeros((1, 5))
-        K.run_rows(0, T, px, tradable, last_row, event, sig[s], stop, targets[s],
+    shares = np.zeros(N)
+    pending = np.full(N, np.nan)
+    state = np.zeros(5)
+    cash_out = np.empty(T)
+    stop = np.zeros(T, dtype=np.bool_)
+    w_dummy = np.zeros((1, N))
+    ti = np.zeros((1, 3), dtype=np.int64)
+    tf = np.zeros((1, 5))
+    for s in range(s0, s1):
+        s_sig = s if sig.shape[0] > 1 else 0
+        shares[:] = 0.0
+        pending[:] = np.nan
+        state[0] = capital
+        state[1] = 0.0
+        state[2] = -1.0
+        state[3] = -1.0
+        state[4] = 0.0
+        K.run_rows(0, T, px, tradable, last_row, event, sig[s_sig], stop, targets[s],
                    band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
                    fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
                    shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
                    ti, tf, False)
+
+
+@njit(parallel=True, cache=True)
+def _many(px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+          fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+          equity, costs, traded, n_chunks):
+    # a few chunks of sets per thread; each chunk is a plain serial loop
+    S = targets.shape[0]
+    for c in prange(n_chunks):
+        s0 = c * S // n_chunks
+        s1 = (c + 1) * S // n_chunks
+        _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs,
+                  gband_rel, fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+                  equity, costs, traded)
 
 
 @dataclass
@@ -177,7 +201,7 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     S, T, N = W.shape[0], len(prep.index), len(prep.symbols)
     sig1 = np.full(T, -1, dtype=np.int64)
     sig1[pos] = np.arange(len(dates))
-    sig = np.ascontiguousarray(np.broadcast_to(sig1, (S, T)))
+    sig = sig1[None, :]  # one schedule shared by every set
     bl = bands if isinstance(bands, (list, tuple)) else [bands] * S
     if len(bl) != S:
         raise ValueError(f"{len(bl)} bands for {S} weight sets")
@@ -196,17 +220,20 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     trd = np.zeros((S, T))
     _many(prep.px, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
           gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots, prep.sigma, prep.adv,
-          CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd)
+          CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd,
+          max(1, min(S, 4 * numba.get_num_threads())))
     labs = list(labels) if labels is not None else [f"set{s}" for s in range(S)]
-    eq = pd.DataFrame(equity.T, index=prep.index, columns=labs)
-    cs = pd.DataFrame(cst.T, index=prep.index, columns=labs)
+    eq = pd.DataFrame(equity.T, index=prep.index, columns=labs, copy=False)
+    cs = pd.DataFrame(cst.T, index=prep.index, columns=labs, copy=False)
     pre = equity + cst
-    to = pd.DataFrame(np.where(pre > 0, trd / (2.0 * np.where(pre > 0, pre, 1.0)), 0.0).T, index=prep.index,
-                      columns=labs)
+    np.multiply(pre, 2.0, out=pre)
+    np.divide(trd, pre, out=trd, where=pre > 0)
+    trd[~(pre > 0)] = 0.0
+    to = pd.DataFrame(trd.T, index=prep.index, columns=labs, copy=False)
     manifest = make_manifest(prep.data_hash, {"entry": "backtest_many", "sets": S, "capital": capital,
                                               "basis": prep.basis, "fee_convention": fee_convention,
                                               "costs": cm.model_dump()},
-                             inputs_hash=__import__("hashlib").sha256(np.ascontiguousarray(W).tobytes()).hexdigest())
+                             inputs_hash=hashlib.sha256(memoryview(np.ascontiguousarray(W)).cast("B")).hexdigest())
     return ManyResult(eq, cs, to, labs, prep.basis, prep.periods_per_year, float(capital), manifest=manifest)
 
 
