@@ -65,7 +65,7 @@ def render(html_path: Path, screenshot: Path | None = None) -> dict:
                 timeout=60_000)
             info = page.evaluate("""() => {
                 const charts = Array.from(document.querySelectorAll('div.chart'));
-                return {charts: charts.map(d => d.id),
+                return {charts: charts.map(d => d.id), names: charts.map(d => d.dataset.chart),
                         rendered: charts.filter(d => d.querySelector('.main-svg') && d._fullData
                                                      && d._fullData.length > 0).map(d => d.id),
                         banner: !!document.getElementById('simulated-banner'),
@@ -125,6 +125,10 @@ def test_demo_report_renders_in_chromium(tmp_path_factory):
     res = demo_run(str(tmp_path_factory.getbasetemp() / "demo_out"))
     info = render(res.report_path, screenshot=OUT / "report_screenshot.png")
     assert len(info["charts"]) >= 10
+    # every chart the issue asks for
+    assert {"equity", "drawdown", "rolling_vol", "correlation", "weights_by_layer", "exposure_sleeve",
+            "exposure_layer", "exposure_theme", "stress_by_layer", "liquidity", "turnover",
+            "costs_by_venue"} <= set(info["names"])
     missing = sorted(set(info["charts"]) - set(info["rendered"]))
     assert not missing, f"charts that did not render: {missing}"
     assert info["errors"] == [], info["errors"]
