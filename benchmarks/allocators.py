@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="hrp,erc,minvar,mincvar")
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--days", type=int, default=2520)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--slow", type=float, default=5.0, help="a peer slower than this (s) runs once")
     ap.add_argument("--cvar-max", type=int, default=200, help="largest size for mincvar")
     ap.add_argument("--skip", default="Riskfolio-Lib:hrp:1000,skfolio:mincvar:200",

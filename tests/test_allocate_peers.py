@@ -171,3 +171,15 @@ def test_skfolio_adapter(rets):
         warnings.simplefilter("ignore")
         h = SkfolioAllocator(SkHRP()).fit(rets)
     assert abs(h.weights_.sum() - 1) < 1e-12 and (h.weights_ > 0).all()
+
+
+def test_target_volatility_matches_pyportfolioopt(rets):
+    from pypfopt import EfficientFrontier
+
+    r = rets.iloc[:, :12] + 0.0005
+    ef = EfficientFrontier(r.mean() * 252, r.cov() * 252)
+    peer = pd.Series(ef.efficient_risk(0.25))
+    ours = MeanVariance("target_volatility", target_volatility=0.25).fit(r)  # 252/yr from the returns' attrs
+    w = ours.weights_.to_numpy()
+    assert np.sqrt(w @ r.cov().to_numpy() @ w * 252) <= 0.25 + 1e-9
+    np.testing.assert_allclose(ours.weights_[peer.index].to_numpy(), peer.to_numpy(), rtol=0, atol=1e-5)

@@ -29,7 +29,7 @@ An allocator uses a covariance *estimator*: any object with ``fit(returns)``
 that sets ``covariance_`` (dates x symbols in, symbols x symbols out, per
 period), e.g. any estimator of :mod:`computefolio.risk.covariance`. The
 default is :class:`NumpySampleCovariance`, the unbiased sample covariance
-(``ddof=1``) by one BLAS ``dsyrk``: on the NaN-free returns an allocator fits
+(``ddof=1``) by one BLAS ``syrk``: on the NaN-free returns an allocator fits
 on (symbols with NaN are excluded first) it gives the same numbers as
 ``computefolio.risk.covariance.SampleCovariance`` (tested), faster.
 """
@@ -51,24 +51,17 @@ __all__ = ["Allocator", "FitContext", "NumpySampleCovariance", "default_covarian
 def sample_covariance(x: np.ndarray) -> np.ndarray:
     """Unbiased sample covariance (``ddof=1``) of a ``T x N`` float array without NaN.
 
-    Uses one symmetric rank-k BLAS update (``dsyrk``) on the demeaned data,
-    half the work of ``X'X``; the result equals ``numpy.cov(x, rowvar=False)``
-    to rounding.
+    One symmetric rank-k BLAS update on the demeaned data (NumPy routes
+    ``A.T @ A`` to ``syrk``); the result is exactly symmetric and equals
+    ``numpy.cov(x, rowvar=False)`` to rounding.
     """
     x = np.asarray(x, dtype=float)
     t = x.shape[0]
     if t < 2:
         raise DataError(f"covariance needs at least 2 observations, got {t}")
     xc = x - x.mean(axis=0)
-    try:
-        from scipy.linalg.blas import dsyrk
-
-        # dsyrk on the Fortran view of xc (N x T) computes xc' xc in the upper triangle.
-        c = dsyrk(1.0 / (t - 1), np.asfortranarray(xc), trans=1)
-        c = np.triu(c)
-        c = c + np.triu(c, 1).T
-    except Exception:  # pragma: no cover - scipy without BLAS wrappers
-        c = xc.T @ xc / (t - 1)
+    c = xc.T @ xc  # NumPy dispatches A'A to BLAS syrk and fills both triangles: exactly symmetric
+    c /= t - 1
     return c
 
 
@@ -309,20 +302,26 @@ class Allocator:
         if c.shape != (sub.shape[1], sub.shape[1]) or not np.isfinite(c).all():
             raise DataError(f"covariance estimator returned shape {c.shape} or non-finite values "
                             f"for {sub.shape[1]} assets")
+        if isinstance(est, NumpySampleCovariance):
+            return c  # exactly symmetric by construction
         return 0.5 * (c + c.T)
 
     def _finish(self, returns: pd.DataFrame, ctx: FitContext, w: np.ndarray, status: str) -> None:
         cols = [str(c) for c in returns.columns]
-        full = pd.Series(0.0, index=pd.Index(cols, name="symbol"), name="weight")
-        rc = pd.Series(0.0, index=full.index.copy(), name="risk_contribution")
+        pos = {c: i for i, c in enumerate(cols)}
+        ix = np.fromiter((pos[s] for s in ctx.symbols), dtype=np.int64, count=len(ctx.symbols))
+        full = np.zeros(len(cols))
+        rc = np.zeros(len(cols))
         if ctx.symbols:
-            full.loc[ctx.symbols] = w
-            rc.loc[ctx.symbols] = risk_contributions(w, ctx.cov)
-            self.variance_ = float(w @ ctx.cov @ w)
+            sw = ctx.cov @ w
+            self.variance_ = float(w @ sw)
+            full[ix] = w
+            rc[ix] = w * sw / self.variance_ if self.variance_ > 0 else 0.0
         else:
             self.variance_ = 0.0
-        self.weights_ = full
-        self.risk_contributions_ = rc
+        index = pd.Index(cols, name="symbol")
+        self.weights_ = pd.Series(full, index=index, name="weight")
+        self.risk_contributions_ = pd.Series(rc, index=index, name="risk_contribution")
         self.status_ = status
         self.symbols_ = list(ctx.symbols)
         self.covariance_ = pd.DataFrame(ctx.cov, index=ctx.symbols, columns=ctx.symbols)

@@ -133,6 +133,7 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
         "breaches": list(alloc.breaches_) if vol_target is None else
         (mandate.check(w, universe=universe, date=asof) if mandate is not None else []),
         "diagnostics": {k: v for k, v in alloc.diagnostics_.items() if isinstance(v, (int, float, str))},
+        "rules_not_applied": list(alloc.diagnostics_.get("skipped_rules", [])),
     }
 
 
@@ -171,6 +172,8 @@ def _print(res: dict, universe) -> None:
         console.print(f"vol target {pct(vt['target'])}: scale {vt['scale']:.4f} (bound by {vt['bound_by']})")
     if res["excluded"]:
         console.print("excluded (weight 0): " + "; ".join(f"{k}: {v}" for k, v in res["excluded"].items()))
+    if res["rules_not_applied"]:
+        console.print("[yellow]not applied:[/] " + "; ".join(res["rules_not_applied"]))
     if res["breaches"]:
         err_console.print("[bold red]mandate breaches:[/] " + "; ".join(res["breaches"]))
     elif res["mandate"]:
