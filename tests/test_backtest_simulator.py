@@ -245,3 +245,25 @@ def test_cost_file(tmp_path):
         load_costs(bad)
     msg = str(e.value)
     assert "costs.yaml" in msg and "venue binance" in msg and "commission_bps" in msg and "\n" not in msg
+
+
+def test_next_open_trading():
+    p = _prices(T=60, N=3)
+    rng = np.random.default_rng(4)
+    o = p.shift(1) * np.exp(rng.normal(0, 0.005, p.shape))
+    o.iloc[:, 2] = np.nan  # no opens for S2: it trades at the next row's close
+    w = pd.DataFrame([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]], index=p.index[[5, 30]], columns=p.columns)
+    res = simulate(p, w, costs=5, trade_at="next_open", open_prices=o)
+    t = res.trades
+    assert set(t["date"]) == {p.index[6], p.index[31]}
+    for _, r in t.iterrows():
+        exp = o.loc[r["date"], r["symbol"]] if r["symbol"] != "S2" else p.loc[r["date"], r["symbol"]]
+        assert r["price"] == exp
+    assert any("no open prices for S2" in m for m in res.warnings)
+    # the book is valued at the close: post-trade weights at the close differ from the targets
+    assert res.equity.iloc[5] == pytest.approx(1e8)
+    assert not np.allclose(res.weights.loc[p.index[6]].to_numpy(), w.iloc[0].to_numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="drift bands"):
+        from computefolio.backtest import DriftBands
+
+        simulate(p, w, trade_at="next_open", bands=DriftBands(abs=0.1))

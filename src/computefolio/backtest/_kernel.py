@@ -155,7 +155,7 @@ def _breach(shares, prow, V, w, band_abs, band_rel, G, gband_abs, gband_rel):
 
 
 @njit(cache=True)
-def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
+def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targets,
              band_abs, band_rel, G, gband_abs, gband_rel, stop_on_breach,
              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
              shares, pending, state,
@@ -164,6 +164,8 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
     """Simulate rows ``i0 <= i < i1``; return the row where it stopped (``i1`` at the end).
 
     Shapes: ``px, tradable, sigma, adv``: (T, N); ``last_row``: (N,) int64 (T = never);
+    ``xp``: (T, N) execution prices of scheduled rebalances when ``use_xp`` (next open;
+    NaN -> that row's close), else ignored;
     ``event``: (T,) bool, True on rows where some asset's life ends;
     ``sig``: (T,) int64 target row or -1; ``stop``: (T,) bool rows where the caller wants
     control before trading (returned unprocessed beyond marking); ``targets``: (K, N);
@@ -178,6 +180,7 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
     wv = np.zeros(n)
     order = np.zeros(n, dtype=np.int64)
     ov = np.zeros(n)
+    xbuf = np.zeros(n)
     rate = np.zeros(n)
     simple = not use_lots
     for j in range(n):
@@ -278,6 +281,15 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
                     state[S_CUMCOST] = cum
                     return i
                 rebal = True
+        prow_close = prow
+        V_close = V
+        if rebal and use_xp and sig[i] >= 0:
+            # scheduled rebalance executed at this row's open (decided at the previous close)
+            xrow = xbuf
+            for j in range(n):
+                xrow[j] = xp[i, j] if xp[i, j] == xp[i, j] else prow[j]
+            prow = xrow
+            V = _book_value(cash, shares, prow)
         if rebal and V > 0.0:
             w = targets[int(state[S_TARGET])]
             # tradable subset; unlisted targets go to cash (recorded); closed exchange -> deferred
@@ -489,6 +501,8 @@ def run_rows(i0, i1, px, tradable, last_row, event, sig, stop, targets,
                     cum += c
                     row_cost += c
                     traded += x
+        prow = prow_close
+        V = V_close
         # 6. outputs
         if rebal:
             npend = 0

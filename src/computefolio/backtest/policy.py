@@ -165,7 +165,7 @@ def _market_returns(market, basis: str) -> pd.DataFrame:
 def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAPITAL, start=None, end=None,
              universe=None, venues=None, cash_rate=0.0, fee_convention: str = "native", lots: bool = False,
              keep_weights: bool = True, volumes=None, calendars=None, impact_window: int = 20,
-             seed: int | None = None) -> Result:
+             trade_at: str = "close", open_prices=None, seed: int | None = None) -> Result:
     """Backtest a policy on market data.
 
     Parameters
@@ -184,8 +184,10 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         for a DataFrame market, the calendars.
     venues : mapping, optional
         Symbol -> venue (overrides the universe).
-    cash_rate, fee_convention, lots, keep_weights, volumes, impact_window, seed :
-        As in :func:`~computefolio.backtest.simulate`.
+    cash_rate, fee_convention, lots, keep_weights, volumes, impact_window, trade_at, open_prices, seed :
+        As in :func:`~computefolio.backtest.simulate` (with ``trade_at="next_open"`` the
+        allocator decides at the close of the schedule date and the book trades at the
+        next valuation date's open).
 
     Returns
     -------
@@ -203,7 +205,8 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         market = market.loc[: pd.Timestamp(end)]
     cm = as_cost_model(costs)
     prep = prepare(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
-                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
+                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native",
+                   open_prices=open_prices)
     rets_full = _market_returns(market, basis).reindex(index=prep.index, columns=prep.symbols)
     i0 = 0
     if start is not None:
@@ -211,7 +214,7 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         prep = _slice_prep(prep, i0)
     bands = policy.schedule if isinstance(policy.schedule, DriftBands) else None
     eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots, bands=bands,
-                 keep_weights=keep_weights, max_targets=16, stop_on_breach=bands is not None)
+                 keep_weights=keep_weights, max_targets=16, stop_on_breach=bands is not None, trade_at=trade_at)
     T = len(prep.index)
     if bands is not None:
         sched = set(prep.index.get_indexer(bands.dates(prep.index)).tolist())
@@ -256,11 +259,15 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         if unknown and (w[unknown] != 0).any():
             raise ValueError(f"allocator returned weights for symbols without prices: {', '.join(unknown)}")
         wv = w.reindex(prep.symbols).fillna(0.0).to_numpy(dtype=float)
-        eng.add_target(row, wv)
+        if trade_at == "next_open":
+            if row + 1 < T:
+                eng.add_target(row + 1, wv)
+        else:
+            eng.add_target(row, wv)
         n_fit += 1
     cfg = {"entry": "backtest", "policy": policy.to_dict(), "start": prep.index[0], "end": prep.index[-1],
            "cash_rate": "series" if isinstance(cash_rate, pd.Series) else float(cash_rate),
-           "fits": n_fit, "impact_window": impact_window}
+           "fits": n_fit, "impact_window": impact_window, "trade_at": trade_at}
     res = eng.result(config=cfg, seed=seed)
     res.manifest["policy"] = policy.label
     return res
@@ -279,6 +286,7 @@ def _slice_prep(prep, i0: int):
     g[0] = 1.0
     event = np.zeros(T - i0, dtype=bool)
     event[last[last < T - i0]] = True
-    return replace(prep, index=prep.index[i0:], event=event, px=np.ascontiguousarray(px),
+    opn = None if prep.open is None else np.ascontiguousarray(prep.open[i0:])
+    return replace(prep, index=prep.index[i0:], event=event, open=opn, px=np.ascontiguousarray(px),
                    tradable=np.ascontiguousarray(prep.tradable[i0:]), last_row=last,
                    sigma=np.ascontiguousarray(prep.sigma[i0:]), adv=np.ascontiguousarray(prep.adv[i0:]), growth=g)

@@ -70,8 +70,9 @@ class Prepared:
     sigma: np.ndarray       # daily return volatility known at each row (impact)
     adv: np.ndarray         # average daily traded value (currency) known at each row
     growth: np.ndarray      # (T,) cash growth factor from row i-1 to i
-    data_hash: str
-    warnings: list
+    open: np.ndarray | None = None  # (T, N) open prices on the basis (next-open trading), NaN = none
+    data_hash: str = ""
+    warnings: list = None
 
 
 def _infer_basis(index: pd.DatetimeIndex) -> str:
@@ -109,7 +110,8 @@ def cash_growth(index: pd.DatetimeIndex, cash_rate) -> np.ndarray:
 
 def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | None = None,
             volumes: pd.DataFrame | None = None, cash_rate=0.0, impact_window: int = 20,
-            need_impact: bool = True, currency: str | None = None) -> Prepared:
+            need_impact: bool = True, currency: str | None = None,
+            open_prices: pd.DataFrame | None = None) -> Prepared:
     """Turn a :class:`MarketData` or a price DataFrame into kernel arrays.
 
     Parameters
@@ -126,6 +128,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
         day is not traded there.
     volumes : DataFrame, optional
         For a DataFrame: volumes in units (for ADV and impact).
+    open_prices : DataFrame, optional
+        For a DataFrame: open prices (next-open trading). A MarketData uses its ``open``.
     """
     warns: list[str] = []
     if isinstance(prices, MarketData):
@@ -137,6 +141,11 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
         vol = md.volumes(basis) if need_impact else None
         currency = currency or md.currency
         data_hash = md.provenance.get("data_hash") or md.data_hash()
+        opn = None if md.open is None else md.open.reindex(idx)
+        if opn is not None and md.adj_close is not None:
+            # total-return prices: scale opens by the day's adj_close / close
+            ratio = (md.adj_close / md.close).reindex(idx)
+            opn = opn * ratio.where(ratio.notna(), 1.0)
     elif isinstance(prices, pd.DataFrame):
         p = prices.copy()
         p.index = pd.DatetimeIndex(pd.to_datetime(p.index)).normalize()
@@ -159,7 +168,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
                     tradable[:, j] &= is_session(cal, idx)
         vol = None if volumes is None else volumes.reindex(index=idx, columns=p.columns).astype(float)
         currency = currency or prices.attrs.get("currency", "USD")
-        data_hash = frame_hash(p, vol)
+        opn = None if open_prices is None else open_prices.reindex(index=idx, columns=p.columns).astype(float)
+        data_hash = frame_hash(p, vol, opn)
     else:
         raise TypeError(f"prices must be a MarketData or a DataFrame (dates x symbols), got {type(prices).__name__}")
     raw = p.to_numpy(dtype=float)
@@ -197,7 +207,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
                     periods_per_year=periods_per_year(basis), currency=currency or "USD",
                     px=np.ascontiguousarray(px), tradable=np.ascontiguousarray(tradable),
                     last_row=last_row, sigma=np.ascontiguousarray(sigma), adv=np.ascontiguousarray(adv),
-                    growth=growth, data_hash=data_hash, warnings=warns)
+                    growth=growth, data_hash=data_hash, warnings=warns,
+                    open=None if opn is None else np.ascontiguousarray(opn.to_numpy(dtype=float)))
 
 
 def align_targets(target_weights: pd.DataFrame, prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -236,11 +247,16 @@ class Engine:
     def __init__(self, prep: Prepared, costs: CostModel, *, capital: float = DEFAULT_CAPITAL,
                  venues: Mapping[str, str] | None = None, fee_convention: str = "native", lots: bool = False,
                  bands: DriftBands | None = None, keep_weights: bool = True, keep_trades: bool = True,
-                 max_targets: int | None = None, stop_on_breach: bool = False):
+                 max_targets: int | None = None, stop_on_breach: bool = False, trade_at: str = "close"):
         if fee_convention not in CONVENTIONS:
             raise ValueError(f"fee_convention must be one of {', '.join(CONVENTIONS)}; got {fee_convention!r}")
         if not (np.isfinite(capital) and capital > 0):
             raise ValueError(f"capital must be a positive amount, got {capital!r}")
+        if trade_at not in ("close", "next_open"):
+            raise ValueError(f"trade_at must be 'close' or 'next_open', got {trade_at!r}")
+        if trade_at == "next_open" and bands is not None:
+            raise ValueError("drift bands trade at the close of the breach; use trade_at='close' with bands")
+        self.trade_at = trade_at
         self.prep = prep
         self.costs = costs
         self.capital = float(capital)
@@ -260,6 +276,18 @@ class Engine:
             self.impk = np.zeros(N)
             self.min_notional = np.zeros(N)
             self.lots = False
+        if trade_at == "next_open":
+            if prep.open is None:
+                self.warnings.append("no open prices: next-open trades execute at the next row's close")
+            if prep.open is None:
+                self.xp = np.full((T, N), np.nan)
+            else:
+                self.xp = prep.open
+                miss = [s for s, ok in zip(prep.symbols, np.isfinite(prep.open).any(axis=0)) if not ok]
+                if miss:
+                    self.warnings.append(f"no open prices for {', '.join(miss)}: they trade at the next row's close")
+        else:
+            self.xp = prep.px
         self.bands = bands
         self.band_arrays = bands.arrays(prep.symbols) if bands is not None else no_bands(N)
         self.stop_on_breach = bool(stop_on_breach)
@@ -316,7 +344,7 @@ class Engine:
         ba, br, G, gba, gbr = self.band_arrays
         while True:
             stop_row = K.run_rows(
-                self.row, until, self.prep.px, self.prep.tradable, self.prep.last_row, self.prep.event, self.sig,
+                self.row, until, self.prep.px, self.xp, self.trade_at == "next_open", self.prep.tradable, self.prep.last_row, self.prep.event, self.sig,
                 self.stop,
                 self.targets, ba, br, G, gba, gbr, self.stop_on_breach,
                 self.fee, self.spread, self.impk, self.min_notional, self.lot, self.lots,
@@ -360,6 +388,7 @@ class Engine:
             if len(mn):
                 warns.append(f"{len(mn)} trade(s) below the venue's minimum notional skipped")
         cfg = {"capital": self.capital, "basis": prep.basis, "periods_per_year": prep.periods_per_year,
+               "trade_at": self.trade_at,
                "currency": prep.currency, "fee_convention": self.fee_convention, "lots": self.lots,
                "costs": self.costs.model_dump(), "bands": None if self.bands is None else self.bands.to_dict(),
                "symbols": prep.symbols, "start": idx[0], "end": idx[-1]}
@@ -408,7 +437,8 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
              basis: str | None = None, calendars: Mapping[str, str] | None = None,
              venues: Mapping[str, str] | None = None, volumes: pd.DataFrame | None = None, cash_rate=0.0,
              fee_convention: str = "native", lots: bool = False, bands: DriftBands | None = None,
-             keep_weights: bool = True, impact_window: int = 20, seed: int | None = None) -> Result:
+             keep_weights: bool = True, impact_window: int = 20, trade_at: str = "close",
+             open_prices: pd.DataFrame | None = None, seed: int | None = None) -> Result:
     """Simulate a book that trades to given target weights on given dates.
 
     Parameters
@@ -437,6 +467,12 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
         Also rebalance to the latest target whenever a band is breached.
     keep_weights : bool
         Keep daily weights (T x N floats).
+    trade_at : {"close", "next_open"}
+        Trade at the close of each rebalance date (default), or at the open of the next
+        valuation date (the decision uses the close; an asset without an open price
+        that day trades at that day's close). Not with drift bands.
+    open_prices : DataFrame, optional
+        Open prices for ``trade_at="next_open"`` when ``prices`` is a DataFrame.
     seed : int, optional
         Recorded in the manifest (the simulator itself draws no random numbers).
 
@@ -446,13 +482,19 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
     """
     cm = as_cost_model(costs)
     prep = prepare(prices, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
-                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
+                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native",
+                   open_prices=open_prices)
     targets, sig = align_targets(target_weights, prep)
     eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots, bands=bands,
-                 keep_weights=keep_weights, max_targets=len(targets))
+                 keep_weights=keep_weights, max_targets=len(targets), trade_at=trade_at)
+    if trade_at == "next_open":
+        if sig[-1] >= 0:
+            eng.warnings.append(f"rebalance on {prep.index[-1].date()} has no next open: dropped")
+        sig = np.concatenate([[-1], sig[:-1]]).astype(np.int64)
     eng.set_targets(targets, sig)
     eng.run()
     rate_cfg = "series" if isinstance(cash_rate, pd.Series) else float(cash_rate)
-    return eng.result(config={"entry": "simulate", "cash_rate": rate_cfg, "impact_window": impact_window},
+    return eng.result(config={"entry": "simulate", "cash_rate": rate_cfg, "impact_window": impact_window,
+                              "trade_at": trade_at},
                       seed=seed, inputs_hash=frame_hash(target_weights.astype(float),
                                                         cash_rate if isinstance(cash_rate, pd.Series) else None))

@@ -55,7 +55,7 @@ def _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, ban
         state[2] = -1.0
         state[3] = -1.0
         state[4] = 0.0
-        K.run_rows(0, T, px, tradable, last_row, event, sig[s_sig], stop, targets[s],
+        K.run_rows(0, T, px, px, False, tradable, last_row, event, sig[s_sig], stop, targets[s],
                    band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
                    fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
                    shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
