@@ -184,3 +184,9 @@ def test_policy_with_real_allocator_and_two_clock_market():
         assert res.periods_per_year == (252 if basis == "session" else 365)
         assert set(res.costs_by_venue.index) == {"binance", "NASDAQ"}
         assert np.isfinite(res.equity).all()
+    if hasattr(allocate, "VolatilityTarget"):  # the allocate package's overlay, duck-typed apply()
+        pol = Policy(allocate.InverseVolatility(), Calendar("monthly", clock="session"), lookback=60,
+                     vol_target=allocate.VolatilityTarget(0.05), min_history=30)
+        res = backtest(pol, md)
+        invested = res.weights.loc[res.trades["date"].iloc[0]].sum()
+        assert 0 < invested < 1

@@ -104,3 +104,12 @@ def test_costs_by_venue_and_cash_at_the_t_bill_rate(qqq_btc, shared_dir):
     extra = M.cagr(with_rate.returns) - M.cagr(without.returns)
     assert 0.001 < extra < 0.01
     assert with_rate.manifest["data_hash"] == qqq_btc.data_hash()
+
+
+def test_metrics_against_a_benchmark_on_the_same_basis(books, qqq_btc):
+    for basis, res in books.items():
+        bench = qqq_btc.returns(basis)["QQQ"]
+        m = res.metrics(benchmark=bench)
+        assert m["periods_per_year"] == res.periods_per_year
+        assert 0.3 < m["beta"] < 1.2 and 0.5 < m["correlation"] < 1.0
+        assert m["tracking_error"] > 0 and np.isfinite(m["information_ratio"])
