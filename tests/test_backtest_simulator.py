@@ -260,6 +260,10 @@ def test_next_open_trading():
         exp = o.loc[r["date"], r["symbol"]] if r["symbol"] != "S2" else p.loc[r["date"], r["symbol"]]
         assert r["price"] == exp
     assert any("no open prices for S2" in m for m in res.warnings)
+    for conv in ("vectorbt", "bt"):
+        tv = simulate(p, w, costs=5, trade_at="next_open", open_prices=o, fee_convention=conv).trades
+        assert np.array_equal(tv.sort_values(["date", "symbol"])["price"].to_numpy(),
+                              t.sort_values(["date", "symbol"])["price"].to_numpy())
     # the book is valued at the close: post-trade weights at the close differ from the targets
     assert res.equity.iloc[5] == pytest.approx(1e8)
     assert not np.allclose(res.weights.loc[p.index[6]].to_numpy(), w.iloc[0].to_numpy(), atol=1e-6)

@@ -179,6 +179,7 @@ def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targe
     q = np.zeros(n)
     wv = np.zeros(n)
     order = np.zeros(n, dtype=np.int64)
+    ord2 = np.zeros(n, dtype=np.int64)
     ov = np.zeros(n)
     xbuf = np.zeros(n)
     rate = np.zeros(n)
@@ -407,16 +408,12 @@ def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targe
                     ov[m] = wv[j] * V - shares[j] * prow[j]
                     order[m] = j
                     m += 1
-                for a in range(1, m):
-                    key = ov[a]
-                    kj = order[a]
-                    b = a - 1
-                    while b >= 0 and ov[b] > key:
-                        ov[b + 1] = ov[b]
-                        order[b + 1] = order[b]
-                        b -= 1
-                    ov[b + 1] = key
-                    order[b + 1] = kj
+                # stable sort (ties keep column order, like vectorbt's insertion argsort)
+                srt = np.argsort(ov[:m], kind="mergesort")
+                for a in range(m):
+                    ord2[a] = order[srt[a]]
+                for a in range(m):
+                    order[a] = ord2[a]
                 for a in range(m):
                     j = order[a]
                     p = prow[j]
