@@ -97,27 +97,22 @@ def _record(i, j, q, p, cf, cs, ci, kind, tr_i, tr_f, state, keep):
 
 @njit(cache=True)
 def _book_value(cash, shares, prow):
-    # cash + sum(shares * price) over held assets; four partial sums break the add
-    # latency chain (the order of additions differs from a plain loop by ~1e-16 relative)
-    n = shares.shape[0]
-    v0 = 0.0
-    v1 = 0.0
-    v2 = 0.0
-    v3 = 0.0
-    m = n - n % 4
-    for j in range(0, m, 4):
+    # cash + sum(shares * price) over held assets (prices may be NaN where nothing is held)
+    v = cash
+    for j in range(shares.shape[0]):
         if shares[j] != 0.0:
-            v0 += shares[j] * prow[j]
-        if shares[j + 1] != 0.0:
-            v1 += shares[j + 1] * prow[j + 1]
-        if shares[j + 2] != 0.0:
-            v2 += shares[j + 2] * prow[j + 2]
-        if shares[j + 3] != 0.0:
-            v3 += shares[j + 3] * prow[j + 3]
-    for j in range(m, n):
-        if shares[j] != 0.0:
-            v0 += shares[j] * prow[j]
-    return cash + ((v0 + v1) + (v2 + v3))
+            v += shares[j] * prow[j]
+    return v
+
+
+@njit(cache=True)
+def _value_at(cash, shares, vrow):
+    # cash + sum(shares * price) with NaN prices already replaced by 0 (hot path; the
+    # additions run in column order, like vectorbt's group value)
+    v = cash
+    for j in range(shares.shape[0]):
+        v += shares[j] * vrow[j]
+    return v
 
 
 @njit(cache=True)
@@ -155,7 +150,7 @@ def _breach(shares, prow, V, w, band_abs, band_rel, G, gband_abs, gband_rel):
 
 
 @njit(cache=True)
-def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targets,
+def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, targets,
              band_abs, band_rel, G, gband_abs, gband_rel, stop_on_breach,
              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
              shares, pending, state,
@@ -164,6 +159,7 @@ def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targe
     """Simulate rows ``i0 <= i < i1``; return the row where it stopped (``i1`` at the end).
 
     Shapes: ``px, tradable, sigma, adv``: (T, N); ``last_row``: (N,) int64 (T = never);
+    ``pv``: ``px`` with NaN replaced by 0 (valuation);
     ``xp``: (T, N) execution prices of scheduled rebalances when ``use_xp`` (next open;
     NaN -> that row's close), else ignored;
     ``event``: (T,) bool, True on rows where some asset's life ends;
@@ -266,7 +262,7 @@ def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targe
             traded = turnover[i]
 
         # 5. rebalance decision
-        V = _book_value(cash, shares, prow)
+        V = _value_at(cash, shares, pv[i])
         rebal = False
         if sig[i] >= 0:
             state[S_TARGET] = sig[i]
@@ -506,7 +502,7 @@ def run_rows(i0, i1, px, xp, use_xp, tradable, last_row, event, sig, stop, targe
             for j in range(n):
                 if pending[j] == pending[j]:
                     npend += 1
-            E = _book_value(cash, shares, prow)
+            E = _value_at(cash, shares, pv[i])
         else:
             E = V
         equity[i] = E

@@ -281,12 +281,13 @@ def _slice_prep(prep, i0: int):
     gone = last < 0
     px = prep.px[i0:].copy()
     px[:, gone] = np.nan
+    pv = np.nan_to_num(px, nan=0.0)
     last[gone] = T - i0
     g = prep.growth[i0:].copy()
     g[0] = 1.0
     event = np.zeros(T - i0, dtype=bool)
     event[last[last < T - i0]] = True
     opn = None if prep.open is None else np.ascontiguousarray(prep.open[i0:])
-    return replace(prep, index=prep.index[i0:], event=event, open=opn, px=np.ascontiguousarray(px),
+    return replace(prep, index=prep.index[i0:], event=event, open=opn, px=np.ascontiguousarray(px), pv=pv,
                    tradable=np.ascontiguousarray(prep.tradable[i0:]), last_row=last,
                    sigma=np.ascontiguousarray(prep.sigma[i0:]), adv=np.ascontiguousarray(prep.adv[i0:]), growth=g)

@@ -64,6 +64,7 @@ class Prepared:
     periods_per_year: int
     currency: str
     px: np.ndarray          # valuation prices, carried inside life, NaN outside
+    pv: np.ndarray          # px with NaN -> 0 (for summing the book's value)
     tradable: np.ndarray    # bool: the asset has its own bar that day
     last_row: np.ndarray    # (N,) int64: last priced row when before the end, else T
     event: np.ndarray       # (T,) bool: some asset's life ends on this row
@@ -205,7 +206,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
     event[last_row[last_row < T]] = True
     return Prepared(index=idx, symbols=list(map(str, p.columns)), basis=basis, event=event,
                     periods_per_year=periods_per_year(basis), currency=currency or "USD",
-                    px=np.ascontiguousarray(px), tradable=np.ascontiguousarray(tradable),
+                    px=np.ascontiguousarray(px), pv=np.ascontiguousarray(np.nan_to_num(px, nan=0.0)),
+                    tradable=np.ascontiguousarray(tradable),
                     last_row=last_row, sigma=np.ascontiguousarray(sigma), adv=np.ascontiguousarray(adv),
                     growth=growth, data_hash=data_hash, warnings=warns,
                     open=None if opn is None else np.ascontiguousarray(opn.to_numpy(dtype=float)))
@@ -344,7 +346,7 @@ class Engine:
         ba, br, G, gba, gbr = self.band_arrays
         while True:
             stop_row = K.run_rows(
-                self.row, until, self.prep.px, self.xp, self.trade_at == "next_open", self.prep.tradable, self.prep.last_row, self.prep.event, self.sig,
+                self.row, until, self.prep.px, self.prep.pv, self.xp, self.trade_at == "next_open", self.prep.tradable, self.prep.last_row, self.prep.event, self.sig,
                 self.stop,
                 self.targets, ba, br, G, gba, gbr, self.stop_on_breach,
                 self.fee, self.spread, self.impk, self.min_notional, self.lot, self.lots,

@@ -34,7 +34,7 @@ from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
 
 
 @njit(cache=True)
-def _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+def _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
               fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
               equity, costs, traded):
     T, N = px.shape
@@ -55,7 +55,7 @@ def _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, ban
         state[2] = -1.0
         state[3] = -1.0
         state[4] = 0.0
-        K.run_rows(0, T, px, px, False, tradable, last_row, event, sig[s_sig], stop, targets[s],
+        K.run_rows(0, T, px, pv, px, False, tradable, last_row, event, sig[s_sig], stop, targets[s],
                    band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
                    fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
                    shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
@@ -63,7 +63,7 @@ def _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, ban
 
 
 @njit(parallel=True, cache=True)
-def _many(px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+def _many(px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
           fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
           equity, costs, traded, n_chunks):
     # a few chunks of sets per thread; each chunk is a plain serial loop
@@ -71,7 +71,7 @@ def _many(px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gb
     for c in prange(n_chunks):
         s0 = c * S // n_chunks
         s1 = (c + 1) * S // n_chunks
-        _run_sets(s0, s1, px, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs,
+        _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs,
                   gband_rel, fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
                   equity, costs, traded)
 
@@ -218,7 +218,7 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     equity = np.full((S, T), np.nan)
     cst = np.zeros((S, T))
     trd = np.zeros((S, T))
-    _many(prep.px, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
+    _many(prep.px, prep.pv, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
           gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots, prep.sigma, prep.adv,
           CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd,
           max(1, min(S, 4 * numba.get_num_threads())))
