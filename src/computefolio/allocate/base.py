@@ -268,7 +268,7 @@ class Allocator:
             sub.columns = kept
         cov = self._covariance(sub) if kept else np.zeros((0, 0))
         self.excluded_ = excluded
-        return FitContext(symbols=kept, returns=sub, cov=cov, budget=budget, constraints=constraints,
+        return FitContext(extra={"columns": cols}, symbols=kept, returns=sub, cov=cov, budget=budget, constraints=constraints,
                           universe=universe, date=date,
                           current_weights=None if cw is None else cw.reindex(kept).fillna(0.0).to_numpy(),
                           adv=None if advs is None else advs.reindex(kept).to_numpy())
@@ -307,7 +307,7 @@ class Allocator:
         return 0.5 * (c + c.T)
 
     def _finish(self, returns: pd.DataFrame, ctx: FitContext, w: np.ndarray, status: str) -> None:
-        cols = [str(c) for c in returns.columns]
+        cols = ctx.extra.get("columns") or [str(c) for c in returns.columns]
         pos = {c: i for i, c in enumerate(cols)}
         ix = np.fromiter((pos[s] for s in ctx.symbols), dtype=np.int64, count=len(ctx.symbols))
         full = np.zeros(len(cols))
