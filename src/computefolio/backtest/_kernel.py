@@ -149,7 +149,7 @@ def _breach(shares, prow, V, w, band_abs, band_rel, G, gband_abs, gband_rel):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, targets,
              band_abs, band_rel, G, gband_abs, gband_rel, stop_on_breach,
              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
