@@ -128,6 +128,24 @@ def test_group_budgets_with_weighted_layers_meet_budgets_by_membership():
         GroupRiskBudget("theme", {"T0": 1.0}).fit(r, universe=u)
 
 
+def test_nested_group_budgets_layers_inside_sleeves():
+    """'ERC across layers inside each sleeve, 35% of risk to S0': sleeve budgets hold exactly and,
+    inside each sleeve's sub-portfolio, every layer carries the same share of that sub-portfolio's risk."""
+    u = small_universe(12)
+    r = make_returns(500, 12, seed=7)
+    inner = GroupRiskBudget("layer", "equal", inner=RiskParity())
+    a = GroupRiskBudget("sleeve", {"S0": 0.35, "S1": 0.65}, inner=inner).fit(r, universe=u)
+    np.testing.assert_allclose(a.group_risk_[["S0", "S1"]].to_numpy(), [0.35, 0.65], atol=1e-10)
+    S0 = ["A0", "A1", "A2", "A3", "A4", "A5"]
+    sub = inner.__class__("layer", "equal", inner=RiskParity()).fit(r[S0], universe=u)
+    M = u.membership("layer", symbols=S0)
+    present = M.columns[M.sum() > 0]
+    shares = sub.risk_contributions_.to_numpy() @ M[present].to_numpy()
+    np.testing.assert_allclose(shares, 1 / len(present), atol=1e-8)
+    got = a.weights_[S0] / a.weights_[S0].sum()
+    np.testing.assert_allclose(got.to_numpy(), sub.weights_[S0].to_numpy(), atol=1e-10)
+
+
 def test_group_budgets_on_shipped_universe_exclude_benchmarks(universe):
     syms = ["BTC", "ETH", "RENDER", "NVDA", "MSFT", "RIOT", "SPY"]
     r = make_returns(400, len(syms), seed=8)

@@ -72,8 +72,11 @@ class GroupRiskBudget(Allocator):
     ----------
     by : str
         Taxonomy field (``sleeve``, ``layer``, ``theme``, ``asset_class``, ...).
-    budgets : mapping of group -> float
-        Shares of portfolio variance, summing to 1 (zero allowed: group dropped).
+    budgets : mapping of group -> float, or "equal"
+        Shares of portfolio variance, summing to 1 (zero allowed: group dropped);
+        ``"equal"``: the same share for every group with a kept member (useful
+        nested: ``GroupRiskBudget("sleeve", {...}, inner=GroupRiskBudget("layer",
+        "equal"))`` is "ERC across layers inside each sleeve, 35/65 across sleeves").
     inner : Allocator, optional
         Fitted on each group's members without a mandate (default: ERC,
         :class:`~computefolio.allocate.riskparity.RiskParity`).
@@ -107,11 +110,11 @@ class GroupRiskBudget(Allocator):
     def _prepare(self, returns, **kw):
         ctx = super()._prepare(returns, **kw)
         # drop assets that belong only to zero-budget / unbudgeted groups
-        b = pd.Series(self.budgets, dtype=float)
-        if abs(b.sum() - 1.0) > 1e-6 or (b < 0).any():
-            raise ValueError(f"group risk budgets must be non-negative and sum to 1; they sum to {b.sum():g}")
         if self.by == "theme":
             raise ValueError("risk budgets need a partition of risk; themes overlap (use layer, sleeve, ...)")
+        b = self._budget_series(ctx)
+        if abs(b.sum() - 1.0) > 1e-6 or (b < 0).any():
+            raise ValueError(f"group risk budgets must be non-negative and sum to 1; they sum to {b.sum():g}")
         known = ctx.universe.groups(self.by)
         unknown = [g for g in b.index if g not in known]
         if unknown:
@@ -150,8 +153,17 @@ class GroupRiskBudget(Allocator):
                                                       current_weights=cw, adv=kw.get("adv"), held_out=held_out)
         return ctx
 
+    def _budget_series(self, ctx) -> pd.Series:
+        if isinstance(self.budgets, str):
+            if self.budgets != "equal":
+                raise ValueError(f"budgets must be a mapping group -> share or 'equal', got {self.budgets!r}")
+            M = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
+            present = [g for g in M.columns if M[g].sum() > 0]
+            return pd.Series(1.0 / max(len(present), 1), index=present)
+        return pd.Series(self.budgets, dtype=float)
+
     def _allocate(self, ctx: FitContext) -> np.ndarray:
-        b = pd.Series(self.budgets, dtype=float)
+        b = self._budget_series(ctx)
         groups = [g for g in b.index if b[g] > 0]
         M = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)[groups].to_numpy()
         present = M.sum(axis=0) > 0
