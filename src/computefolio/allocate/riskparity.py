@@ -167,5 +167,5 @@ class RiskParity(Allocator):
         w, info = risk_budget_weights(ctx.cov, b)
         self.budgets_ = pd.Series(np.full(len(w), 1 / len(w)) if b is None else b / b.sum(), index=ctx.symbols)
         self.diagnostics_.update(info)
-        self._status = "optimal (Spinu Newton)"
+        self._status = "optimal (Spinu objective: coordinate descent + Newton)"
         return ctx.budget * w
