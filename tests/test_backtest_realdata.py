@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from computefolio import metrics as M
-from computefolio.backtest import Calendar, FixedWeights, Policy, backtest, load_costs
+from computefolio.backtest import Calendar, FixedWeights, Policy, backtest, load_costs, simulate
 from computefolio.data.sources import load_folder, read_long
 
 pytestmark = pytest.mark.realdata
@@ -113,3 +113,15 @@ def test_metrics_against_a_benchmark_on_the_same_basis(books, qqq_btc):
         assert m["periods_per_year"] == res.periods_per_year
         assert 0.3 < m["beta"] < 1.2 and 0.5 < m["correlation"] < 1.0
         assert m["tracking_error"] > 0 and np.isfinite(m["information_ratio"])
+
+
+def test_shipped_universe_venues_and_default_costs(shared_dir, universe):
+    md = load_folder(shared_dir, universe.calendars, symbols=["NVDA", "BTC", "GLM"], start="2023-06-01",
+                     end="2025-06-30")
+    w = pd.DataFrame({"NVDA": [0.5], "BTC": [0.3], "GLM": [0.2]}, index=[pd.Timestamp("2023-09-29")])
+    res = simulate(md, w, costs="default", universe=universe, basis="calendar")
+    # GLM lists on 2023-08-10 (bybit), so all three trade; venues come from the universe
+    assert set(res.trades["venue"]) == {"NASDAQ", "binance", "bybit"}
+    glm = res.costs_by_asset.loc["GLM"]
+    assert glm["spread"] / glm["notional"] == pytest.approx(25e-4, rel=1e-9)  # small-token override
+    assert res.costs_by_asset.loc["BTC", "impact"] > 0  # crypto has volume: square-root impact

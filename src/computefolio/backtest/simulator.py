@@ -440,7 +440,7 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
              venues: Mapping[str, str] | None = None, volumes: pd.DataFrame | None = None, cash_rate=0.0,
              fee_convention: str = "native", lots: bool = False, bands: DriftBands | None = None,
              keep_weights: bool = True, impact_window: int = 20, trade_at: str = "close",
-             open_prices: pd.DataFrame | None = None, seed: int | None = None) -> Result:
+             open_prices: pd.DataFrame | None = None, universe=None, seed: int | None = None) -> Result:
     """Simulate a book that trades to given target weights on given dates.
 
     Parameters
@@ -475,6 +475,8 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
         that day trades at that day's close). Not with drift bands.
     open_prices : DataFrame, optional
         Open prices for ``trade_at="next_open"`` when ``prices`` is a DataFrame.
+    universe : Universe, optional
+        Venues (``Asset.venue``) and calendars of the symbols, unless given explicitly.
     seed : int, optional
         Recorded in the manifest (the simulator itself draws no random numbers).
 
@@ -483,6 +485,9 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
     Result
     """
     cm = as_cost_model(costs)
+    if universe is not None:
+        venues = {**{a.symbol: a.venue for a in universe.assets}, **(venues or {})}
+        calendars = calendars or universe.calendars
     prep = prepare(prices, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
                    impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native",
                    open_prices=open_prices)
