@@ -82,8 +82,10 @@ def _round_lot(n, lot):
 
 @njit(cache=True)
 def _record(i, j, q, p, cf, cs, ci, kind, tr_i, tr_f, state, keep):
+    if not keep:
+        return
     k = int(state[S_NTR])
-    if keep and k < tr_i.shape[0]:
+    if k < tr_i.shape[0]:
         tr_i[k, 0] = i
         tr_i[k, 1] = j
         tr_i[k, 2] = kind
@@ -106,12 +108,12 @@ def _book_value(cash, shares, prow):
 
 
 @njit(cache=True)
-def _value_at(cash, shares, vrow):
+def _value_at(cash, shares, pv, i):
     # cash + sum(shares * price) with NaN prices already replaced by 0 (hot path; the
-    # additions run in column order, like vectorbt's group value)
+    # additions run in column order, like vectorbt's group value; no row view is made)
     v = cash
     for j in range(shares.shape[0]):
-        v += shares[j] * vrow[j]
+        v += shares[j] * pv[i, j]
     return v
 
 
@@ -191,8 +193,8 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
     cum = state[S_CUMCOST]
     bands_on = band_abs == band_abs or band_rel == band_rel or (
         G.shape[1] > 0 and (gband_abs == gband_abs or gband_rel == gband_rel))
+    prow = px[min(i0, px.shape[0] - 1)]
     for i in range(i0, i1):
-        prow = px[i]
         resumed = state[S_RESUME] == i
         if keep_trades and not resumed and state[S_NTR] + 3 * n + 2 > tr_i.shape[0]:
             state[S_CASH] = cash
@@ -204,6 +206,8 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                 cash = cash * growth[i]
             row_cost = 0.0
             traded = 0.0
+            if event[i] or npend > 0:
+                prow = px[i]
             # 3. delisting: sell at the last price
             for j in range(n if event[i] else 0):
                 if last_row[j] == i and shares[j] != 0.0:
@@ -262,13 +266,14 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
             traded = turnover[i]
 
         # 5. rebalance decision
-        V = _value_at(cash, shares, pv[i])
+        V = _value_at(cash, shares, pv, i)
         rebal = False
         if sig[i] >= 0:
             state[S_TARGET] = sig[i]
             rebal = True
         elif bands_on and state[S_TARGET] >= 0:
             t = int(state[S_TARGET])
+            prow = px[i]
             if _breach(shares, prow, V, targets[t], band_abs, band_rel, G, gband_abs, gband_rel):
                 if stop_on_breach:
                     state[S_RESUME] = i
@@ -278,8 +283,9 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     state[S_CUMCOST] = cum
                     return i
                 rebal = True
-        prow_close = prow
         V_close = V
+        if rebal:
+            prow = px[i]
         if rebal and use_xp and sig[i] >= 0:
             # scheduled rebalance executed at this row's open (decided at the previous close)
             xrow = xbuf
@@ -287,7 +293,12 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                 xrow[j] = xp[i, j] if xp[i, j] == xp[i, j] else prow[j]
             prow = xrow
             V = _book_value(cash, shares, prow)
+        all_tradable = True
         if rebal and V > 0.0:
+            for j in range(n):
+                if not tradable[i, j]:
+                    all_tradable = False
+                    break
             w = targets[int(state[S_TARGET])]
             # tradable subset; unlisted targets go to cash (recorded); closed exchange -> deferred
             for j in range(n):
@@ -384,7 +395,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     x = abs(dq) * prow[j]
                     cf = fee[j] * x
                     cs = spread[j] * x
-                    ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
+                    ci = 0.0 if simple else _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, dq, prow[j], cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
                     cash = cash - dq * prow[j] - c
@@ -478,7 +489,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                         x = a_abs
                         sgn = 1.0 if A > 0 else -1.0
                         for it in range(60):
-                            c = cr * x + _impact(x, impk[j], sigma[i, j], adv[i, j])
+                            c = cr * x + (0.0 if simple else _impact(x, impk[j], sigma[i, j], adv[i, j]))
                             x_new = a_abs - sgn * c
                             if x_new == x:
                                 break
@@ -486,7 +497,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                         dq = sgn * x / p
                     cf = fee[j] * x
                     cs = spread[j] * x
-                    ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
+                    ci = 0.0 if simple else _impact(x, impk[j], sigma[i, j], adv[i, j])
                     c = cf + cs + ci
                     _record(i, j, dq, p, cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
                     cash = cash - dq * p - c
@@ -494,15 +505,15 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     cum += c
                     row_cost += c
                     traded += x
-        prow = prow_close
         V = V_close
         # 6. outputs
         if rebal:
-            npend = 0
-            for j in range(n):
-                if pending[j] == pending[j]:
-                    npend += 1
-            E = _value_at(cash, shares, pv[i])
+            if npend > 0 or not all_tradable:
+                npend = 0
+                for j in range(n):
+                    if pending[j] == pending[j]:
+                        npend += 1
+            E = _value_at(cash, shares, pv, i)
         else:
             E = V
         equity[i] = E
@@ -511,7 +522,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
         turnover[i] = traded  # currency; the caller divides by the pre-trade value
         if keep_weights:
             for j in range(n):
-                weights_out[i, j] = shares[j] * prow[j] / E if (shares[j] != 0.0 and E != 0.0) else 0.0
+                weights_out[i, j] = shares[j] * pv[i, j] / E if (shares[j] != 0.0 and E != 0.0) else 0.0
     state[S_CASH] = cash
     state[S_CUMCOST] = cum
     return i1
