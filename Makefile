@@ -22,7 +22,7 @@ demo: $(VENV)/.core
 	$(VENV)/bin/computefolio demo
 
 test: $(VENV)/.test
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run_all.py
