@@ -98,6 +98,65 @@ def _record(i, j, q, p, cf, cs, ci, kind, tr_i, tr_f, state, keep):
 
 
 @njit(cache=True)
+def _stable_sort_by(keys, vals, tmp, m):
+    """Sort ``keys[:m]`` ascending, carrying ``vals[:m]``; stable; no allocation.
+
+    Bottom-up merge sort: each pass writes into ``tmp`` the source position of every
+    output slot, then :func:`_permute` applies it in place.
+    """
+    width = 1
+    while width < m:
+        for lo in range(0, m, 2 * width):
+            mid = min(lo + width, m)
+            hi = min(lo + 2 * width, m)
+            a = lo
+            b = mid
+            k = lo
+            while a < mid and b < hi:
+                if keys[b] < keys[a]:
+                    tmp[k] = b
+                    b += 1
+                else:
+                    tmp[k] = a
+                    a += 1
+                k += 1
+            while a < mid:
+                tmp[k] = a
+                a += 1
+                k += 1
+            while b < hi:
+                tmp[k] = b
+                b += 1
+                k += 1
+        _permute(keys, vals, tmp, m)
+        width *= 2
+
+
+@njit(cache=True)
+def _permute(keys, vals, perm, m):
+    # keys[:m], vals[:m] = keys[perm], vals[perm] in place by walking the permutation's
+    # cycles (visited entries are marked negative, then restored)
+    for start in range(m):
+        if perm[start] < 0:
+            continue
+        j = start
+        k0 = keys[start]
+        v0 = vals[start]
+        while True:
+            src = perm[j]
+            perm[j] = -1 - src
+            if src == start:
+                keys[j] = k0
+                vals[j] = v0
+                break
+            keys[j] = keys[src]
+            vals[j] = vals[src]
+            j = src
+    for k in range(m):
+        perm[k] = -1 - perm[k]
+
+
+@njit(cache=True)
 def _book_value(cash, shares, prow):
     # cash + sum(shares * price) over held assets (prices may be NaN where nothing is held)
     v = cash
@@ -416,11 +475,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     order[m] = j
                     m += 1
                 # stable sort (ties keep column order, like vectorbt's insertion argsort)
-                srt = np.argsort(ov[:m], kind="mergesort")
-                for a in range(m):
-                    ord2[a] = order[srt[a]]
-                for a in range(m):
-                    order[a] = ord2[a]
+                _stable_sort_by(ov, order, ord2, m)
                 for a in range(m):
                     j = order[a]
                     p = prow[j]
