@@ -125,3 +125,28 @@ def test_shipped_universe_venues_and_default_costs(shared_dir, universe):
     glm = res.costs_by_asset.loc["GLM"]
     assert glm["spread"] / glm["notional"] == pytest.approx(25e-4, rel=1e-9)  # small-token override
     assert res.costs_by_asset.loc["BTC", "impact"] > 0  # crypto has volume: square-root impact
+
+
+def test_full_universe_with_mandate_allocator_and_default_costs(shared_dir, universe):
+    """End to end: every tradable asset of the shipped universe, an allocator under the
+    shipped mandate, default costs with impact, assets entering and leaving."""
+    allocate = pytest.importorskip("computefolio.allocate")
+    from importlib import resources
+
+    syms = [a.symbol for a in universe.assets if a.asset_class in ("equity", "crypto")]
+    md = load_folder(shared_dir, universe.calendars, symbols=syms, start="2021-01-01", end="2024-12-31")
+    mandate = str(resources.files("computefolio") / "resources" / "mandate_default.yaml")
+    pol = Policy(allocate.InverseVolatility(), Calendar("monthly", clock="session"), mandate=mandate,
+                 lookback=126, min_history=60)
+    res = backtest(pol, md, costs="default", universe=universe)
+    assert np.isfinite(res.equity).all() and res.total_costs > 0
+    assert {"NASDAQ", "NYSE", "binance", "bybit"} <= set(res.costs_by_venue.index)
+    # FET and THETA prices end on 2024-12-05: sold at their last price, weight 0 after
+    gone = res.trades[res.trades["kind"] == "delist"]
+    assert {"FET", "THETA"} <= set(gone["symbol"])
+    assert (res.weights.loc["2024-12-06":, ["FET", "THETA"]] == 0).all().all()
+    # the mandate's asset cap (8%, drift aside) and cash floor hold after each rebalance
+    reb = sorted(set(res.trades.loc[res.trades["kind"] == "rebalance", "date"]))
+    post = res.weights.loc[reb]
+    assert post.max().max() <= 0.08 + 1e-6
+    assert (post.sum(axis=1) <= 0.98 + 1e-6).all()

@@ -230,9 +230,8 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
         eng.targets = np.zeros((max(16, len(rows)), len(prep.symbols)))
         eng.stop[rows[rows >= 0]] = True
-    adv_frame = None
-    if isinstance(market, MarketData) and market.volume is not None:
-        adv_frame = prep.adv
+    # ADV (currency per period, trailing impact_window) for liquidity rules; NaN = unknown
+    adv_frame = np.where(prep.adv > 0, prep.adv, np.nan) if (prep.adv > 0).any() else None
     ppy = prep.periods_per_year
     rets = rets_full.to_numpy()
     n_fit = 0
@@ -252,6 +251,8 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         window = window.loc[:, priced]
         window = window[window.notna().any(axis=1)]  # e.g. the first date, which has no return
         cw = pd.Series(eng.current_weights(row), index=prep.symbols)
+        if not (cw != 0).any():
+            cw = None  # an all-cash book has no current weights (turnover rules start after investing)
         adv = pd.Series(adv_frame[row], index=prep.symbols) if adv_frame is not None else None
         w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=prep.index[row],
                           periods_per_year=ppy)

@@ -69,7 +69,7 @@ class Prepared:
     last_row: np.ndarray    # (N,) int64: last priced row when before the end, else T
     event: np.ndarray       # (T,) bool: some asset's life ends on this row
     sigma: np.ndarray       # daily return volatility known at each row (impact)
-    adv: np.ndarray         # average daily traded value (currency) known at each row
+    adv: np.ndarray         # average traded value per period (currency) known at each row, 0 = unknown
     growth: np.ndarray      # (T,) cash growth factor from row i-1 to i
     open: np.ndarray | None = None  # (T, N) open prices on the basis (next-open trading), NaN = none
     data_hash: str = ""
@@ -188,15 +188,17 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
     last_row[~has] = T
     sigma = np.zeros((T, N))
     adv = np.zeros((T, N))
+    adv_known = None
+    if vol is not None:
+        value = pd.DataFrame(vol.to_numpy(dtype=float) * px, index=idx)
+        adv_known = value.rolling(impact_window, min_periods=1).mean().to_numpy()
+        adv = np.nan_to_num(adv_known, nan=0.0)
     if need_impact:
         pf = pd.DataFrame(px, index=idx)
         r = pf / pf.shift(1) - 1.0
         sigma = r.rolling(impact_window, min_periods=2).std().fillna(0.0).to_numpy()
-        if vol is not None:
-            value = pd.DataFrame(vol.to_numpy(dtype=float) * px, index=idx)
-            adv = value.rolling(impact_window, min_periods=1).mean().to_numpy()
-            nov = [str(s) for s, ok in zip(p.columns, np.isfinite(adv).any(axis=0)) if not ok]
-            adv = np.nan_to_num(adv, nan=0.0)
+        if adv_known is not None:
+            nov = [str(s) for s, ok in zip(p.columns, np.isfinite(adv_known).any(axis=0)) if not ok]
         else:
             nov = list(map(str, p.columns))
         if nov:
