@@ -190,3 +190,36 @@ def test_policy_with_real_allocator_and_two_clock_market():
         res = backtest(pol, md)
         invested = res.weights.loc[res.trades["date"].iloc[0]].sum()
         assert 0 < invested < 1
+
+
+def test_walk_forward_with_drift_bands():
+    p = _market(T=400).iloc[:, :4]
+    inner = InvVol()
+    res = walk_forward(Policy(inner, DriftBands(abs=0.05)), p, train=120, test=80, mode="rolling", costs=5)
+    starts = [f[2] for f in res.manifest["folds"]]
+    assert [d.strftime("%Y-%m-%d") for d, _, _ in inner.seen] == starts
+    assert set(pd.Timestamp(s) for s in starts) <= set(res.trades["date"])
+
+
+hyp = pytest.importorskip("hypothesis")
+
+
+@hyp.settings(max_examples=25, deadline=None)
+@hyp.given(seed=hyp.strategies.integers(0, 10_000), bps=hyp.strategies.floats(0.0, 100.0),
+           conv=hyp.strategies.sampled_from(["native", "vectorbt", "bt"]),
+           invest=hyp.strategies.floats(0.1, 1.0))
+def test_accounting_identities_hold_for_any_book(seed, bps, conv, invest):
+    rng = np.random.default_rng(seed)
+    T, N = 80, 3
+    idx = pd.bdate_range("2022-01-03", periods=T)
+    p = pd.DataFrame(20 * np.exp(np.cumsum(rng.normal(0, 0.03, (T, N)), 0)), index=idx, columns=list("abc"))
+    dates = idx[rng.choice(T, 4, replace=False)].sort_values()
+    w = pd.DataFrame(rng.dirichlet(np.ones(N), 4) * invest, index=dates, columns=p.columns)
+    res = simulate(p, w, costs=bps, fee_convention=conv, capital=1e6)
+    # net = gross - cumulative costs; value = cash + holdings; costs never negative
+    assert np.allclose((res.gross_equity - res.equity).to_numpy(), res.costs.cumsum().to_numpy(), atol=1e-8)
+    held = (res.weights * res.equity.to_numpy()[:, None]).sum(axis=1)
+    assert np.allclose((held + res.cash).to_numpy(), res.equity.to_numpy(), rtol=1e-12)
+    assert (res.costs >= 0).all() and (res.trades["cost"] >= 0).all()
+    if conv == "native":
+        assert np.allclose(res.weights.loc[dates].to_numpy(), w.to_numpy(), atol=1e-12)
