@@ -216,6 +216,9 @@ def test_determinism_and_manifest():
     assert simulate(p2, w).manifest["data_hash"] != a.manifest["data_hash"]
     d = a.to_dict()
     assert d["periods_per_year"] == 252 and d["metrics"]["periods_per_year"] == 252
+    import json
+
+    assert json.loads(json.dumps(d))["manifest"]["data_hash"] == a.manifest["data_hash"]
 
 
 def test_bad_inputs_give_one_line_errors():

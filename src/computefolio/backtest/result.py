@@ -106,8 +106,7 @@ class Result:
             "costs_total": self.total_costs,
             "costs_by_venue": {k: float(v) for k, v in self.costs_by_venue["cost"].items()},
             "n_trades": int(len(self.trades)),
-            "metrics": {k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
-                        for k, v in self.metrics().items()},
+            "metrics": {k: _plain(v) for k, v in self.metrics().items()},
             "warnings": list(self.warnings),
             "manifest": self.manifest,
         }
@@ -117,3 +116,16 @@ class Result:
         return (f"Result({e.index[0].date()}..{e.index[-1].date()}, {len(e)} periods, {self.basis} basis "
                 f"{self.periods_per_year}/yr, equity {e.iloc[-1]:,.0f} {self.currency}, "
                 f"costs {self.total_costs:,.0f}, {len(self.trades)} trades)")
+
+
+def _plain(v):
+    """A JSON-ready scalar: floats (None for NaN), ints, strings; dates as YYYY-MM-DD."""
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    return v
