@@ -5,7 +5,8 @@ valuation basis):
 
 1. cash accrues: ``cash *= growth[i]`` (``growth[0]`` is ignored);
 2. the book is marked to market at ``px[i]`` (valuation prices: NaN outside an asset's
-   life, carried flat inside it where a bar is missing or the exchange is closed);
+   life, carried flat inside it where a bar is missing or the exchange is closed;
+   ``pv`` is the same with NaN -> 0 for the sum);
 3. an asset whose life ends at row ``i`` (``last_row[j] == i``) is sold at that price
    (kind 2, "delist");
 4. deferred trades (targets set on a day the asset could not trade) execute at the
@@ -16,12 +17,20 @@ valuation basis):
    allocator and resume at ``i``);
 6. after trading, equity, cash, costs, turnover (and optionally weights) are written.
 
+With ``use_xp`` a scheduled rebalance at row ``i`` (decided at the close of ``i - 1``
+by the caller) is sized and executed at the execution prices ``xp[i]`` (the open)
+and the book is then marked at the close.
+
 Sizing conventions (``conv``):
 
 ``NATIVE`` (0)
     Self-financing: the post-trade book equals ``targets * (V - C)`` where ``V`` is the
-    pre-trade value and ``C`` the costs of the trades themselves (fixed point iterated
-    to machine precision; lots and minimum notionals applied). Costs are paid from cash.
+    pre-trade value and ``C`` the costs of the trades themselves. With proportional
+    costs only, ``C`` solves ``C = sum r_j |w_j (V - C) - n_j p_j|`` in closed form
+    (``C = A / (1 + B)`` on the signs of the trades); with impact, lots or minimum
+    notionals, by fixed-point iteration to machine precision (the map contracts by
+    about the cost rate). Costs are paid from cash. Trades of assets that cannot trade
+    that day (closed exchange, missing bar) are deferred; their weight stays meanwhile.
 ``VECTORBT`` (1)
     vectorbt ``from_orders(size_type="targetpercent", cash_sharing=True,
     call_seq="auto")``: orders sized on the pre-trade value ``V`` (fees on top), sells
