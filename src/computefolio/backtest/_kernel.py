@@ -49,7 +49,7 @@ no cost deduction; interest on cash is computed on the net book's cash).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 NATIVE, VECTORBT, BT = 0, 1, 2
 KIND_REBALANCE, KIND_DEFERRED, KIND_DELIST, KIND_SKIP_MIN, KIND_SKIP_UNLISTED = 0, 1, 2, 3, 4
@@ -104,65 +104,6 @@ def _record(i, j, q, p, cf, cs, ci, kind, tr_i, tr_f, state, keep):
         tr_f[k, 3] = cs
         tr_f[k, 4] = ci
     state[S_NTR] = k + 1
-
-
-@njit(cache=True)
-def _stable_sort_by(keys, vals, tmp, m):
-    """Sort ``keys[:m]`` ascending, carrying ``vals[:m]``; stable; no allocation.
-
-    Bottom-up merge sort: each pass writes into ``tmp`` the source position of every
-    output slot, then :func:`_permute` applies it in place.
-    """
-    width = 1
-    while width < m:
-        for lo in range(0, m, 2 * width):
-            mid = min(lo + width, m)
-            hi = min(lo + 2 * width, m)
-            a = lo
-            b = mid
-            k = lo
-            while a < mid and b < hi:
-                if keys[b] < keys[a]:
-                    tmp[k] = b
-                    b += 1
-                else:
-                    tmp[k] = a
-                    a += 1
-                k += 1
-            while a < mid:
-                tmp[k] = a
-                a += 1
-                k += 1
-            while b < hi:
-                tmp[k] = b
-                b += 1
-                k += 1
-        _permute(keys, vals, tmp, m)
-        width *= 2
-
-
-@njit(cache=True)
-def _permute(keys, vals, perm, m):
-    # keys[:m], vals[:m] = keys[perm], vals[perm] in place by walking the permutation's
-    # cycles (visited entries are marked negative, then restored)
-    for start in range(m):
-        if perm[start] < 0:
-            continue
-        j = start
-        k0 = keys[start]
-        v0 = vals[start]
-        while True:
-            src = perm[j]
-            perm[j] = -1 - src
-            if src == start:
-                keys[j] = k0
-                vals[j] = v0
-                break
-            keys[j] = keys[src]
-            vals[j] = vals[src]
-            j = src
-    for k in range(m):
-        perm[k] = -1 - perm[k]
 
 
 @njit(cache=True)
@@ -245,7 +186,6 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
     q = np.zeros(n)
     wv = np.zeros(n)
     order = np.zeros(n, dtype=np.int64)
-    ord2 = np.zeros(n, dtype=np.int64)
     ov = np.zeros(n)
     xbuf = np.zeros(n)
     rate = np.zeros(n)
@@ -484,7 +424,17 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     order[m] = j
                     m += 1
                 # stable sort (ties keep column order, like vectorbt's insertion argsort)
-                _stable_sort_by(ov, order, ord2, m)
+                # stable insertion sort (vectorbt's own insert_argsort_nb order; ties keep columns)
+                for a in range(1, m):
+                    key = ov[a]
+                    kj = order[a]
+                    b = a - 1
+                    while b >= 0 and ov[b] > key:
+                        ov[b + 1] = ov[b]
+                        order[b + 1] = order[b]
+                        b -= 1
+                    ov[b + 1] = key
+                    order[b + 1] = kj
                 for a in range(m):
                     j = order[a]
                     p = prow[j]
@@ -590,3 +540,48 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
     state[S_CASH] = cash
     state[S_CUMCOST] = cum
     return i1
+
+
+@njit(cache=True)
+def _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+              equity, costs, traded):
+    T, N = px.shape
+    shares = np.zeros(N)
+    pending = np.full(N, np.nan)
+    state = np.zeros(5)
+    cash_out = np.empty(T)
+    stop = np.zeros(T, dtype=np.bool_)
+    w_dummy = np.zeros((1, N))
+    ti = np.zeros((1, 3), dtype=np.int64)
+    tf = np.zeros((1, 5))
+    for s in range(s0, s1):
+        s_sig = s if sig.shape[0] > 1 else 0
+        shares[:] = 0.0
+        pending[:] = np.nan
+        state[0] = capital
+        state[1] = 0.0
+        state[2] = -1.0
+        state[3] = -1.0
+        state[4] = 0.0
+        run_rows(0, T, px, pv, px, False, tradable, last_row, event, sig[s_sig], stop, targets[s],
+                   band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
+                   fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
+                   shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
+                   ti, tf, False)
+
+
+@njit(parallel=True, cache=True)
+def run_many(px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
+          fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+          equity, costs, traded, n_chunks):
+    """Many weight sets through :func:`run_rows` (same file, so numba's cache of this
+    function is invalidated together with the kernel's). Chunks of sets per thread;
+    each chunk is a plain serial loop."""
+    S = targets.shape[0]
+    for c in prange(n_chunks):
+        s0 = c * S // n_chunks
+        s1 = (c + 1) * S // n_chunks
+        _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs,
+                  gband_rel, fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
+                  equity, costs, traded)

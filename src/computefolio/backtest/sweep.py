@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import numba
-from numba import njit, prange
 
 from . import _kernel as K
 from .costs import as_cost_model
@@ -31,49 +30,6 @@ from .manifest import make_manifest
 from .policy import Policy, backtest
 from .schedule import DriftBands, no_bands
 from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
-
-
-@njit(cache=True)
-def _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
-              fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
-              equity, costs, traded):
-    T, N = px.shape
-    shares = np.zeros(N)
-    pending = np.full(N, np.nan)
-    state = np.zeros(5)
-    cash_out = np.empty(T)
-    stop = np.zeros(T, dtype=np.bool_)
-    w_dummy = np.zeros((1, N))
-    ti = np.zeros((1, 3), dtype=np.int64)
-    tf = np.zeros((1, 5))
-    for s in range(s0, s1):
-        s_sig = s if sig.shape[0] > 1 else 0
-        shares[:] = 0.0
-        pending[:] = np.nan
-        state[0] = capital
-        state[1] = 0.0
-        state[2] = -1.0
-        state[3] = -1.0
-        state[4] = 0.0
-        K.run_rows(0, T, px, pv, px, False, tradable, last_row, event, sig[s_sig], stop, targets[s],
-                   band_abs[s], band_rel[s], G, gband_abs[s], gband_rel[s], False,
-                   fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth,
-                   shares, pending, state, equity[s], cash_out, costs[s], traded[s], w_dummy, False,
-                   ti, tf, False)
-
-
-@njit(parallel=True, cache=True)
-def _many(px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs, gband_rel,
-          fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
-          equity, costs, traded, n_chunks):
-    # a few chunks of sets per thread; each chunk is a plain serial loop
-    S = targets.shape[0]
-    for c in prange(n_chunks):
-        s0 = c * S // n_chunks
-        s1 = (c + 1) * S // n_chunks
-        _run_sets(s0, s1, px, pv, tradable, last_row, event, sig, targets, band_abs, band_rel, G, gband_abs,
-                  gband_rel, fee, spread, impk, min_notional, lot, use_lots, sigma, adv, conv, growth, capital,
-                  equity, costs, traded)
 
 
 @dataclass
@@ -218,10 +174,10 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     equity = np.full((S, T), np.nan)
     cst = np.zeros((S, T))
     trd = np.zeros((S, T))
-    _many(prep.px, prep.pv, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br, np.ascontiguousarray(G),
-          gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots, prep.sigma, prep.adv,
-          CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd,
-          max(1, min(S, 4 * numba.get_num_threads())))
+    K.run_many(prep.px, prep.pv, prep.tradable, prep.last_row, prep.event, sig, np.ascontiguousarray(W), ba, br,
+               np.ascontiguousarray(G), gba, gbr, eng.fee, eng.spread, eng.impk, eng.min_notional, eng.lot, eng.lots,
+               prep.sigma, prep.adv, CONVENTIONS[fee_convention], prep.growth, float(capital), equity, cst, trd,
+               max(1, min(S, 4 * numba.get_num_threads())))
     labs = list(labels) if labels is not None else [f"set{s}" for s in range(S)]
     eq = pd.DataFrame(equity.T, index=prep.index, columns=labs, copy=False)
     cs = pd.DataFrame(cst.T, index=prep.index, columns=labs, copy=False)
