@@ -137,7 +137,7 @@ class StrategyAllocator(Allocator):
         self.no_volume: set[str] = set()
 
     def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
-            date=None) -> "StrategyAllocator":
+            date=None, capital: float | None = None) -> "StrategyAllocator":
         """Fit as every allocator, with three rules for a book run by a policy.
 
         * The *turnover* rule compares compositions: the current weights are rescaled to
@@ -153,6 +153,7 @@ class StrategyAllocator(Allocator):
         """
         from .errors import InfeasibleError
 
+        self._capital = capital  # liquidity rules are sized on today's book value
         mandate = self._mandate()
         cw = None
         if current_weights is not None:
@@ -177,19 +178,19 @@ class StrategyAllocator(Allocator):
         if callable(getattr(self, "on_fit", None)):
             self.on_fit()
         try:
-            return super().fit(returns, universe=universe, current_weights=cw, adv=adv_s, date=date)
+            return super().fit(returns, universe=universe, current_weights=cw, adv=adv_s, date=date, capital=capital)
         except InfeasibleError as exc:
             if cw is None and adv_s is None:
                 raise
             first = exc
         if cw is not None:
             try:
-                super().fit(returns, universe=universe, current_weights=None, adv=adv_s, date=date)
+                super().fit(returns, universe=universe, current_weights=None, adv=adv_s, date=date, capital=capital)
                 warnings.warn(f"{day}: {first}; rebalanced without the turnover rule", UserWarning, stacklevel=2)
                 return self
             except InfeasibleError:
                 pass
-        super().fit(returns, universe=universe, current_weights=None, adv=None, date=date)
+        super().fit(returns, universe=universe, current_weights=None, adv=None, date=date, capital=capital)
         warnings.warn(f"{day}: {first}; rebalanced without the turnover and liquidity rules", UserWarning,
                       stacklevel=2)
         return self

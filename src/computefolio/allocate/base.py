@@ -160,7 +160,7 @@ class Allocator:
 
     # ------------------------------------------------------------------ API
     def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
-            date=None) -> "Allocator":
+            date=None, capital: float | None = None) -> "Allocator":
         """Compute weights from returns.
 
         Parameters
@@ -181,11 +181,16 @@ class Allocator:
             (liquidity rules).
         date : date-like, optional
             As-of date of the classification (default: the last date of ``returns``).
+        capital : float, optional
+            Book value today (currency). Rules in currency (liquidity caps against
+            ADV) are sized on it; default: the mandate's ``capital``. A backtest
+            passes the drifted book value at each rebalance.
 
         Returns
         -------
         self
         """
+        self._capital = capital
         ctx = self._prepare(returns, universe=universe, current_weights=current_weights, adv=adv, date=date)
         if ctx.symbols:
             w = np.asarray(self._allocate(ctx), dtype=float)
@@ -279,9 +284,11 @@ class Allocator:
             return None
         from .mandate import Mandate, load_mandate
 
-        if isinstance(m, Mandate):
-            return m
-        return load_mandate(m)
+        m = m if isinstance(m, Mandate) else load_mandate(m)
+        cap = getattr(self, "_capital", None)
+        if cap is not None and cap > 0 and cap != m.capital:
+            m = m.model_copy(update={"capital": float(cap)})
+        return m
 
     def _covariance(self, sub: pd.DataFrame) -> np.ndarray:
         est = self.covariance if self.covariance is not None else default_covariance()

@@ -100,12 +100,13 @@ class GroupRiskBudget(Allocator):
         self.budgets = budgets
         self.inner = inner
 
-    def fit(self, returns, *, universe=None, current_weights=None, adv=None, date=None):
+    def fit(self, returns, *, universe=None, current_weights=None, adv=None, date=None, capital=None):
         if universe is None:
             raise ValueError("GroupRiskBudget needs universe= (group membership)")
         if not self.budgets:
             raise ValueError("GroupRiskBudget needs budgets={group: share}")
-        return super().fit(returns, universe=universe, current_weights=current_weights, adv=adv, date=date)
+        return super().fit(returns, universe=universe, current_weights=current_weights, adv=adv, date=date,
+                           capital=capital)
 
     def _prepare(self, returns, **kw):
         ctx = super()._prepare(returns, **kw)

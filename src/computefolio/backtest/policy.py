@@ -15,6 +15,7 @@ symbols are 0).
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -129,9 +130,16 @@ class Policy:
                 "mandate": None if self.mandate is None else repr(self.mandate)}
 
     def target(self, returns_window: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
-               date=None, periods_per_year: float = 252) -> pd.Series:
-        """Target weights from the allocator (+ volatility target) for one date."""
-        self.allocator.fit(returns_window, universe=universe, current_weights=current_weights, adv=adv, date=date)
+               date=None, periods_per_year: float = 252, capital: float | None = None) -> pd.Series:
+        """Target weights from the allocator (+ volatility target) for one date.
+
+        ``capital`` is the book value (currency) on that date; it is passed to allocators
+        whose ``fit`` accepts it, so that currency rules (liquidity caps against ADV) are
+        sized on today's book rather than on the starting capital.
+        """
+        kw = {"capital": capital} if capital is not None and _accepts_capital(self.allocator) else {}
+        self.allocator.fit(returns_window, universe=universe, current_weights=current_weights, adv=adv, date=date,
+                           **kw)
         w = pd.Series(self.allocator.weights_, dtype=float)
         w.index = w.index.map(str)
         if self.vol_target is not None:
@@ -142,6 +150,15 @@ class Policy:
     def backtest(self, market, **kwargs) -> Result:
         """Shorthand for :func:`backtest` ``(self, market, **kwargs)``."""
         return backtest(self, market, **kwargs)
+
+
+def _accepts_capital(allocator) -> bool:
+    """Does ``allocator.fit`` take ``capital=`` (or ``**kwargs``)? Older allocators need not."""
+    try:
+        params = inspect.signature(allocator.fit).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+    return "capital" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _schedule_label(s) -> str:
@@ -255,7 +272,7 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
             cw = None  # an all-cash book has no current weights (turnover rules start after investing)
         adv = pd.Series(adv_frame[row], index=prep.symbols) if adv_frame is not None else None
         w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=prep.index[row],
-                          periods_per_year=ppy)
+                          periods_per_year=ppy, capital=eng.book_value(row))
         unknown = [s for s in w.index if s not in prep.symbols]
         if unknown and (w[unknown] != 0).any():
             raise ValueError(f"allocator returned weights for symbols without prices: {', '.join(unknown)}")

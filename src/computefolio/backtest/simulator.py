@@ -334,12 +334,19 @@ class Engine:
         self.sig[i] = self.n_targets
         self.n_targets += 1
 
-    def current_weights(self, i: int) -> np.ndarray:
-        """Weights at row ``i`` before trading (fractions of book value)."""
+    def _position_values(self, i: int) -> tuple[np.ndarray, float]:
         p = self.prep.px[i]
         val = np.where(self.shares != 0.0, self.shares * np.nan_to_num(p), 0.0)
-        V = self.state[K.S_CASH] + val.sum()
+        return val, float(self.state[K.S_CASH] + val.sum())
+
+    def current_weights(self, i: int) -> np.ndarray:
+        """Weights at row ``i`` before trading (fractions of book value)."""
+        val, V = self._position_values(i)
         return val / V if V != 0 else val
+
+    def book_value(self, i: int) -> float:
+        """Book value at row ``i`` before trading (currency): cash plus positions at that row's prices."""
+        return self._position_values(i)[1]
 
     def run(self, until: int | None = None) -> int:
         """Advance until the end (or a stop row); return the row reached."""
