@@ -65,3 +65,19 @@ def test_liquidity_cap_scales_with_book_value():
     assert large["X"] == pytest.approx(0.01, abs=1e-8)
     default = EqualWeight(mandate=m).fit(rets, adv=adv).weights_  # mandate's own capital (100m)
     assert default["X"] == pytest.approx(0.1, abs=1e-8)
+
+
+def test_passive_liquidity_breach_is_cut_as_far_as_the_trade_cap_allows():
+    rng = np.random.default_rng(1)
+    rets = pd.DataFrame(rng.normal(0, 0.01, (120, 3)), columns=["X", "Y", "Z"],
+                        index=pd.bdate_range("2024-01-01", periods=120))
+    m = mandate_from_dict({"name": "liq", "long_only": True, "cash_min": 0.0,
+                           "liquidity": {"max_adv_fraction": 0.1, "max_days_to_liquidate": 5, "participation": 0.2}})
+    adv = pd.Series({"X": 10e6, "Y": 1e12, "Z": 1e12})
+    # on a 1bn book X may hold 1% (5 x 0.2 x 10m) and trade 0.1% a day; it holds 30%
+    cw = pd.Series({"X": 0.30, "Y": 0.35, "Z": 0.35})
+    a = EqualWeight(mandate=m).fit(rets, adv=adv, current_weights=cw, capital=1e9)
+    assert a.weights_["X"] == pytest.approx(0.30 - 0.001, abs=1e-9)  # cut by exactly one day's trade cap
+    assert any("passive" in r or "cut as far" in r for r in a.diagnostics_["skipped_rules"])
+    assert any("max_days_to_liquidate" in b for b in m.model_copy(update={"capital": 1e9}).check(
+        a.weights_, adv=adv, current_weights=cw))

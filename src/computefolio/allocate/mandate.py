@@ -45,7 +45,13 @@ Meaning of each rule (weights ``w`` are fractions of capital, cash is ``1 - sum(
     (days to liquidate = position / (participation x ADV)). An asset without an
     ADV (NaN: no volume data) is not bound by them, and nothing is when no ADV
     is given at all; both are recorded in ``Constraints.skipped`` (and in the
-    allocator's ``diagnostics_["skipped_rules"]``), never silently.
+    allocator's ``diagnostics_["skipped_rules"]``), never silently. ``capital`` is
+    the book value the rules are sized on: the mandate's own, or today's book value
+    when the allocator is given ``capital=`` (a backtest does this at every rebalance).
+    A *passive breach* (a position above its days-to-liquidate cap by more than one
+    day's trade cap, e.g. after the book grew or volume fell) cannot be cured in one
+    rebalance: the trade cap wins and the position is cut as far as it allows; this is
+    recorded in ``Constraints.skipped`` and :meth:`Mandate.check` still reports it.
 ``restricted``
     Held at 0 (excluded before fitting, reported in ``excluded_``).
 ``hold_benchmarks``
@@ -211,7 +217,7 @@ class Mandate(_Strict):
         return out
 
     def constraints(self, symbols, *, universe=None, date=None, current_weights=None, adv=None,
-                    held_out=None, check: bool = True) -> "Constraints":
+                    held_out=None, check: bool = True, cure_passive: bool = True) -> "Constraints":
         """Compile the rules into linear constraints over ``symbols``.
 
         Parameters
@@ -231,6 +237,10 @@ class Mandate(_Strict):
             sells count toward turnover.
         check : bool
             Run the feasibility check (raises :class:`InfeasibleError`).
+        cure_passive : bool
+            For construction (default): a passive liquidity breach is cut as far as the
+            trade cap allows (see the module docstring). :meth:`check` passes False so
+            that compliance reports the breach as it stands.
         """
         symbols = list(symbols)
         n = len(symbols)
@@ -331,7 +341,20 @@ class Mandate(_Strict):
                                           f"(capital {cap:,.0f})"))
                 if self.liquidity.max_days_to_liquidate:
                     c = self.liquidity.max_days_to_liquidate * self.liquidity.participation * av / cap
-                    rules.append(Rule.box("liquidity.max_days_to_liquidate", -c, c,
+                    lo, hi = -c, c
+                    if cure_passive and self.liquidity.max_adv_fraction and current_weights is not None:
+                        # Passive breach: a position already above its cap by more than one
+                        # day's trade cap cannot be cured today. The trade cap wins and the
+                        # position is cut as far as it allows (reported, never hidden).
+                        t = self.liquidity.max_adv_fraction * av / cap
+                        over, under = (w0 - t) > c, (w0 + t) < -c
+                        hi, lo = np.where(over, w0 - t, hi), np.where(under, w0 + t, lo)
+                        cut = [s for s, o, u in zip(symbols, over, under) if o or u]
+                        if cut:
+                            skipped.append(f"liquidity.max_days_to_liquidate: {len(cut)} position(s) over the cap "
+                                           f"by more than one day's trade cap, cut as far as max_adv_fraction "
+                                           f"allows: {', '.join(cut[:8])}" + (" ..." if len(cut) > 8 else ""))
+                    rules.append(Rule.box("liquidity.max_days_to_liquidate", lo, hi,
                                           f"position <= {self.liquidity.max_days_to_liquidate:g} days x "
                                           f"{self.liquidity.participation:g} x ADV (capital {cap:,.0f})"))
         if self.compute_exposure_min is not None and universe is not None:
@@ -362,7 +385,7 @@ class Mandate(_Strict):
             cw = pd.Series(current_weights, dtype=float)
             held_out = {s: v for s, v in cw.items() if s not in set(syms)}
         cons = self.constraints(syms, universe=universe, date=date, current_weights=current_weights, adv=adv,
-                                held_out=held_out, check=False)
+                                held_out=held_out, check=False, cure_passive=False)
         return out + cons.breaches(w.reindex(syms).to_numpy())
 
 
