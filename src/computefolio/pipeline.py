@@ -42,6 +42,7 @@ import pandas as pd
 
 from .allocate.base import Allocator, FitContext
 from .clock import basis_label, periods_per_year
+from .data.load import load_market as load_data
 from .data.market import MarketData
 from .errors import ConfigError, DataError
 from .report import build_report, column, quantity, table
@@ -371,27 +372,15 @@ def load_market(strategy: Strategy, universe: Universe, data: str | Path | None 
     :func:`data_start` to ``end``."""
     start = data_start(strategy, universe)
     end = pd.Timestamp(strategy.end) if strategy.end is not None else None
-    src = strategy.data.source
-    path = data
     if data is not None:
-        src = "files"
+        return load_data(universe, source="files", path=data, start=start, end=end)
+    src = strategy.data.source
     if src == "sample":
-        from .data.sample import sample_market
-
-        return sample_market(universe, start=start.strftime("%Y-%m-%d"),
-                             end=(end or pd.Timestamp("2025-12-31")).strftime("%Y-%m-%d"), seed=strategy.data.seed)
+        return load_data(universe, source="sample", start=start, end=end, seed=strategy.data.seed)
     if src == "files":
-        from .data.sources import load_folder
-
-        folder = Path(path) if path is not None else strategy.resolve_dir(strategy.data.path, "data.path")
-        if not folder.is_dir():
-            raise DataError(f"{folder}: not a folder of price files")
-        listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
-        return load_folder(folder, universe.calendars, listed=listed, start=start, end=end)
-    from .data.store import Store
-
-    st = Store(strategy.data.store) if strategy.data.store else Store()
-    return st.market(universe, start=start, end=end, listed=True)
+        return load_data(universe, source="files", path=strategy.resolve_dir(strategy.data.path, "data.path"),
+                         start=start, end=end)
+    return load_data(universe, source="store", store=strategy.data.store or None, start=start, end=end)
 
 
 # ----------------------------------------------------------------------------- the run

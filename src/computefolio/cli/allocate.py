@@ -28,21 +28,9 @@ __all__ = ["allocate", "run_allocation"]
 
 
 def _load_market(universe, data: Optional[Path], start, end):
-    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
-    if data is not None:
-        from ..data.sources import load_folder
+    from ..data.load import load_market
 
-        if not Path(data).is_dir():
-            raise DataError(f"{data}: not a folder of price files")
-        return load_folder(Path(data), universe.calendars, listed=listed, start=start, end=end)
-    from ..data.sample import sample_market
-
-    kw = {}
-    if start is not None:
-        kw["start"] = str(pd.Timestamp(start).date())
-    if end is not None:
-        kw["end"] = str(pd.Timestamp(end).date())
-    return sample_market(universe, **kw)
+    return load_market(universe, source="files" if data is not None else "sample", path=data, start=start, end=end)
 
 
 def _read_current(path: Path) -> pd.Series:

@@ -67,30 +67,12 @@ def _market(universe, data: Optional[Path], store: Optional[Path], sample: bool,
     chosen = [x for x in (data is not None, sample, store is not None) if x]
     if len(chosen) > 1:
         raise typer.BadParameter("give at most one of --data, --sample, --store")
-    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
-    if data is not None:
-        from ..data.sources import load_folder
+    from ..data.load import load_market
 
-        if not Path(data).is_dir():
-            raise DataError(f"{data}: not a folder of price files")
-        return load_folder(Path(data), universe.calendars, listed=listed, start=start, end=end)
-    if not sample:
-        from ..data.store import Store
-
-        st = Store(store) if store is not None else Store()
-        if store is not None and not st.exists():
-            raise DataError(f"{store}: no such store file")
-        if st.exists():
-            return st.market(universe, start=start, end=end, listed=True)
+    md = load_market(universe, source="sample" if sample else "auto", path=data, store=store, start=start, end=end)
+    if md.simulated and not sample:
         err_console.print("[yellow]no price store found: using the built-in sample market (simulated)[/]")
-    from ..data.sample import sample_market
-
-    kw = {}
-    if start is not None:
-        kw["start"] = str(pd.Timestamp(start).date())
-    if end is not None:
-        kw["end"] = str(pd.Timestamp(end).date())
-    return sample_market(universe, **kw)
+    return md
 
 
 def _strategy_weights(path: Path, universe, market):

@@ -66,15 +66,9 @@ def summary(
     if by not in GROUP_FIELDS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUP_FIELDS)}")
     u = load_universe(universe)
-    if data is None:
-        from ..data.sample import sample_market
+    from ..data.load import load_market
 
-        market = sample_market(u, start=start, end=end, seed=seed)
-    else:
-        from ..data.sources import load_folder
-
-        listed = {a.symbol: (a.listed, a.delisted) for a in u.assets}
-        market = load_folder(data, u.calendars, listed=listed, start=start, end=end)
+    market = load_market(u, source="sample" if data is None else "files", path=data, start=start, end=end, seed=seed)
     s = group_summary(market, u, by, date=date)
     last = market.end if date is None else min(market.end, pd.Timestamp(date))
     t = Table(title=f"Market by {by}: {market.label}, {market.start.date()} to {last.date()}",

@@ -22,6 +22,7 @@ _EXPORTS = {
     "check": "validate",
     "ValidationReport": "validate",
     "sample_market": "sample",
+    "load_market": "load",
 }
 
 __all__ = sorted(_EXPORTS)
