@@ -10,7 +10,7 @@ baselines are the least one could do by hand:
 * ``Store.market`` (query + source choice + MarketData) against ``load_folder`` on the
   shared folder for the same symbols.
 
-Run: ``python benchmarks/bench_data.py`` (needs ../shared/data/prices or $COMPUTEFOLIO_DATA).
+Run: ``python benchmarks/data.py`` (needs ../shared/data/prices or $COMPUTEFOLIO_DATA).
 Prints seconds (best of ``REPEAT``) and ratios ours / baseline.
 """
 

@@ -9,7 +9,7 @@
   weighted basket with ``DataFrame.mul``/``sum``, ``std``, ``corr``) plus
   ``empyrical.annual_volatility`` on the same baskets; the numbers are checked equal.
 
-Run: ``python benchmarks/bench_sample_summary.py``. Prints ``ours / peer`` time ratios
+Run: ``python benchmarks/sample.py``. Prints ``ours / peer`` time ratios
 (lower is faster for us); no assertions on time.
 """
 
