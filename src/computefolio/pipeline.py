@@ -520,7 +520,8 @@ def investable_symbols(strategy: Strategy, universe: Universe, market: MarketDat
 
 def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[str], market: MarketData | None = None):
     """The :class:`computefolio.backtest.policy.Policy` of a strategy."""
-    from .backtest.policy import Policy, VolTarget
+    from .allocate.voltarget import VolatilityTarget
+    from .backtest.policy import Policy
     from .backtest.schedule import Calendar, DriftBands
 
     cal = Calendar(strategy.schedule.frequency, clock="session")
@@ -534,7 +535,8 @@ def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[
             sched = DriftBands(group_abs=b.absolute, group_rel=b.relative, groups=groups, review=cal)
     vt = None
     if strategy.vol_target is not None:
-        vt = VolTarget(strategy.vol_target.target, max_leverage=strategy.vol_target.leverage_max)
+        vt = VolatilityTarget(strategy.vol_target.target, leverage_max=strategy.vol_target.leverage_max,
+                              basis=strategy.basis)
     alloc = build_allocator(strategy, mandate)
     if market is not None:
         vol = market.volume

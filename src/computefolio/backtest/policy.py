@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..allocate.voltarget import VolatilityTarget
 from ..data.market import MarketData
 from .costs import as_cost_model
 from .result import Result
@@ -43,32 +44,10 @@ class FixedWeights:
         return f"FixedWeights({dict(self.weights.round(6))})"
 
 
-@dataclass
-class VolTarget:
-    """Scale weights so that the ex-ante volatility (sample covariance over the lookback)
-    equals ``target`` (annual fraction), capped at ``max_leverage`` (1 = never lever).
-
-    Volatility targeting as in Moreira and Muir, "Volatility-Managed Portfolios",
-    Journal of Finance 2017; the scale uses only returns up to the rebalance date.
-    """
-
-    target: float
-    max_leverage: float = 1.0
-    min_leverage: float = 0.0
-
-    def apply(self, weights: pd.Series, returns: pd.DataFrame, periods_per_year: float) -> pd.Series:
-        w = weights[weights != 0]
-        if w.empty:
-            return weights
-        x = returns.reindex(columns=w.index).dropna()
-        if len(x) < 3:
-            return weights
-        cov = np.cov(x.to_numpy(), rowvar=False, ddof=1).reshape(len(w), len(w))
-        vol = float(np.sqrt(max(w.to_numpy() @ cov @ w.to_numpy(), 0.0) * periods_per_year))
-        if vol <= 0:
-            return weights
-        s = float(np.clip(self.target / vol, self.min_leverage, self.max_leverage))
-        return weights * s
+#: The volatility-target overlay is :class:`computefolio.allocate.VolatilityTarget`
+#: (Moreira and Muir, "Volatility-Managed Portfolios", J. Finance 2017); the scale uses
+#: only returns up to the rebalance date. ``VolTarget`` is kept as a short alias.
+VolTarget = VolatilityTarget
 
 
 @dataclass
@@ -112,7 +91,7 @@ class Policy:
             self.allocator = copy.deepcopy(self.allocator)
             self.allocator.set_params(mandate=self.mandate)
         if isinstance(self.vol_target, (int, float)) and not isinstance(self.vol_target, bool):
-            self.vol_target = VolTarget(float(self.vol_target))
+            self.vol_target = VolatilityTarget(float(self.vol_target), basis=self.basis)
         if self.lookback < 2:
             raise ValueError("lookback must be at least 2 periods")
 
