@@ -26,7 +26,10 @@ class ConfigError(ComputefolioError, ValueError):
         self.item = item
         where = f"{file}: " if file else ""
         what = f"{item}: " if item else ""
-        super().__init__(f"{where}{what}field '{field}': {expected}")
+        if field.startswith("(") and not item:  # the whole file: "(file)", "(top level)", "line 3"
+            super().__init__(f"{where}{expected}" if field == "(file)" else f"{where}{field}: {expected}")
+        else:
+            super().__init__(f"{where}{what}field '{field}': {expected}")
 
 
 class ItemFieldError(ValueError):
