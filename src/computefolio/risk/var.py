@@ -24,13 +24,22 @@ Conventions (every result states them)
   Gaussian: ``-h w_i mu_i + z sqrt(h) w_i (S w)_i / sigma``. Cornish-Fisher: the analytic
   gradient of the modified VaR of Boudt, Peterson and Croux (2008) through the sample
   moments (degree-one homogeneous, so the sum is exact).
-* **Data**: only periods where every held asset has a return (stated in ``notes``).
+* **Data**: only periods where every held asset has a return (stated in ``notes``):
+  a period is kept iff the book's return ``x_t @ w`` over the held (non-zero weight)
+  assets is finite, so a period before an asset's listing (NaN) is dropped, never
+  filled. ``lookback`` then keeps the last complete periods.
+* **Speed**: the historical method at horizon 1 works on NumPy arrays (no copy of the
+  returns when the weights' symbols are the returns' columns in the same order; one
+  BLAS matvec for the book's returns; ``np.partition`` for the order statistics) and
+  computes the Euler contributions when first read; same numbers as the general path.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -41,17 +50,26 @@ from .portfolio import DEFAULT_CAPITAL, Aligned, align, weights_from_holdings
 
 METHODS = ("historical", "gaussian", "cornish_fisher", "filtered_historical", "monte_carlo")
 
-__all__ = ["METHODS", "VaRResult", "value_at_risk", "var_es_table", "empirical_var_es",
+__all__ = ["METHODS", "VaRResult", "value_at_risk", "var_es_table", "empirical_var_es", "tail_var_es",
            "gaussian_var_es", "overlapping_sums"]
 
 
-@dataclass
+@dataclass(init=False)
 class VaRResult:
     """VaR and ES of a book by one method, with per-asset Euler contributions.
 
     ``var_pct``/``es_pct`` are fractions of capital (positive = loss);
     ``var``/``es`` the same in ``currency``; contributions are fractions of capital
     per asset and sum to ``var_pct``/``es_pct``.
+
+    ``var_contributions`` and ``es_contributions`` may be computed lazily: the historical
+    method at horizon 1 computes them on first access of either attribute (both at once,
+    then cached) with exactly the arithmetic of the eager computation, so the numbers
+    do not depend on when they are read. Until then the result holds a copy of the
+    weights, the book's return per period and a read-only view of the returns' data (no
+    copy); reading them after that frame was changed in place raises
+    :class:`~computefolio.errors.DataError` (checked by recomputing the book's returns)
+    instead of giving contributions of other data.
     """
 
     method: str
@@ -69,6 +87,51 @@ class VaRResult:
     horizon_rule: str
     notes: str = ""
     params: dict = field(default_factory=dict)
+
+    def __init__(self, method: str, confidence: float, horizon: int, basis: str | None,
+                 periods_per_year: int | None, currency: str, capital: float, var_pct: float, es_pct: float,
+                 var_contributions: pd.Series | None = None, es_contributions: pd.Series | None = None,
+                 n_observations: int = 0, horizon_rule: str = "", notes: str = "", params: dict | None = None,
+                 *, contributions: Callable[[], tuple[pd.Series, pd.Series]] | None = None):
+        if contributions is None and (var_contributions is None or es_contributions is None):
+            raise TypeError("give var_contributions and es_contributions, or contributions= (a callable)")
+        self.method, self.confidence, self.horizon, self.basis = method, confidence, horizon, basis
+        self.periods_per_year, self.currency, self.capital = periods_per_year, currency, capital
+        self.var_pct, self.es_pct = var_pct, es_pct
+        self._var_c, self._es_c = var_contributions, es_contributions
+        self._pending = contributions
+        self.n_observations, self.horizon_rule, self.notes = n_observations, horizon_rule, notes
+        self.params = {} if params is None else params
+
+    def _resolve(self) -> None:
+        var_c, es_c = self._pending()
+        if self._var_c is None:
+            self._var_c = var_c
+        if self._es_c is None:
+            self._es_c = es_c
+        self._pending = None  # drop the scenario data
+
+    @property
+    def var_contributions(self) -> pd.Series:
+        """Euler contributions to the VaR per held symbol, fractions of capital (sum = ``var_pct``)."""
+        if self._var_c is None:
+            self._resolve()
+        return self._var_c
+
+    @var_contributions.setter
+    def var_contributions(self, value: pd.Series) -> None:
+        self._var_c = value
+
+    @property
+    def es_contributions(self) -> pd.Series:
+        """Euler contributions to the ES per held symbol, fractions of capital (sum = ``es_pct``)."""
+        if self._es_c is None:
+            self._resolve()
+        return self._es_c
+
+    @es_contributions.setter
+    def es_contributions(self, value: pd.Series) -> None:
+        self._es_c = value
 
     @property
     def var(self) -> float:
@@ -113,6 +176,29 @@ def overlapping_sums(x: np.ndarray, h: int) -> np.ndarray:
     return c[h:] - c[:-h]
 
 
+@lru_cache(maxsize=256)
+def _tail_spec(n: int, confidence: float):
+    """Order statistics that define the empirical VaR and ES of ``n`` scenarios.
+
+    Returns (k, m, wts): ``VaR = -r_(k)`` (1-based order statistic),
+    ``ES = -(wts @ [r_(1), ..., r_(m)])`` (Acerbi and Tasche 2002); ``wts`` is read-only.
+    """
+    a = 1.0 - confidence
+    na = round(n * a, 9)  # guard 1000 * 0.01 = 10.000000000000002
+    k = min(max(int(math.ceil(na)), 1), n)
+    kf = int(math.floor(na))
+    m = min(kf + 1, n)
+    if na <= 0:
+        wts = np.zeros(m)
+        wts[0] = 1.0
+    else:
+        wts = np.full(m, 1.0 / na)
+        if kf + 1 <= n:
+            wts[-1] = (na - kf) / na
+    wts.flags.writeable = False
+    return k, m, wts
+
+
 def _tail_weights(r: np.ndarray, confidence: float):
     """Order-statistic weights defining the empirical VaR and ES of scenario returns ``r``.
 
@@ -121,22 +207,46 @@ def _tail_weights(r: np.ndarray, confidence: float):
     ``ES = -(es_weights @ r[order[:len(es_weights)]])``.
     """
     n = len(r)
-    a = 1.0 - confidence
-    na = round(n * a, 9)  # guard 1000 * 0.01 = 10.000000000000002
-    k = min(max(int(math.ceil(na)), 1), n)
-    kf = int(math.floor(na))
-    m = min(kf + 1, n)
+    k, m, wts = _tail_spec(n, float(confidence))
     mm = max(m, k)
     part = np.argpartition(r, mm - 1)[:mm] if mm < n else np.arange(n)
     order = part[np.argsort(r[part], kind="stable")]
-    if na <= 0:
-        wts = np.zeros(m)
-        wts[0] = 1.0
-    else:
-        wts = np.full(m, 1.0 / na)
-        if kf + 1 <= n:
-            wts[-1] = (na - kf) / na
     return order, k - 1, wts
+
+
+def tail_var_es(r: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Empirical VaR and ES of scenario returns ``r`` (1-D), positive = loss.
+
+    Same order statistics and the same arithmetic as :func:`empirical_var_es` (so the
+    same numbers to the last bit) without the contributions: one ``np.partition`` (no
+    full sort) isolates the ``m`` smallest returns, which are then sorted (``m`` is about
+    ``n (1 - confidence)``) and weighted.
+    """
+    n = len(r)
+    k, m, wts = _tail_spec(n, float(confidence))
+    mm = max(m, k)
+    # two kth values: numpy then uses introselect, ~4x faster on ~1,500 values than the
+    # single-kth path (the selected values are the same: kth positions hold order statistics)
+    low = np.sort(np.partition(r, (k - 1, mm - 1))[:mm]) if mm < n else np.sort(r)
+    return float(-low[k - 1]), float(-(wts @ low[:m]))
+
+
+def _scenario_contributions(scen: np.ndarray, w: np.ndarray, confidence: float, r: np.ndarray,
+                            rows: np.ndarray | None = None):
+    """Euler contributions to the empirical VaR and ES (Tasche 1999), positive = loss.
+
+    ``r`` are the book's scenario returns; scenario ``j`` of ``r`` is row ``rows[j]`` of
+    ``scen`` (row ``j`` when ``rows`` is None), so a caller that screened out rows need
+    not copy the matrix. Only the tail rows are read.
+    """
+    order, kv, wts = _tail_weights(r, confidence)
+    iv = order[kv]
+    tail = order[: len(wts)]
+    if rows is not None:
+        iv, tail = rows[iv], rows[tail]
+    var_c = -w * scen[iv]
+    es_c = -w * (wts @ scen[tail])
+    return var_c, es_c
 
 
 def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float, r: np.ndarray | None = None):
@@ -251,6 +361,95 @@ def _cornish_fisher(x: np.ndarray, w: np.ndarray, confidence: float, horizon: in
 
 
 # ----------------------------------------------------------------------------- public
+_F8 = np.dtype(float)
+
+
+@lru_cache(maxsize=64)
+def _note(n: int, dropped: int) -> str:
+    """The general path's wording (:meth:`Aligned.note`) for ``n`` periods used, ``dropped`` screened."""
+    return Aligned(weights=None, x=None, index=range(n), dropped=dropped, basis=None, periods_per_year=None,
+                   currency="").note()
+
+
+def _historical_book(weights, returns, confidence: float, lookback: int | None, currency: str | None,
+                     capital: float) -> VaRResult | None:
+    """Historical VaR/ES at horizon 1 on NumPy arrays, contributions deferred.
+
+    Same numbers as ``align`` + :func:`empirical_var_es` (same matvec, same order
+    statistics, same sums), without pandas on the hot path: the weights' index is
+    matched to the columns by identity or equality, else by one ``get_indexer`` (then
+    the held columns are copied, as ``align`` does); one BLAS matvec gives the book's
+    return per period, whose finiteness screens the periods (NaN propagates through the
+    matvec because no held weight is 0: a period where a held asset is not yet listed
+    drops out, and no return is filled); screened periods are addressed by row number,
+    the matrix is not copied. Returns None, so that the caller takes the general path
+    (with its errors), for anything unusual: weights that are not a float Series with
+    unique string symbols, NaN/inf or all-zero weights, symbols missing from the returns,
+    fewer than 20 complete periods.
+    """
+    if not (isinstance(weights, pd.Series) and isinstance(returns, pd.DataFrame) and weights.dtype == _F8):
+        return None
+    sym = weights.index
+    if not (sym.is_unique and (isinstance(sym.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(sym))):
+        return None
+    # A NaN or infinite weight makes every book return non-finite, so it ends below with no
+    # complete period (-> general path, its error)
+    wv = weights.to_numpy()
+    if not wv.all():
+        nz = wv != 0.0
+        if not nz.any():
+            return None
+        sym, wv = sym[nz], wv[nz]
+    elif not wv.flags.c_contiguous:
+        # a strided view (e.g. a sliced Series): BLAS takes another route for it, whose last
+        # bit can differ from a contiguous copy's; the general path keeps its numbers
+        return None
+    else:
+        wv = wv.copy()  # own copy (contiguous, the same BLAS route): contributions may be read later
+    cols = returns.columns
+    if sym is cols or (len(sym) == len(cols) and sym.equals(cols)):
+        x = returns.to_numpy()  # no copy: a read-only view of the frame's data
+        if x.dtype != _F8:
+            x = returns.to_numpy(dtype=float)
+        shared = True
+    else:
+        pos = cols.get_indexer(sym)
+        if (pos < 0).any():
+            return None
+        x = returns.to_numpy(dtype=float)[:, pos]  # a private copy of the held columns, as in ``align``
+        shared = False
+    r = x @ wv
+    if math.isfinite(r.sum()):  # every period complete (NaN and inf propagate to the sum)
+        rows, rs, dropped = None, r, 0
+    else:
+        keep = np.isfinite(r)
+        rows = np.flatnonzero(keep)
+        rs, dropped = r[rows], len(r) - len(rows)
+    if lookback is not None:
+        lb = int(lookback)
+        rows = (np.arange(len(r)) if rows is None else rows)[-lb:]
+        rs = rs[-lb:]
+    if len(rs) < 20:
+        return None
+    v, e = tail_var_es(rs, confidence)
+
+    def contributions():
+        if shared and not np.array_equal(x @ wv, r, equal_nan=True):
+            raise DataError("the returns frame was changed in place after value_at_risk(); the contributions "
+                            "are read from it on first access: call value_at_risk again")
+        vc, ec = _scenario_contributions(x, wv, confidence, rs, rows)
+        return pd.Series(vc, index=sym, name="var"), pd.Series(ec, index=sym, name="es")
+
+    attrs = returns.attrs or {}
+    note = _note(len(rs), dropped)
+    return VaRResult(method="historical", confidence=float(confidence), horizon=1, basis=attrs.get("basis"),
+                     periods_per_year=attrs.get("periods_per_year"),
+                     currency=currency or attrs.get("currency") or "USD", capital=float(capital),
+                     var_pct=v, es_pct=e, n_observations=len(rs),
+                     horizon_rule="overlapping h-period sums of per-period returns", notes=note, params={},
+                     contributions=contributions)
+
+
 def value_at_risk(weights: pd.Series | None, returns: pd.DataFrame, *, method: str = "historical",
                   confidence: float = 0.99, horizon: int = 1, capital: float = DEFAULT_CAPITAL,
                   currency: str | None = None, lookback: int | None = None, halflife: float = 11.2,
@@ -282,6 +481,26 @@ def value_at_risk(weights: pd.Series | None, returns: pd.DataFrame, *, method: s
         Gaussian only: a per-period covariance to use instead of the sample one.
     holdings : pandas.Series, optional
         Currency amounts per symbol instead of ``weights`` (then ``weights = holdings / capital``).
+
+    Returns
+    -------
+    VaRResult
+        Losses positive, fractions of capital and currency; ``n_observations`` periods used.
+
+    Notes
+    -----
+    NaN screening: assets with weight 0 are not held and ignored; a period is used iff
+    every held asset has a (finite) return in it, i.e. iff the book's return is finite
+    (NaN propagates through ``x_t @ w``), so periods before the youngest held asset was
+    listed are dropped, not filled; ``notes`` states how many. Fewer than 20 usable
+    periods, a held symbol missing from ``returns`` or NaN weights raise
+    :class:`~computefolio.errors.DataError`.
+
+    Historical method, horizon 1: computed on NumPy arrays without copying the returns
+    when ``weights.index`` lists the same symbols as ``returns.columns`` in the same
+    order (otherwise the held columns are taken once); the Euler contributions are
+    computed when first read (see :class:`VaRResult`). The numbers are those of the
+    general path to the last bit.
     """
     if holdings is not None:
         if weights is not None:
@@ -296,6 +515,10 @@ def value_at_risk(weights: pd.Series | None, returns: pd.DataFrame, *, method: s
     horizon = int(horizon)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1 period, got {horizon}")
+    if method == "historical" and horizon == 1:
+        fast = _historical_book(weights, returns, confidence, lookback, currency, capital)
+        if fast is not None:
+            return fast
     al: Aligned = align(weights, returns, lookback=lookback, currency=currency)
     x, w = al.x, al.w
     params: dict = {}
