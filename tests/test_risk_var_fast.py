@@ -126,6 +126,18 @@ def test_in_place_change_of_returns_is_caught(book, frame):
     assert abs(res2.var_contributions.sum() - res2.var_pct) < 1e-10
 
 
+def test_pickle_and_deepcopy_compute_pending_contributions(book, frame):
+    import copy
+    import pickle
+
+    res = value_at_risk(book, frame, method="historical", confidence=0.95)
+    back = pickle.loads(pickle.dumps(res))
+    twin = copy.deepcopy(value_at_risk(book, frame, method="historical", confidence=0.95))
+    for other in (back, twin):
+        assert other.var_pct == res.var_pct and other._pending is None
+        pd.testing.assert_series_equal(other.es_contributions, res.es_contributions)
+
+
 def test_result_constructor_backward_compatible():
     c = pd.Series({"A": 0.01, "B": 0.02})
     res = VaRResult("historical", 0.99, 1, "session", 252, "USD", 1e6, 0.03, 0.04, c, c * 2, 500, "rule")

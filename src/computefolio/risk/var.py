@@ -66,10 +66,12 @@ class VaRResult:
     method at horizon 1 computes them on first access of either attribute (both at once,
     then cached) with exactly the arithmetic of the eager computation, so the numbers
     do not depend on when they are read. Until then the result holds a copy of the
-    weights, the book's return per period and a read-only view of the returns' data (no
-    copy); reading them after that frame was changed in place raises
+    weights, the book's return per period and the returns of the held assets (a read-only
+    view of the frame's data when the weights list its columns in order, else a copy of
+    the held columns); reading them after that frame was changed in place raises
     :class:`~computefolio.errors.DataError` (checked by recomputing the book's returns)
-    instead of giving contributions of other data.
+    instead of giving contributions of other data. Pickling or deep-copying a result
+    computes them first.
     """
 
     method: str
@@ -102,6 +104,12 @@ class VaRResult:
         self._pending = contributions
         self.n_observations, self.horizon_rule, self.notes = n_observations, horizon_rule, notes
         self.params = {} if params is None else params
+
+    def __getstate__(self) -> dict:
+        """Pickle / deepcopy: the contributions are computed first (a pending one is a closure)."""
+        if self._pending is not None:
+            self._resolve()
+        return self.__dict__.copy()
 
     def _resolve(self) -> None:
         var_c, es_c = self._pending()
@@ -383,9 +391,10 @@ def _historical_book(weights, returns, confidence: float, lookback: int | None, 
     matvec because no held weight is 0: a period where a held asset is not yet listed
     drops out, and no return is filled); screened periods are addressed by row number,
     the matrix is not copied. Returns None, so that the caller takes the general path
-    (with its errors), for anything unusual: weights that are not a float Series with
-    unique string symbols, NaN/inf or all-zero weights, symbols missing from the returns,
-    fewer than 20 complete periods.
+    (with its errors or its eager route), for anything unusual: weights that are not a
+    float64 Series with unique string symbols, a strided weights array (a sliced Series),
+    NaN/inf or all-zero weights, symbols missing from the returns, fewer than 20 complete
+    periods.
     """
     if not (isinstance(weights, pd.Series) and isinstance(returns, pd.DataFrame) and weights.dtype == _F8):
         return None
