@@ -69,7 +69,7 @@ class VaRResult:
     weights, the book's return per period and the returns of the held assets (a read-only
     view of the frame's data when the weights list its columns in order, else a copy of
     the held columns); reading them after that frame was changed in place raises
-    :class:`~computefolio.errors.DataError` (checked by recomputing the book's returns)
+    :class:`~computefolio.errors.DataError` (checked by recomputing the book's returns, 1e-14)
     instead of giving contributions of other data. Pickling or deep-copying a result
     computes them first.
     """
@@ -443,7 +443,9 @@ def _historical_book(weights, returns, confidence: float, lookback: int | None, 
     v, e = tail_var_es(rs, confidence)
 
     def contributions():
-        if shared and not np.array_equal(x @ wv, r, equal_nan=True):
+        # same matvec as above; the tolerance (far above rounding, far below any real edit of a
+        # return) only guards against a BLAS that would not repeat its last bit
+        if shared and not np.allclose(x @ wv, r, rtol=0.0, atol=1e-14, equal_nan=True):
             raise DataError("the returns frame was changed in place after value_at_risk(); the contributions "
                             "are read from it on first access: call value_at_risk again")
         vc, ec = _scenario_contributions(x, wv, confidence, rs, rows)
