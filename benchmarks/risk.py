@@ -38,22 +38,24 @@ ratio = peer time / ours, best of the alternated runs):
 =======================================  =========  =========  =========
 historical VaR + ES                      skfolio    riskfolio  max|diff|
 =======================================  =========  =========  =========
-public call, before (eager contrib.)     0.33x      0.48x      1e-17
-public call, now                         1.1-1.2x   1.6-1.8x   1e-17
+public call, before (eager contrib.)     0.29-0.33x 0.41-0.48x 1e-17
+public call, now                         1.1-1.2x   1.5-1.8x   1e-17
 kernel given r, now (``tail_var_es``)    5.1x       11.6x      1e-17
 =======================================  =========  =========  =========
 
 (Before, as the previous version of this script timed it, with the peers computing the
-matvec twice: 0.52x / 0.65x; now on that basis: 1.8x / 2.2x.)
+matvec twice: 0.45-0.52x / 0.57-0.65x; now on that basis: 1.7-1.8x / 2.1-2.2x.)
 
 Public call now ~0.13 ms, of which ~0.09 ms is the matvec ``X @ w`` that the peers' time
 also includes (before: ~0.5 ms: alignment in pandas, a copy of the weights, eager
 contributions gathering 76 strided rows of the 1,000-column matrix). Same numbers: VaR/ES
-and contributions equal the previous implementation to the last bit. ES contributions
-(public call + first read) 800x Riskfolio-Lib and 4,000x skfolio (both finite
-differences); volatility contributions 300x / 1,400x; Ledoit-Wolf 3.3x / 35x; sample
-covariance 0.9-1.1x. Gaussian VaR/ES (+contributions) is
-0.3x a closed form that computes no contributions (not a peer).
+and contributions equal the previous implementation to the last bit. The margin over
+skfolio is thin by construction: the matvec both sides share is ~70% of the public call
+(ceiling ~1.3x); runs on the loaded machine gave 1.06-1.23x. ES contributions (public
+call + first read) 600-800x Riskfolio-Lib and 2,800-4,000x skfolio (both finite
+differences); volatility contributions 300x / 1,300-1,400x; Ledoit-Wolf 3.3x / 35x;
+sample covariance 0.9-1.1x. Gaussian VaR/ES (+contributions) is 0.3x a closed form that
+computes no contributions (not a peer).
 """
 
 from __future__ import annotations
