@@ -50,7 +50,12 @@ best of 5, ``*`` = peer ran once; ratio = peer / ours)::
     erc      1000    0.1332   n/a                  37.11* x 279 d 1e-7  12.74* x 96  d 4e-8
     minvar   1000    0.1359   1.704  x 13  d 6e-4  18.29* x 135 d 2e-6  3.539  x 26  d 1e-5
 
-Against the fastest peer at the issue's sizes: HRP 1,000 assets 84x (goal 40x), ERC
+Quiet re-run (same day, nothing else running; best of 5): HRP 1,000 0.079 s vs PyPortfolioOpt
+7.09 s (90x); ERC 1,000 0.064 s vs Riskfolio-Lib 7.48 s (118x) and skfolio 15.2 s (240x);
+min variance 1,000 0.071 s vs PyPortfolioOpt 1.84 s (26x); min CVaR 200 0.130 s vs
+PyPortfolioOpt 4.65 s (36x).
+
+Against the fastest peer at the issue's sizes (loaded run above): HRP 1,000 assets 84x (goal 40x), ERC
 1,000 assets 96x (goal 40x; 32x against the issue's quoted 4.3 s, which this machine's
 Riskfolio-Lib did not reproduce), min CVaR 200 assets 17x (goal 5x), min variance
 1,000 assets 12.5x (goal 1.5x). ``d`` is the largest absolute weight difference:

@@ -38,6 +38,9 @@ peak memory (whole process)      438 MB for 1,000 sets vs vectorbt's 1,070 MB fo
                                  sets, ~12.2 GB extrapolated to 1,000 (ratio 0.036)
 ===============================  =================================================
 
+Quiet re-run (same day, nothing else running): 156x vectorbt (175x native), 6,450x bt
+(4,585x native), memory ratio 0.037.
+
 Goals (100x vectorbt, 5,000x bt, under a tenth of vectorbt's memory): met. Under
 heavier load from other jobs (load average 2-4) earlier runs of nearly the same code
 gave 76x-124x and 3,100x-6,600x: the machine is shared, so the script takes the best
