@@ -337,11 +337,21 @@ class _Steps:
             self._p.advance(self._task)
 
     def sub(self, name: str, total: int):
-        """A nested bar for a long loop; returns a callable ``advance(n=1)``."""
+        """A nested bar for a long loop; returns a callable ``advance(n=1)``.
+
+        ``total`` is an estimate (scheduled rebalances); drift-band refits can exceed it,
+        and the bar's total then grows with the count instead of showing "81/72".
+        """
         if self._p is None:
             return lambda n=1: None
         tid = self._p.add_task(f"  {name}", total=total)
-        return lambda n=1: self._p.advance(tid, n)
+        done = [0]
+
+        def advance(n: int = 1) -> None:
+            done[0] += n
+            self._p.update(tid, completed=done[0], total=max(total, done[0]))
+
+        return advance
 
 
 # ----------------------------------------------------------------------------- loading
@@ -422,7 +432,7 @@ def print_summary(res: RunResult, console, *, layer_table: bool = False) -> None
 
     r = res.results
     if r.get("data", {}).get("simulated"):
-        console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] every price in this run was generated.")
+        console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] every price in this run comes from the built-in sample market; no number below describes real assets or real performance.")
     if layer_table and r.get("layer_summary"):
         console.print(_rich_table(r["layer_summary"], Table))
     if r.get("headline"):
