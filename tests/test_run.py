@@ -237,3 +237,15 @@ def test_real_report_shows_the_numbers(real):
             assert f">{fmt(row['pnl_pct'], 'fraction')}<" in html
     # validation findings of the real files are in the report
     assert res["data"]["validation"]["line"] in html
+
+
+def test_run_without_a_strategy_file_uses_the_shipped_one(tmp_path):
+    """`computefolio run --data PATH` (no strategy argument) runs the shipped strategy."""
+    from typer.testing import CliRunner
+
+    from computefolio.cli import app
+
+    res = CliRunner().invoke(app, ["run", "--sample", "--start", "2025-06-02", "--end", "2025-09-30",
+                                   "--out", str(tmp_path), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "compute_backed" / "report.html").is_file()

@@ -21,7 +21,8 @@ from ._common import app, console, guard
 @app.command("run")
 @guard
 def run(
-    strategy: Path = typer.Argument(..., help="Strategy YAML file (see computefolio.strategy for the schema)."),
+    strategy: Optional[Path] = typer.Argument(None, help="Strategy YAML file (see computefolio.strategy for the "
+                                                        "schema; default: the shipped compute_backed strategy)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files (overrides the "
                                                              "strategy's data source; e.g. ../shared/data/prices)."),
     sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
@@ -31,7 +32,10 @@ def run(
     end: Optional[str] = typer.Option(None, "--end", help="Last valuation date (YYYY-MM-DD)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Run a strategy file end to end and write its report."""
+    """Run a strategy file end to end and write its report.
+
+    ``computefolio run --data ../shared/data/prices`` runs the shipped strategy on real prices.
+    """
     from ..pipeline import print_summary, run_strategy
     from ..strategy import load_strategy
 
