@@ -13,6 +13,21 @@ from computefolio.universe import load_universe
 SKIP_REASON = "real price data not found: set COMPUTEFOLIO_DATA or place shared/data/prices beside the checkout"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    """No test reads or writes the user's ~/.computefolio store: COMPUTEFOLIO_HOME points at
+    an empty temporary folder for the whole session (tests may override it)."""
+    import os
+
+    old = os.environ.get("COMPUTEFOLIO_HOME")
+    os.environ["COMPUTEFOLIO_HOME"] = str(tmp_path_factory.mktemp("computefolio_home"))
+    yield
+    if old is None:
+        os.environ.pop("COMPUTEFOLIO_HOME", None)
+    else:
+        os.environ["COMPUTEFOLIO_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     d = shared_prices_dir()
