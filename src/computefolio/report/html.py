@@ -62,6 +62,10 @@ tr.first td { font-weight: 650; }
 .kpi .v { font-size: 20px; font-weight: 650; }
 .kpi .k { font-size: 12px; color: var(--muted); }
 .scroll { max-height: 420px; overflow: auto; }
+.wide { overflow-x: auto; }
+/* inside a scroll box the sticky header sticks to the box's top, not under the page's nav bar
+   (a 36px offset there would hide the first row) */
+.scroll th, .wide th { top: 0; }
 footer { color: var(--muted); font-size: 12px; padding: 0 32px 30px; }
 code { font-size: 12px; background: #f0f3f8; padding: 1px 4px; border-radius: 3px; }
 """
@@ -127,7 +131,8 @@ def render_table(tab: dict | None, *, first_bold: bool = False, scroll: bool = F
     tbl = f"<table><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     if max_rows is not None and len(rows) > max_rows:
         tbl += f'<p class="note">Showing {max_rows} of {len(rows)} rows; all rows are in results.json.</p>'
-    out.append(f'<div class="scroll">{tbl}</div>' if scroll else tbl)
+    # wide tables scroll inside their own box; the page itself never scrolls sideways
+    out.append(f'<div class="scroll">{tbl}</div>' if scroll else f'<div class="wide">{tbl}</div>')
     return "".join(out)
 
 
