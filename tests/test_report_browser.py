@@ -69,6 +69,12 @@ def render(html_path: Path, screenshot: Path | None = None) -> dict:
                         rendered: charts.filter(d => d.querySelector('.main-svg') && d._fullData
                                                      && d._fullData.length > 0).map(d => d.id),
                         banner: !!document.getElementById('simulated-banner'),
+                        // tables whose header row covers their first data row (a sticky-header bug)
+                        covered: Array.from(document.querySelectorAll('table')).filter(t => {
+                            const h = t.querySelector('thead th'), r = t.querySelector('tbody tr');
+                            if (!h || !r) return false;
+                            return h.getBoundingClientRect().bottom > r.getBoundingClientRect().top + 1;
+                        }).map(t => (t.closest('section') || {}).id || '?'),
                         sections: Array.from(document.querySelectorAll('section')).map(s => s.id)};
             }""")
             if screenshot is not None:
@@ -114,6 +120,7 @@ def test_fake_report_renders_in_chromium(tmp_path):
     assert info["errors"] == []
     assert info["requests"] == []
     assert info["banner"]
+    assert info["covered"] == []
 
 
 def test_demo_report_renders_in_chromium(tmp_path_factory):
@@ -134,4 +141,5 @@ def test_demo_report_renders_in_chromium(tmp_path_factory):
     assert info["errors"] == [], info["errors"]
     assert info["requests"] == [], f"the report tried to reach the network: {info['requests'][:5]}"
     assert info["banner"], "the sample-market banner is missing"
+    assert info["covered"] == [], f"table headers cover the first row in sections {info['covered']}"
     assert (OUT / "report_screenshot.png").stat().st_size > 10_000
