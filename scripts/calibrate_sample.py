@@ -125,8 +125,7 @@ def _volume_dynamics(dv: pd.Series, r: pd.Series) -> tuple[float, float, float] 
 
 def calibrate(folder: Path, start: str, end: str) -> dict:
     u = load_universe()
-    listed = {a.symbol: (a.listed, a.delisted) for a in u.assets}
-    md = load_folder(folder, u.calendars, listed=listed)
+    md = load_folder(folder, u.calendars, listed=u.listing_dates())
     win = md.between(start, end)
     ses = win.returns("session", kind="log")
     cal = win.returns("calendar", kind="log")

@@ -44,8 +44,7 @@ def universe():
 @pytest.fixture(scope="session")
 def real_market(shared_dir, universe):
     """Every universe symbol from the primary sources, trimmed to the universe's listed dates."""
-    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
-    return load_folder(shared_dir, universe.calendars, listed=listed)
+    return load_folder(shared_dir, universe.calendars, listed=universe.listing_dates())
 
 
 @pytest.fixture

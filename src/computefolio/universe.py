@@ -246,6 +246,10 @@ class Universe(_Strict):
         except KeyError:
             raise KeyError(f"{symbol!r} is not in universe {self.name!r}") from None
 
+    def listing_dates(self) -> dict[str, tuple[dt.date | None, dt.date | None]]:
+        """Symbol -> (listed, delisted): each asset's usable life (None = open-ended)."""
+        return {a.symbol: (a.listed, a.delisted) for a in self.assets}
+
     @property
     def calendars(self) -> dict[str, str]:
         """Symbol -> calendar name."""

@@ -63,13 +63,12 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
             if store is not None and not Store(store).exists():
                 raise DataError(f"{store}: no such store file")
             source = "store" if Store(store).exists() else "sample"
-    listed = {a.symbol: (a.listed, a.delisted) for a in universe.assets}
     if source == "files":
         from .sources import load_folder
 
         if path is None or not Path(path).is_dir():
             raise DataError(f"{path}: not a folder of price files")
-        return load_folder(Path(path), universe.calendars, listed=listed, start=start, end=end)
+        return load_folder(Path(path), universe.calendars, listed=universe.listing_dates(), start=start, end=end)
     if source == "store":
         from .store import Store
 

@@ -188,20 +188,7 @@ def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: Sourc
         df = df[df["date"] >= pd.Timestamp(start)]
     if end is not None:
         df = df[df["date"] <= pd.Timestamp(end)]
-    trimmed = {}
-    if listed:
-        keep = np.ones(len(df), dtype=bool)
-        for sym, (lo, hi) in listed.items():
-            m = (df["symbol"] == sym).to_numpy()
-            out = np.zeros(len(df), dtype=bool)
-            if lo is not None:
-                out |= m & (df["date"] < pd.Timestamp(lo)).to_numpy()
-            if hi is not None:
-                out |= m & (df["date"] > pd.Timestamp(hi)).to_numpy()
-            if out.any():
-                trimmed[sym] = int(out.sum())
-            keep &= ~out
-        df = df[keep]
+    df, trimmed = trim_to_listing(df, listed or {})
     if df.empty:
         raise DataError(f"{folder}: no rows for the requested symbols and dates")
     sources = df.groupby("symbol")["source"].agg(lambda s: sorted(set(s))).to_dict()
@@ -209,6 +196,42 @@ def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: Sourc
                               provenance={"folder": folder.name, "sources": sources, "trimmed": trimmed})
     md.provenance["data_hash"] = md.data_hash()
     return md
+
+
+def trim_to_listing(df: pd.DataFrame, listed: Mapping[str, tuple]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop long-format rows outside each symbol's (listed, delisted) dates, and count them.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long format with ``symbol`` and ``date`` columns.
+    listed : mapping symbol -> (listed, delisted)
+        E.g. :meth:`Universe.listing_dates`; None bounds are open. Symbols absent from
+        the mapping keep every row.
+
+    Returns
+    -------
+    (kept rows, {symbol: number of rows dropped}) — the count is recorded in provenance,
+    so junk pre-history is trimmed visibly, never silently.
+    """
+    keep = np.ones(len(df), dtype=bool)
+    trimmed: dict[str, int] = {}
+    sym = df["symbol"].to_numpy()
+    date = df["date"]
+    for s in pd.unique(sym):
+        lo, hi = listed.get(s, (None, None))
+        if lo is None and hi is None:
+            continue
+        m = sym == s
+        out = np.zeros(len(df), dtype=bool)
+        if lo is not None:
+            out |= m & (date < pd.Timestamp(lo)).to_numpy()
+        if hi is not None:
+            out |= m & (date > pd.Timestamp(hi)).to_numpy()
+        if out.any():
+            trimmed[str(s)] = int(out.sum())
+            keep &= ~out
+    return (df[keep] if not keep.all() else df), trimmed
 
 
 def shared_prices_dir() -> Path | None:

@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .market import FIELDS, MarketData
-from .sources import SourcePlan, SourceRule, read_long, select_plan, splice
+from .sources import SourcePlan, SourceRule, read_long, select_plan, splice, trim_to_listing
 from .validate import ValidationReport, validate
 
 #: Environment variable naming the computefolio home folder (the store lives there).
@@ -529,19 +529,7 @@ class Store:
         skipped = skipped + lost
         trimmed: dict[str, int] = {}
         if listed and universe is not None:
-            keep = np.ones(len(chosen), dtype=bool)
-            for s in chosen["symbol"].unique():
-                a = universe.asset(s)
-                m = (chosen["symbol"] == s).to_numpy()
-                out = np.zeros(len(chosen), dtype=bool)
-                if a.listed is not None:
-                    out |= m & (chosen["date"] < pd.Timestamp(a.listed)).to_numpy()
-                if a.delisted is not None:
-                    out |= m & (chosen["date"] > pd.Timestamp(a.delisted)).to_numpy()
-                if out.any():
-                    trimmed[s] = int(out.sum())
-                keep &= ~out
-            chosen = chosen[keep]
+            chosen, trimmed = trim_to_listing(chosen, universe.listing_dates())
         if chosen.empty:
             raise DataError(f"{self.path.name}: no rows for the requested symbols, dates and sources")
         prov = {"store": self.path.name, "sources": _segments(chosen), "skipped": skipped, "trimmed": trimmed,
