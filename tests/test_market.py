@@ -92,3 +92,14 @@ def test_adv_in_currency_and_nan_without_volume(toy):
     adv = md2.adv(window=5)
     assert adv["SPY"] == pytest.approx(1000.0 * md.prices("session")["SPY"].tail(5).mean(), rel=1e-9)
     assert md.adv().isna().all()
+
+
+def test_venue_adv_counts_only_the_venues_own_bars(toy):
+    md, _, _ = toy
+    vol = md.close.notna().astype(float).where(md.close.notna()) * 1000.0
+    md2 = MarketData(md.close, md.calendars, volume=vol)
+    adv = md2.venue_adv(window=5)
+    # SPY trades on XNYS sessions only: the mean over its last five sessions, no weekend zeros
+    assert adv["SPY"] == pytest.approx(1000.0 * md.close["SPY"].dropna().tail(5).mean(), rel=1e-12)
+    assert adv["BTC"] == pytest.approx(1000.0 * md.close["BTC"].dropna().tail(5).mean(), rel=1e-12)
+    assert md.venue_adv().isna().all()

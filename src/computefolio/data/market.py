@@ -344,6 +344,26 @@ class MarketData:
         adv[tail.notna().sum() == 0] = np.nan
         return adv.rename("adv")
 
+    def venue_adv(self, window: int = 20, asof=None) -> pd.Series:
+        """Average daily traded value (currency) per symbol on its *own* venue calendar.
+
+        Mean of close x volume over each symbol's last ``window`` bars with a positive
+        traded value up to ``asof`` — a trading day of its venue, whatever the book's
+        basis (so days to liquidate are venue trading days). NaN without volume data.
+        :meth:`adv` is the same on a valuation basis instead.
+        """
+        if self.volume is None:
+            return pd.Series(np.nan, index=self.close.columns, name="adv")
+        value = self.close * self.volume
+        if asof is not None:
+            value = value.loc[: pd.Timestamp(asof)]
+        out = {}
+        for s in value.columns:
+            v = value[s].dropna()
+            v = v[v > 0].tail(window)
+            out[s] = float(v.mean()) if len(v) else np.nan
+        return pd.Series(out, name="adv")
+
     def summary(self) -> pd.DataFrame:
         """Per symbol: calendar, first and last date, number of bars."""
         lives = self.lives()

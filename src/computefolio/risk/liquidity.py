@@ -23,18 +23,8 @@ HORIZONS = (1, 5, 20)
 
 
 def native_adv(market, window: int = 20, asof=None) -> pd.Series:
-    """ADV in currency per symbol over its last ``window`` bars with volume (own calendar)."""
-    if market.volume is None:
-        return pd.Series(np.nan, index=market.symbols, name="adv")
-    value = market.close * market.volume
-    if asof is not None:
-        value = value.loc[: pd.Timestamp(asof)]
-    out = {}
-    for s in value.columns:
-        v = value[s].dropna()
-        v = v[v > 0].tail(window)
-        out[s] = float(v.mean()) if len(v) else np.nan
-    return pd.Series(out, name="adv")
+    """ADV in currency on each asset's own venue calendar: :meth:`MarketData.venue_adv`."""
+    return market.venue_adv(window, asof)
 
 
 @dataclass
