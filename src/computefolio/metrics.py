@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from .risk.drawdown import longest_underwater, wealth_drawdown
+
 
 def _ppy(returns, periods_per_year) -> float:
     if periods_per_year is not None:
@@ -144,10 +146,7 @@ def sortino(returns, required_return=0.0, periods_per_year=None) -> float:
 
 def drawdown(returns) -> pd.Series | np.ndarray:
     """Drawdown per period (<= 0) of the wealth curve that starts at 1."""
-    r = np.nan_to_num(_arr(returns))
-    w = np.concatenate([[1.0], np.cumprod(1.0 + r)])
-    peak = np.maximum.accumulate(w)
-    dd = (w / peak - 1.0)[1:]
+    dd = wealth_drawdown(np.nan_to_num(_arr(returns)))[1][1:]
     return pd.Series(dd, index=returns.index, name="drawdown") if isinstance(returns, pd.Series) else dd
 
 
@@ -164,16 +163,7 @@ def drawdown_duration(returns) -> dict:
 
     ``end`` is the last period still under water (None dates without a DatetimeIndex).
     """
-    dd = np.asarray(drawdown(returns))
-    best, best_s, cur_s = 0, None, None
-    for i, v in enumerate(dd):
-        if v < 0:
-            if cur_s is None:
-                cur_s = i
-            if i - cur_s + 1 > best:
-                best, best_s = i - cur_s + 1, cur_s
-        else:
-            cur_s = None
+    best, best_s = longest_underwater(np.asarray(drawdown(returns)))
     out = {"periods": int(best), "days": None, "start": None, "end": None}
     if best and isinstance(returns, pd.Series) and isinstance(returns.index, pd.DatetimeIndex):
         s, e = returns.index[best_s], returns.index[best_s + best - 1]

@@ -43,14 +43,41 @@ def drawdown_series(values: pd.Series) -> pd.Series:
     return (v / v.cummax() - 1.0).rename("drawdown")
 
 
+def wealth_drawdown(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wealth path starting at 1 before the first return, and its drawdown.
+
+    ``returns``: 1-D per-period simple returns without NaN, shape (n,). Returns
+    ``(wealth, drawdown)``, both shape (n + 1,); position 0 is the start (wealth 1,
+    drawdown 0), so a first-period loss counts.
+    """
+    wealth = np.concatenate([[1.0], np.cumprod(1.0 + returns)])
+    return wealth, wealth / np.maximum.accumulate(wealth) - 1.0
+
+
+def longest_underwater(drawdown: np.ndarray) -> tuple[int, int | None]:
+    """Longest run of periods with ``drawdown < 0``: ``(length, start position)``.
+
+    The first of equally long runs; ``(0, None)`` when never under water.
+    """
+    best, best_s, cur_s = 0, None, None
+    for i, v in enumerate(drawdown):
+        if v < 0:
+            if cur_s is None:
+                cur_s = i
+            if i - cur_s + 1 > best:
+                best, best_s = i - cur_s + 1, cur_s
+        else:
+            cur_s = None
+    return best, best_s
+
+
 def drawdown_stats(returns: pd.Series) -> DrawdownStats:
     """Drawdown statistics of a per-period simple return series (NaN periods are skipped)."""
     r = returns.dropna()
     if len(r) == 0:
         raise ValueError("no returns: cannot compute a drawdown")
-    wealth = np.concatenate([[1.0], np.cumprod(1.0 + r.to_numpy())])
+    wealth, dd = wealth_drawdown(r.to_numpy())
     idx = r.index
-    dd = wealth / np.maximum.accumulate(wealth) - 1.0
     t = int(np.argmin(dd))
     attrs = getattr(returns, "attrs", {}) or {}
     # index position 0 of wealth is the start (before the first return)
@@ -62,11 +89,7 @@ def drawdown_stats(returns: pd.Series) -> DrawdownStats:
     after = np.nonzero(wealth[t:] >= wealth[p])[0]
     rec = t + int(after[0]) if len(after) else None
     end = rec if rec is not None else len(wealth) - 1
-    under = dd < 0
-    longest, run = 0, 0
-    for u in under:
-        run = run + 1 if u else 0
-        longest = max(longest, run)
+    longest = longest_underwater(dd)[0]
     return DrawdownStats(
         max_drawdown=float(dd[t]), peak=str(pd.Timestamp(dates[p]).date()), trough=str(pd.Timestamp(dates[t]).date()),
         recovery=str(pd.Timestamp(dates[rec]).date()) if rec is not None else None,
