@@ -114,6 +114,29 @@ def lead_lag_correlation(x, y, lags: int = 1) -> tuple[float, int]:
     return float(num / (sx * sy)), n
 
 
+def _complete_blocks(x: np.ndarray, y: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping ``horizon``-period sums of ``x`` and ``y``, keeping blocks where both are complete.
+
+    Blocks are aligned to the end of the sample (the latest block is complete); a block
+    with a NaN in either series is dropped from both. Raises DataError below 10 blocks.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
+    nb = len(x) // horizon
+    off = len(x) - nb * horizon
+    bx = x[off:].reshape(nb, horizon).sum(axis=1)
+    by = y[off:].reshape(nb, horizon).sum(axis=1)
+    good = np.isfinite(bx) & np.isfinite(by)
+    if good.sum() < 10:
+        raise DataError(f"only {int(good.sum())} complete blocks of {horizon} periods")
+    return bx[good], by[good]
+
+
+def _common_span(ok: np.ndarray) -> slice:
+    """From the first to the last ``True`` of ``ok`` (everything when none is)."""
+    return slice(int(np.argmax(ok)), len(ok) - int(np.argmax(ok[::-1])))
+
+
 def horizon_correlation(x, y, horizon: int = 5) -> tuple[float, int]:
     """Correlation of non-overlapping ``horizon``-period sums (blocks with a NaN are dropped).
 
@@ -121,18 +144,11 @@ def horizon_correlation(x, y, horizon: int = 5) -> tuple[float, int]:
     Returns (value, number of blocks).
     """
     x, y, _ = _pair(x, y)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
     nb = len(x) // horizon
     if nb < 10:
         raise DataError(f"only {nb} blocks of {horizon} periods: too few for a correlation")
-    off = len(x) - nb * horizon
-    bx = x[off:].reshape(nb, horizon).sum(axis=1)
-    by = y[off:].reshape(nb, horizon).sum(axis=1)
-    good = np.isfinite(bx) & np.isfinite(by)
-    if good.sum() < 10:
-        raise DataError(f"only {int(good.sum())} complete blocks of {horizon} periods")
-    return float(np.corrcoef(bx[good], by[good])[0, 1]), int(good.sum())
+    bx, by = _complete_blocks(x, y, horizon)
+    return float(np.corrcoef(bx, by)[0, 1]), len(bx)
 
 
 def cross_correlation(x: pd.Series, y: pd.Series, method: str = "lead_lag", *, lags: int = 1,
@@ -162,8 +178,8 @@ def cross_correlation(x: pd.Series, y: pd.Series, method: str = "lead_lag", *, l
         return CorrelationEstimate(float(np.clip(v, -1, 1)), "lead_lag", n, lags, 1, basis, start, end, clipped)
     # horizon: restrict to the common span so blocks are not mostly empty
     if ok.any():
-        i0, i1 = np.argmax(ok), len(ok) - np.argmax(ok[::-1])
-        xa, ya = xa[i0:i1], ya[i0:i1]
+        span = _common_span(ok)
+        xa, ya = xa[span], ya[span]
     v, n = horizon_correlation(xa, ya, horizon)
     return CorrelationEstimate(v, "horizon", n, None, horizon, basis, start, end)
 
@@ -181,17 +197,10 @@ def cross_beta(x: pd.Series, market: pd.Series, method: str = "lead_lag", *, lag
     xa, ma, _ = _pair(x, market)
     ok = np.isfinite(xa) & np.isfinite(ma)
     if method == "horizon":
-        i0, i1 = np.argmax(ok), len(ok) - np.argmax(ok[::-1])
-        xa, ma = np.where(ok, xa, np.nan)[i0:i1], np.where(ok, ma, np.nan)[i0:i1]
-        nb = len(xa) // horizon
-        off = len(xa) - nb * horizon
-        bx = xa[off:].reshape(nb, horizon).sum(axis=1)
-        bm = ma[off:].reshape(nb, horizon).sum(axis=1)
-        g = np.isfinite(bx) & np.isfinite(bm)
-        if g.sum() < 10:
-            raise DataError(f"only {int(g.sum())} complete blocks of {horizon} periods")
-        c = np.cov(bx[g], bm[g])
-        return {"value": float(c[0, 1] / c[1, 1]), "method": "horizon", "n": int(g.sum()), "lags": None,
+        span = _common_span(ok)
+        bx, bm = _complete_blocks(xa[span], ma[span], horizon)
+        c = np.cov(bx, bm)
+        return {"value": float(c[0, 1] / c[1, 1]), "method": "horizon", "n": len(bx), "lags": None,
                 "horizon": horizon}
     n = int(ok.sum())
     if n < 10:
