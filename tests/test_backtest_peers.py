@@ -50,10 +50,13 @@ def case():
     return p, pd.DataFrame(w, index=reb, columns=p.columns)
 
 
+def vbt_portfolio(p, w, fee):
+    return vbt.Portfolio.from_orders(p, w.reindex(p.index), size_type="targetpercent", cash_sharing=True,
+                                     group_by=True, call_seq="auto", init_cash=CAP, fees=fee, freq="D")
+
+
 def run_vbt(p, w, fee):
-    pf = vbt.Portfolio.from_orders(p, w.reindex(p.index), size_type="targetpercent", cash_sharing=True,
-                                   group_by=True, call_seq="auto", init_cash=CAP, fees=fee, freq="D")
-    return pf.value()
+    return vbt_portfolio(p, w, fee).value()
 
 
 def run_bt(p, w, fee):
@@ -78,12 +81,11 @@ def test_zero_costs_match_vectorbt_and_bt(case):
 def test_vectorbt_fee_convention_reproduced_exactly(case):
     p, w = case
     f = 0.001
-    peer = run_vbt(p, w, f)
+    pf = vbt_portfolio(p, w, f)
+    peer = pf.value()
     mine = simulate(p, w, costs=f * 1e4, capital=CAP, fee_convention="vectorbt")
     assert rel(peer, mine.equity) < 1e-12
     # its fees are ours: fees are on top of the notional, sum = every cost paid
-    pf = vbt.Portfolio.from_orders(p, w.reindex(p.index), size_type="targetpercent", cash_sharing=True,
-                                   group_by=True, call_seq="auto", init_cash=CAP, fees=f, freq="D")
     assert float(pf.orders.records_readable["Fees"].sum()) == pytest.approx(mine.total_costs, rel=1e-10)
     native = simulate(p, w, costs=f * 1e4, capital=CAP).equity
     assert rel(peer, native) > 1e-7  # the conventions differ, and the option explains all of it

@@ -81,6 +81,15 @@ def _impact(x, k, sigma, adv):
     return 0.0
 
 
+@njit(cache=True, inline="always")
+def _costs(x, fee, spread, impk, sigma, adv):
+    # the costs of trading notional ``x``: fee, half-spread, impact, and their sum
+    cf = fee * x
+    cs = spread * x
+    ci = _impact(x, impk, sigma, adv)
+    return cf, cs, ci, cf + cs + ci
+
+
 @njit(cache=True)
 def _round_lot(n, lot):
     if lot > 0.0:
@@ -220,10 +229,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
             for j in range(n if event[i] else 0):
                 if last_row[j] == i and shares[j] != 0.0:
                     x = abs(shares[j]) * prow[j]
-                    cf = fee[j] * x
-                    cs = spread[j] * x
-                    ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
-                    c = cf + cs + ci
+                    cf, cs, ci, c = _costs(x, fee[j], spread[j], impk[j], sigma[i, j], adv[i, j])
                     _record(i, j, -shares[j], prow[j], cf, cs, ci, KIND_DELIST, tr_i, tr_f, state, keep_trades)
                     cash = cash + shares[j] * prow[j] - c
                     cum += c
@@ -246,10 +252,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     if x < min_notional[j]:
                         _record(i, j, dq, prow[j], 0.0, 0.0, 0.0, KIND_SKIP_MIN, tr_i, tr_f, state, keep_trades)
                         continue
-                    cf = fee[j] * x
-                    cs = spread[j] * x
-                    ci = _impact(x, impk[j], sigma[i, j], adv[i, j])
-                    c = cf + cs + ci
+                    cf, cs, ci, c = _costs(x, fee[j], spread[j], impk[j], sigma[i, j], adv[i, j])
                     _record(i, j, dq, prow[j], cf, cs, ci, KIND_DEFERRED, tr_i, tr_f, state, keep_trades)
                     cash = cash - dq * prow[j] - c
                     cum += c
@@ -401,10 +404,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                     if dq == 0.0:
                         continue
                     x = abs(dq) * prow[j]
-                    cf = fee[j] * x
-                    cs = spread[j] * x
-                    ci = 0.0 if simple else _impact(x, impk[j], sigma[i, j], adv[i, j])
-                    c = cf + cs + ci
+                    cf, cs, ci, c = _costs(x, fee[j], spread[j], impk[j], sigma[i, j], adv[i, j])
                     _record(i, j, dq, prow[j], cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
                     cash = cash - dq * prow[j] - c
                     cum += c
@@ -509,10 +509,7 @@ def run_rows(i0, i1, px, pv, xp, use_xp, tradable, last_row, event, sig, stop, t
                                 break
                             x = x_new
                         dq = sgn * x / p
-                    cf = fee[j] * x
-                    cs = spread[j] * x
-                    ci = 0.0 if simple else _impact(x, impk[j], sigma[i, j], adv[i, j])
-                    c = cf + cs + ci
+                    cf, cs, ci, c = _costs(x, fee[j], spread[j], impk[j], sigma[i, j], adv[i, j])
                     _record(i, j, dq, p, cf, cs, ci, KIND_REBALANCE, tr_i, tr_f, state, keep_trades)
                     cash = cash - dq * p - c
                     shares[j] = shares[j] + dq
