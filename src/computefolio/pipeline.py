@@ -229,14 +229,13 @@ class StrategyAllocator(Allocator):
         wsub = np.column_stack(subs)  # n x G
         b = np.array([self.budgets[g] for g in groups], dtype=float)
         b = b / b.sum()
+        cg = wsub.T @ ctx.cov @ wsub  # covariance of the sub-portfolios
         if self.kind == "risk" and len(groups) > 1:
-            cg = wsub.T @ ctx.cov @ wsub
             gw, info = risk_budget_weights(cg, b)
             self.diagnostics_["group_solver"] = info
         else:
             gw = b
         w = wsub @ gw
-        cg = wsub.T @ ctx.cov @ wsub
         var = float(gw @ cg @ gw)
         self.group_weights_ = pd.Series(gw, index=groups, name="weight")
         self.group_risk_ = pd.Series(gw * (cg @ gw) / var if var > 0 else np.zeros(len(gw)), index=groups,
@@ -367,13 +366,10 @@ def data_start(strategy: Strategy, universe: Universe | None = None) -> pd.Times
     historical stress window the strategy runs (so old scenarios replay on real moves)."""
     start = history_start(strategy)
     if strategy.stress.historical != "none":
-        try:
-            scen = select_scenarios(strategy, universe if universe is not None else load_universe())
-            firsts = [pd.Timestamp(s.start) for s in scen if s.kind == "historical"]
-            if firsts:
-                start = min(start, min(firsts) - pd.Timedelta(days=7))
-        except ConfigError:
-            raise
+        scen = select_scenarios(strategy, universe if universe is not None else load_universe())
+        firsts = [pd.Timestamp(s.start) for s in scen if s.kind == "historical"]
+        if firsts:
+            start = min(start, min(firsts) - pd.Timedelta(days=7))
     return start
 
 
@@ -427,8 +423,6 @@ def run_strategy(strategy: Strategy | str | Path | None = None, *, data: str | P
 def print_summary(res: RunResult, console, *, layer_table: bool = False) -> None:
     """Terminal summary: headline metrics, risk, stress, and where the files are."""
     from rich.table import Table
-
-    from .report.tables import fmt
 
     r = res.results
     if r.get("data", {}).get("simulated"):
@@ -657,10 +651,8 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
     # ---------------------------------------------------------------- 3+4 construct and backtest
     with steps.step("construct and backtest"):
         policy = build_policy(strategy, universe, mandate, symbols, market)
-        from .backtest.schedule import Calendar as _Cal
-
-        n_sched = len(_Cal(strategy.schedule.frequency, clock="session").dates(
-            market.between(start, end).index(strategy.basis)))
+        window = market.between(start, end)
+        n_sched = len(Calendar(strategy.schedule.frequency, clock="session").dates(window.index(strategy.basis)))
         policy.allocator.on_fit = steps.sub("allocator fits", n_sched)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -672,7 +664,6 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
 
     # ---------------------------------------------------------------- benchmarks
     with steps.step("benchmarks"):
-        window = market.between(start, end)
         prices_b = window.prices(basis)
         sched = {}
         books = {"Strategy": result}
@@ -704,9 +695,10 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: _Steps) -> R
     final_value = float(result.equity.iloc[-1])
     wlast = result.weights.iloc[-1]
     wlast = wlast[wlast.abs() > 1e-10].astype(float)
-    rets = market.between(None, final_date).returns(basis)
+    hist = market.between(None, final_date)
+    rets = hist.returns(basis)
     with steps.step("risk report: VaR/ES, contributions, stress, liquidity"):
-        rep = _risk_step(strategy, universe, market, wlast, final_value, final_date)
+        rep = _risk_step(strategy, universe, hist, wlast, final_value, final_date)
         warns.extend(rep.warnings)
         risk_dict = rep.to_dict()
 
@@ -753,12 +745,12 @@ def select_scenarios(strategy: Strategy, universe: Universe) -> list:
 
 def _risk_step(strategy: Strategy, universe: Universe, market: MarketData, w: pd.Series, capital: float,
                asof: pd.Timestamp):
-    """:func:`computefolio.risk.report.risk_report` on the final book."""
+    """:func:`computefolio.risk.report.risk_report` on the final book (``market`` ends at ``asof``)."""
     from .risk.report import risk_report
 
     rk = strategy.risk
     pairs = (("BTC", "QQQ"),) if {"BTC", "QQQ"} <= set(market.symbols) else ()
-    return risk_report(w, market.between(None, asof), universe, capital=capital, basis=strategy.basis,
+    return risk_report(w, market, universe, capital=capital, basis=strategy.basis,
                        confidence=rk.confidence, horizon=rk.horizon, scenarios=select_scenarios(strategy, universe),
                        lookback=rk.window, asof=asof, participation=rk.participation, pairs=pairs,
                        regime_legs=(), correlation_window=rk.correlation_window, seed=rk.seed, dcc=False)
@@ -1050,9 +1042,10 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
     vd = vrep.to_dict(limit=500) if vrep is not None else {}
     counts = vrep.counts() if vrep is not None else pd.DataFrame()
     lives = market.lives()
+    data_hash = market.data_hash()  # hashes every stored value: once per run
     data = {
         "label": market.label, "source": market.source, "simulated": bool(market.simulated),
-        "data_hash": market.data_hash(), "start": str(market.start.date()), "end": str(market.end.date()),
+        "data_hash": data_hash, "start": str(market.start.date()), "end": str(market.end.date()),
         "symbols": len(market.symbols),
         "facts": {
             "source": market.label,
@@ -1060,7 +1053,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
             "dates loaded": f"{market.start.date()} to {market.end.date()} (history before {start.date()} feeds "
                             f"the estimators)",
             "symbols with data": f"{len(market.symbols)} of {len(universe)} in universe {universe.name}",
-            "data hash (sha256)": market.data_hash(),
+            "data hash (sha256)": data_hash,
             **({"seed": str(market.provenance.get("seed"))} if market.simulated else {}),
             **({"folder": str(market.provenance.get("folder"))} if market.provenance.get("folder") else {}),
             **({"trimmed rows (outside listed dates)": ", ".join(f"{k} {v}" for k, v in
@@ -1213,7 +1206,7 @@ def write_outputs(out: Path, results: dict, result, strategy: Strategy, market: 
         "strategy": results["strategy"]["config"],
         "strategy_file": str(strategy.file.name) if strategy.file else None,
         "strategy_file_sha256": _sha256(strategy.file) if strategy.file and strategy.file.is_file() else None,
-        "data": {"label": market.label, "simulated": bool(market.simulated), "data_hash": market.data_hash(),
+        "data": {"label": market.label, "simulated": bool(market.simulated), "data_hash": results["data"]["data_hash"],
                  "start": str(market.start.date()), "end": str(market.end.date()),
                  "seed": market.provenance.get("seed") if market.simulated else None},
         "versions": versions,
