@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from computefolio.allocate import (METHODS, EqualWeight, GroupRiskBudget, HierarchicalRiskParity, InverseVolatility,
-                                   MeanCVaR, MinimumVariance, NumpySampleCovariance, RiskParity, VolatilityTarget,
+                                   MeanCVaR, MinimumVariance, RiskParity, VolatilityTarget,
                                    load_mandate, make_allocator, mandate_from_dict)
 from computefolio.allocate.groups import group_risk_contributions
 from computefolio.errors import InfeasibleError
@@ -44,7 +44,7 @@ def test_naive_closed_forms():
 def test_default_covariance_equals_risk_modules_sample_covariance():
     cov_mod = pytest.importorskip("computefolio.risk.covariance")
     r = make_returns(400, 7, seed=5)
-    ours = NumpySampleCovariance().fit(r).covariance_
+    ours = EqualWeight().fit(r).covariance_  # the default: no covariance estimator given
     theirs = cov_mod.SampleCovariance().fit(r).covariance_
     np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-12, atol=1e-18)
     np.testing.assert_allclose(ours.to_numpy(), np.cov(r.to_numpy(), rowvar=False), rtol=1e-12)

@@ -25,7 +25,7 @@ exposes ``weights_`` (Series over symbols, summing to the invested fraction),
 
 from __future__ import annotations
 
-from .base import Allocator, NumpySampleCovariance, risk_contributions
+from .base import Allocator, risk_contributions
 from .convex import MaximumDiversification, MeanCVaR, MeanVariance, MinimumVariance
 from .groups import GroupRiskBudget
 from .hierarchical import HierarchicalEqualRiskContribution, HierarchicalRiskParity
@@ -41,7 +41,7 @@ __all__ = [
     "HierarchicalEqualRiskContribution", "RiskParity", "MinimumVariance", "MaximumDiversification",
     "MeanVariance", "MeanCVaR", "GroupRiskBudget", "VolatilityTarget", "SkfolioAllocator",
     "Mandate", "Constraints", "load_mandate", "mandate_from_dict", "default_mandate_path", "project",
-    "make_allocator", "METHODS", "NumpySampleCovariance", "risk_contributions",
+    "make_allocator", "METHODS", "risk_contributions",
 ]
 
 #: Method names accepted by :func:`make_allocator` (and ``computefolio allocate --method``).
@@ -64,6 +64,11 @@ _ALIASES = {"equal_weight": "ew", "inverse_volatility": "ivol", "inverse_vol": "
             "risk_budgets": "budgets"}
 
 
+#: Allocator class per method name that takes ``**params`` as they are.
+_CLASSES = {"ivol": InverseVolatility, "hrp": HierarchicalRiskParity, "herc": HierarchicalEqualRiskContribution,
+            "erc": RiskParity, "minvar": MinimumVariance, "maxdiv": MaximumDiversification, "mincvar": MeanCVaR}
+
+
 def make_allocator(method: str, *, mandate=None, covariance=None, **params) -> Allocator:
     """An allocator from a method name (see :data:`METHODS`).
 
@@ -80,23 +85,11 @@ def make_allocator(method: str, *, mandate=None, covariance=None, **params) -> A
     m = _ALIASES.get(method.lower(), method.lower())
     kw = dict(covariance=covariance, mandate=mandate)
     if m == "ew":
-        return EqualWeight(**kw)
-    if m == "ivol":
-        return InverseVolatility(**params, **kw)
-    if m == "hrp":
-        return HierarchicalRiskParity(**params, **kw)
-    if m == "herc":
-        return HierarchicalEqualRiskContribution(**params, **kw)
-    if m == "erc":
-        return RiskParity(**params, **kw)
-    if m == "minvar":
-        return MinimumVariance(**params, **kw)
-    if m == "maxdiv":
-        return MaximumDiversification(**params, **kw)
+        return EqualWeight(**kw)  # takes no parameters
     if m == "maxsharpe":
         return MeanVariance("max_sharpe", **params, **kw)
-    if m == "mincvar":
-        return MeanCVaR(**params, **kw)
+    if m in _CLASSES:
+        return _CLASSES[m](**params, **kw)
     if m == "budgets":
         if mandate is None or mandate.risk_budgets is None:
             raise ValueError("method 'budgets' needs a mandate with risk_budgets")

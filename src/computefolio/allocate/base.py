@@ -27,11 +27,12 @@ Covariance
 ----------
 An allocator uses a covariance *estimator*: any object with ``fit(returns)``
 that sets ``covariance_`` (dates x symbols in, symbols x symbols out, per
-period), e.g. any estimator of :mod:`computefolio.risk.covariance`. The
-default is :class:`NumpySampleCovariance`, the unbiased sample covariance
-(``ddof=1``) by one BLAS ``syrk``: on the NaN-free returns an allocator fits
-on (symbols with NaN are excluded first) it gives the same numbers as
-``computefolio.risk.covariance.SampleCovariance`` (tested), faster.
+period), e.g. any estimator of :mod:`computefolio.risk.covariance`. Without
+one, an allocator takes the unbiased sample covariance (``ddof=1``) of the
+NaN-free returns it fits on (symbols with NaN are excluded first) by
+:func:`sample_covariance`, one BLAS ``syrk``: the same numbers as
+``computefolio.risk.covariance.SampleCovariance`` (tested) without building an
+estimator object at every fit.
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["Allocator", "FitContext", "NumpySampleCovariance", "default_covariance",
-           "risk_contributions", "sample_covariance"]
+__all__ = ["Allocator", "FitContext", "risk_contributions", "sample_covariance"]
 
 
 def sample_covariance(x: np.ndarray) -> np.ndarray:
@@ -62,31 +62,10 @@ def sample_covariance(x: np.ndarray) -> np.ndarray:
     xc = x - x.mean(axis=0)
     c = xc.T @ xc  # NumPy dispatches A'A to BLAS syrk and fills both triangles: exactly symmetric
     c /= t - 1
-    return c
-
-
-class NumpySampleCovariance:
-    """Unbiased sample covariance estimator (fallback behind the risk module's interface).
-
-    Attributes
-    ----------
-    covariance_ : pandas.DataFrame
-        Symbols x symbols, per period of the returns (not annualized), ``ddof=1``.
-    """
-
-    def fit(self, returns: pd.DataFrame) -> "NumpySampleCovariance":
-        x = returns.to_numpy(dtype=float)
-        if np.isnan(x).any():
-            raise DataError("sample covariance: returns contain NaN; exclude or align assets first")
-        c = sample_covariance(x)
-        self.periods_per_year_ = (returns.attrs or {}).get("periods_per_year")
-        self.covariance_ = pd.DataFrame(c, index=returns.columns, columns=returns.columns)
-        return self
-
-
-def default_covariance():
-    """The default covariance estimator (:class:`NumpySampleCovariance`)."""
-    return NumpySampleCovariance()
+    # c is exactly symmetric: c.T holds the same values in the Fortran order of a DataFrame's values
+    # (an estimator's ``covariance_``); the layout picks the BLAS kernel of later products such as
+    # ``cov @ w``, so they keep their last bit whether the covariance came from here or an estimator
+    return c.T
 
 
 def risk_contributions(w: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -136,8 +115,9 @@ class Allocator:
     Parameters
     ----------
     covariance : estimator, optional
-        Object with ``fit(returns)`` setting ``covariance_`` (default:
-        :func:`default_covariance`).
+        Object with ``fit(returns)`` setting ``covariance_``, or a fixed
+        covariance (DataFrame over the symbols, or array). Default: the sample
+        covariance (:func:`sample_covariance`).
     mandate : Mandate or str or path, optional
         Rules the weights must obey (see :mod:`computefolio.allocate.mandate`).
         Convex allocators take them as constraints; heuristic ones are
@@ -291,8 +271,10 @@ class Allocator:
         return m
 
     def _covariance(self, sub: pd.DataFrame) -> np.ndarray:
-        est = self.covariance if self.covariance is not None else default_covariance()
-        if isinstance(est, (pd.DataFrame, np.ndarray)):
+        est = self.covariance
+        if est is None:  # default: ``sub`` holds no NaN (``_prepare`` excluded those symbols)
+            c = sample_covariance(sub.to_numpy(dtype=float))
+        elif isinstance(est, (pd.DataFrame, np.ndarray)):
             c = pd.DataFrame(est).reindex(index=sub.columns, columns=sub.columns) if isinstance(est, pd.DataFrame) \
                 else np.asarray(est)
             c = np.asarray(c, dtype=float)
@@ -309,7 +291,7 @@ class Allocator:
         if c.shape != (sub.shape[1], sub.shape[1]) or not np.isfinite(c).all():
             raise DataError(f"covariance estimator returned shape {c.shape} or non-finite values "
                             f"for {sub.shape[1]} assets")
-        if isinstance(est, NumpySampleCovariance):
+        if est is None:
             return c  # exactly symmetric by construction
         return 0.5 * (c + c.T)
 

@@ -293,15 +293,9 @@ def _expected_returns(spec, ctx: FitContext) -> np.ndarray:
 def _periods_per_year(ctx: FitContext, override) -> float:
     if override:
         return float(override)
-    ppy = (ctx.returns.attrs or {}).get("periods_per_year")
-    if not ppy:
-        basis = (ctx.returns.attrs or {}).get("basis")
-        if basis:
-            from ..clock import periods_per_year
+    from ..data.market import annualization
 
-            return float(periods_per_year(basis))
-        raise ValueError("returns carry no periods_per_year attribute: pass periods_per_year=")
-    return float(ppy)
+    return float(annualization(ctx.returns, (ctx.returns.attrs or {}).get("basis")))
 
 
 class MeanVariance(_Convex):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import Allocator, default_covariance
+from .base import Allocator, sample_covariance
 
 __all__ = ["VolatilityTarget"]
 
@@ -83,15 +83,9 @@ class VolatilityTarget:
     def _ppy(self, returns, periods_per_year) -> float:
         if periods_per_year:
             return float(periods_per_year)
-        ppy = (returns.attrs or {}).get("periods_per_year")
-        if ppy:
-            return float(ppy)
-        basis = self.basis or (returns.attrs or {}).get("basis")
-        if basis is None:
-            raise ValueError("returns carry no periods_per_year/basis attribute: pass basis='session' or 'calendar'")
-        from ..clock import periods_per_year as ppy_of
+        from ..data.market import annualization
 
-        return float(ppy_of(basis))
+        return float(annualization(returns, self.basis or (returns.attrs or {}).get("basis")))
 
     def _scale(self, weights, returns, periods_per_year, cov) -> None:
         w = pd.Series(weights, dtype=float)
@@ -111,8 +105,8 @@ class VolatilityTarget:
             if sub.isna().any().any():
                 bad = sub.columns[sub.isna().any()].tolist()
                 raise ValueError(f"volatility target: held symbols with NaN returns in the window: {bad[:5]}")
-            est = self.estimator if self.estimator is not None else default_covariance()
-            c = np.asarray(est.fit(sub).covariance_, dtype=float)
+            c = (sample_covariance(sub.to_numpy(dtype=float)) if self.estimator is None
+                 else np.asarray(self.estimator.fit(sub).covariance_, dtype=float))
         else:
             c = np.asarray(pd.DataFrame(cov).reindex(index=syms, columns=syms), dtype=float)
         x = held.to_numpy()

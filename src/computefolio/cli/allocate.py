@@ -61,6 +61,7 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
         ``volatility_annualized``, ``cash``, ``data``, ``date``.
     """
     from ..allocate import VolatilityTarget, make_allocator
+    from ..data.market import annualization
 
     rets = market.returns(basis).dropna(how="all")  # dates where no asset has a return (the first one)
     if date is not None:
@@ -76,7 +77,7 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
     alloc.fit(window, universe=universe, current_weights=current_weights, adv=adv, date=asof)
     w = alloc.weights_
     rc = alloc.risk_contributions_
-    ppy = float(window.attrs.get("periods_per_year") or market.periods_per_year(basis))
+    ppy = float(annualization(window, basis))
     vol = float(np.sqrt(alloc.variance_ * ppy))
     out_vt = None
     if vol_target is not None:
