@@ -921,10 +921,8 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
     last_risk = {}
     last_date = None
     if allocator is not None and getattr(allocator, "symbols_", None):
-        rc = allocator.risk_contributions_
-        m_ = universe.membership(by, date=allocator.fit_context_.date, symbols=list(rc.index))
-        last_risk = (m_.T @ rc.to_numpy()).to_dict()
         last_date = allocator.fit_context_.date
+        last_risk = universe.exposure(allocator.risk_contributions_, by, date=last_date).to_dict()
     kind = "risk" if strategy.budget_kind == "risk" else "weight"
     budgets = table(
         f"{kind.capitalize()} budgets by {by}: target, last rebalance, today",

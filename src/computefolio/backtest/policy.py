@@ -212,6 +212,7 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
     eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots, bands=bands,
                  keep_weights=keep_weights, max_targets=16, stop_on_breach=bands is not None, trade_at=trade_at)
     T = len(prep.index)
+    eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
     if bands is not None:
         sched = set(prep.index.get_indexer(bands.dates(prep.index)).tolist())
         eng.stop[:] = False
@@ -219,11 +220,9 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         for k in sched:
             if k >= 0:
                 eng.stop[k] = True
-        eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
         eng.targets = np.zeros((16, len(prep.symbols)))
     else:
         rows = prep.index.get_indexer(policy.schedule.dates(prep.index))
-        eng.set_targets(np.zeros((0, len(prep.symbols))), np.full(T, -1, dtype=np.int64))
         eng.targets = np.zeros((max(16, len(rows)), len(prep.symbols)))
         eng.stop[rows[rows >= 0]] = True
     # ADV (currency per period, trailing impact_window) for liquidity rules; NaN = unknown
