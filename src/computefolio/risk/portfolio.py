@@ -65,10 +65,15 @@ class Aligned:
         return self.weights.to_numpy()
 
     def note(self) -> str:
-        if self.dropped:
-            return (f"{len(self.index)} periods where every held asset has a return "
-                    f"({self.dropped} incomplete periods dropped, e.g. before the youngest listing)")
-        return f"{len(self.index)} periods, all complete"
+        return complete_periods_note(len(self.index), self.dropped)
+
+
+def complete_periods_note(n: int, dropped: int) -> str:
+    """How many periods a result used (``n``) and how many incomplete ones it dropped."""
+    if dropped:
+        return (f"{n} periods where every held asset has a return "
+                f"({dropped} incomplete periods dropped, e.g. before the youngest listing)")
+    return f"{n} periods, all complete"
 
 
 def align(weights, returns: pd.DataFrame, *, lookback: int | None = None, min_periods: int = 20,

@@ -46,7 +46,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ..errors import DataError
-from .portfolio import DEFAULT_CAPITAL, Aligned, align, weights_from_holdings
+from .portfolio import DEFAULT_CAPITAL, Aligned, align, complete_periods_note, weights_from_holdings
 
 METHODS = ("historical", "gaussian", "cornish_fisher", "filtered_historical", "monte_carlo")
 
@@ -207,19 +207,18 @@ def _tail_spec(n: int, confidence: float):
     return k, m, wts
 
 
-def _tail_weights(r: np.ndarray, confidence: float):
-    """Order-statistic weights defining the empirical VaR and ES of scenario returns ``r``.
+def _tail_rows(r: np.ndarray, confidence: float):
+    """Scenarios defining the empirical VaR and ES of scenario returns ``r``.
 
-    Returns (order, k_var, es_weights): ``order`` lists the indices of the smallest
-    returns, ascending; ``VaR = -r[order[k_var]]`` and
-    ``ES = -(es_weights @ r[order[:len(es_weights)]])``.
+    Returns (i_var, tail, es_weights): ``VaR = -r[i_var]`` and ``ES = -(es_weights @ r[tail])``,
+    ``tail`` the indices of the ``len(es_weights)`` smallest returns, ascending.
     """
     n = len(r)
     k, m, wts = _tail_spec(n, float(confidence))
     mm = max(m, k)
     part = np.argpartition(r, mm - 1)[:mm] if mm < n else np.arange(n)
     order = part[np.argsort(r[part], kind="stable")]
-    return order, k - 1, wts
+    return order[k - 1], order[:m], wts
 
 
 def tail_var_es(r: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -247,14 +246,10 @@ def _scenario_contributions(scen: np.ndarray, w: np.ndarray, confidence: float, 
     ``scen`` (row ``j`` when ``rows`` is None), so a caller that screened out rows need
     not copy the matrix. Only the tail rows are read.
     """
-    order, kv, wts = _tail_weights(r, confidence)
-    iv = order[kv]
-    tail = order[: len(wts)]
+    iv, tail, wts = _tail_rows(r, confidence)
     if rows is not None:
         iv, tail = rows[iv], rows[tail]
-    var_c = -w * scen[iv]
-    es_c = -w * (wts @ scen[tail])
-    return var_c, es_c
+    return -w * scen[iv], -w * (wts @ scen[tail])
 
 
 def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float, r: np.ndarray | None = None):
@@ -265,12 +260,8 @@ def empirical_var_es(scen: np.ndarray, w: np.ndarray, confidence: float, r: np.n
     """
     if r is None:
         r = scen @ w
-    order, kv, wts = _tail_weights(r, confidence)
-    iv = order[kv]
-    tail = order[: len(wts)]
-    var_c = -w * scen[iv]
-    es_c = -w * (wts @ scen[tail])
-    return float(-r[iv]), float(-(wts @ r[tail])), var_c, es_c
+    iv, tail, wts = _tail_rows(r, confidence)
+    return float(-r[iv]), float(-(wts @ r[tail])), -w * scen[iv], -w * (wts @ scen[tail])
 
 
 def _ewma_vol(x: np.ndarray, lam: float, warmup: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -372,13 +363,6 @@ def _cornish_fisher(x: np.ndarray, w: np.ndarray, confidence: float, horizon: in
 _F8 = np.dtype(float)
 
 
-@lru_cache(maxsize=64)
-def _note(n: int, dropped: int) -> str:
-    """The general path's wording (:meth:`Aligned.note`) for ``n`` periods used, ``dropped`` screened."""
-    return Aligned(weights=None, x=None, index=range(n), dropped=dropped, basis=None, periods_per_year=None,
-                   currency="").note()
-
-
 def _historical_book(weights, returns, confidence: float, lookback: int | None, currency: str | None,
                      capital: float) -> VaRResult | None:
     """Historical VaR/ES at horizon 1 on NumPy arrays, contributions deferred.
@@ -452,7 +436,7 @@ def _historical_book(weights, returns, confidence: float, lookback: int | None, 
         return pd.Series(vc, index=sym, name="var"), pd.Series(ec, index=sym, name="es")
 
     attrs = returns.attrs or {}
-    note = _note(len(rs), dropped)
+    note = complete_periods_note(len(rs), dropped)
     return VaRResult(method="historical", confidence=float(confidence), horizon=1, basis=attrs.get("basis"),
                      periods_per_year=attrs.get("periods_per_year"),
                      currency=currency or attrs.get("currency") or "USD", capital=float(capital),
@@ -596,8 +580,8 @@ def _t_copula_var_es(x: np.ndarray, w: np.ndarray, confidence: float, horizon: i
     # Student-t cdf tabulated on a sinh-spaced grid over [-1e4, 1e4] (interpolation error < 1e-7)
     grid = np.sinh(np.linspace(-np.arcsinh(1e4), np.arcsinh(1e4), 200_001))
     tcdf = special.stdtr(dof, grid)
-    a = 1.0 - confidence
-    keep = min(int(math.ceil(round(n_sims * a, 9))) + 2, n_sims)
+    k, mm, wts = _tail_spec(n_sims, float(confidence))
+    keep = min(k + 2, n_sims)
     cand_s = np.empty((0, p))
     cand_r = np.empty(0)
     done = 0
@@ -621,20 +605,12 @@ def _t_copula_var_es(x: np.ndarray, w: np.ndarray, confidence: float, horizon: i
             sel = np.argpartition(cand_r, keep - 1)[:keep]
             cand_s, cand_r = cand_s[sel], cand_r[sel]
         done += m
-    # VaR/ES of the full sample from its worst scenarios: pad with +inf placeholders
+    # VaR/ES of all n_sims scenarios from the worst ``keep`` of them, in ascending order
     order = np.argsort(cand_r, kind="stable")
     cand_s, cand_r = cand_s[order], cand_r[order]
-    k_na = round(n_sims * a, 9)
-    k = max(int(math.ceil(k_na)), 1)
-    kf = int(math.floor(k_na))
-    iv = k - 1
-    mm = min(kf + 1, n_sims)
-    wts = np.full(mm, 1.0 / k_na)
-    if kf + 1 <= n_sims:
-        wts[-1] = (k_na - kf) / k_na
-    var_c = -w * cand_s[iv]
+    var_c = -w * cand_s[k - 1]
     es_c = -w * (wts @ cand_s[:mm])
-    return float(-cand_r[iv]), float(-(wts @ cand_r[:mm])), var_c, es_c
+    return float(-cand_r[k - 1]), float(-(wts @ cand_r[:mm])), var_c, es_c
 
 
 def var_es_table(weights: pd.Series, returns: pd.DataFrame, *, methods=METHODS, **kwargs) -> dict[str, VaRResult]:
