@@ -283,7 +283,6 @@ class Engine:
         if trade_at == "next_open":
             if prep.open is None:
                 self.warnings.append("no open prices: next-open trades execute at the next row's close")
-            if prep.open is None:
                 self.xp = np.full((T, N), np.nan)
             else:
                 self.xp = prep.open
