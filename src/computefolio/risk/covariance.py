@@ -295,6 +295,12 @@ class SampleCovariance(CovarianceEstimator):
         return cov, n
 
 
+def _ew_weights(halflife: float, n_t: int) -> np.ndarray:
+    """Weight ``lam ** (n_t - 1 - t)`` of period t (0 = oldest), ``lam = 0.5 ** (1 / halflife)``; shape (n_t,)."""
+    lam = 0.5 ** (1.0 / halflife)
+    return lam ** np.arange(n_t - 1, -1, -1, dtype=float)
+
+
 class EWMACovariance(CovarianceEstimator):
     """Exponentially weighted covariance (RiskMetrics 1996) with a half-life.
 
@@ -326,8 +332,7 @@ class EWMACovariance(CovarianceEstimator):
         return {**super()._params(), "halflife": self.halflife, "min_periods": self.min_periods}
 
     def _weights(self, n_t: int) -> np.ndarray:
-        lam = 0.5 ** (1.0 / self.halflife)
-        return lam ** np.arange(n_t - 1, -1, -1, dtype=float)
+        return _ew_weights(self.halflife, n_t)
 
     def _estimate(self, x, mask, all_obs):
         n_t = x.shape[0]
@@ -463,10 +468,7 @@ class PairwiseShrunkCovariance(CovarianceEstimator):
 
     def _estimate(self, x, mask, all_obs):
         n_t, p = x.shape
-        w = None
-        if self.halflife:
-            lam = 0.5 ** (1.0 / self.halflife)
-            w = lam ** np.arange(n_t - 1, -1, -1, dtype=float)
+        w = _ew_weights(self.halflife, n_t) if self.halflife else None
         cov, _, n, _ = _pairwise_moments(x, mask, w, self.assume_centered)
         if w is None and not self.assume_centered:
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -73,8 +73,7 @@ def rolling_correlation(x: pd.Series, y: pd.Series, window: int = 63, min_period
 
     def roll(v):
         c = np.concatenate([[0.0], np.cumsum(v)])
-        out = c[window:] - c[:-window]
-        return np.concatenate([np.cumsum(v)[: window - 1], out]) if len(v) >= window else np.cumsum(v)
+        return np.concatenate([c[1:window], c[window:] - c[:-window]])
 
     n, sa, sb = roll(ok.astype(float)), roll(a), roll(b)
     saa, sbb, sab = roll(a * a), roll(b * b), roll(a * b)
@@ -95,11 +94,10 @@ def ewm_correlation(x: pd.Series, y: pd.Series, halflife: float = 21.0, min_peri
     df = pd.concat([x, y], axis=1)
     a, b = df.iloc[:, 0].to_numpy(float), df.iloc[:, 1].to_numpy(float)
     ok = np.isfinite(a) & np.isfinite(b)
-    lam = 0.5 ** (1.0 / halflife)
     a0, b0, m = np.where(ok, a, 0.0), np.where(ok, b, 0.0), ok.astype(float)
 
     def ew(v):
-        return signal.lfilter([1.0], [1.0, -lam], v)
+        return _ew_sums(v, halflife)
 
     wsum = ew(m)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -239,12 +237,16 @@ def regime_labels(corr: pd.Series, vol: pd.Series | None = None,
     return pd.Series(lab, index=corr.index, name="regime", dtype=object)
 
 
+def _ew_sums(v: np.ndarray, halflife: float) -> np.ndarray:
+    """Exponentially weighted running sums ``s_t = v_t + lam s_{t-1}``, ``lam = 0.5 ** (1 / halflife)``."""
+    return signal.lfilter([1.0], [1.0, -0.5 ** (1.0 / halflife)], v)
+
+
 def _ewm_vol(r: pd.Series, halflife: float) -> pd.Series:
-    lam = 0.5 ** (1.0 / halflife)
     v = r.to_numpy(float)
     ok = np.isfinite(v)
-    num = signal.lfilter([1.0], [1.0, -lam], np.where(ok, v * v, 0.0))
-    den = signal.lfilter([1.0], [1.0, -lam], ok.astype(float))
+    num = _ew_sums(np.where(ok, v * v, 0.0), halflife)
+    den = _ew_sums(ok.astype(float), halflife)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.Series(np.sqrt(num / den), index=r.index)
 

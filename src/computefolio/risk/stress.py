@@ -295,6 +295,12 @@ def _proxy_returns(held: list[str], cum: pd.Series, universe) -> tuple[pd.Series
     return out, notes
 
 
+def _by_asset(w: pd.Series, ret: pd.Series, src: pd.Series, capital: float) -> pd.DataFrame:
+    """Weight, scenario return, P&L (fraction of capital and currency) and the return's source per asset."""
+    pnl_pct = w * ret
+    return pd.DataFrame({"weight": w, "return": ret, "pnl_pct": pnl_pct, "pnl": pnl_pct * capital, "source": src})
+
+
 def _by_layer(w: pd.Series, ret: pd.Series, universe, capital: float) -> pd.DataFrame:
     contrib = w * ret
     if universe is None:
@@ -314,9 +320,7 @@ def _historical(s: HistoricalScenario, w, returns, universe, capital, currency):
     held = list(w.index)
     ret, notes = _proxy_returns(held, cum, universe)
     src = pd.Series({h: notes.get(h, "data") for h in held})
-    by_asset = pd.DataFrame({"weight": w, "return": ret, "pnl_pct": w * ret, "source": src})
-    by_asset["pnl"] = by_asset["pnl_pct"] * capital
-    by_asset = by_asset[["weight", "return", "pnl_pct", "pnl", "source"]]
+    by_asset = _by_asset(w, ret, src, capital)
     return StressResult(s.name, "historical", s.title, s.description, float((w * ret).sum()), capital, currency,
                         (returns.attrs or {}).get("basis"), by_asset, _by_layer(w, ret, universe, capital),
                         start=str(used[0].date()), end=str(used[-1].date()), periods=n, proxies=notes)
@@ -353,9 +357,7 @@ def _hypothetical(s: HypotheticalScenario, w, returns, universe, capital, curren
             raise DataError(f"scenario {s.name}: a correlation stress needs returns and a universe")
         stressed, shock, src = _correlation_stress(s, w, returns, universe, shock, direct, src, confidence)
     ret = shock
-    by_asset = pd.DataFrame({"weight": w, "return": ret, "pnl_pct": w * ret, "source": src})
-    by_asset["pnl"] = by_asset["pnl_pct"] * capital
-    by_asset = by_asset[["weight", "return", "pnl_pct", "pnl", "source"]]
+    by_asset = _by_asset(w, ret, src, capital)
     return StressResult(s.name, "hypothetical", s.title, s.description, float((w * ret).sum()), capital, currency,
                         (returns.attrs or {}).get("basis") if returns is not None else None, by_asset,
                         _by_layer(w, ret, universe, capital), stressed_risk=stressed)
