@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ from .liquidity import liquidity
 from .portfolio import DEFAULT_CAPITAL, check_weights, portfolio_returns
 from .proxies import proxy_fill
 from .regimes import _as_leg, correlation_regimes
-from .stress import run_stress
+from .stress import load_scenarios, stress_test
 from .var import METHODS, value_at_risk
 
 SCHEMA = "computefolio.risk/1"
@@ -256,21 +257,15 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
 
     # ---- stress
     stress: list = []
-    try:
-        from .stress import load_scenarios
-        from pathlib import Path
-
-        scen = scenarios
-        if scen is None or isinstance(scen, (str, Path)):
-            scen = load_scenarios(scen, universe)
-        for s in scen:
-            try:
-                stress.extend(run_stress(held_w, rets_all, universe, [s], capital=capital, currency=cur,
-                                         confidence=confidence))
-            except ComputefolioError as exc:
-                stress.append({"name": s.name, "kind": s.kind, "title": s.title, "error": str(exc)})
-    except ComputefolioError:
-        raise
+    scen = scenarios
+    if scen is None or isinstance(scen, (str, Path)):
+        scen = load_scenarios(scen, universe)
+    for s in scen:
+        try:
+            stress.append(stress_test(held_w, s, rets_all, universe, capital=capital, currency=cur,
+                                      confidence=confidence))
+        except ComputefolioError as exc:
+            stress.append({"name": s.name, "kind": s.kind, "title": s.title, "error": str(exc)})
 
     # ---- drawdown of today's book over the lookback window (same returns as VaR)
     dd = None
