@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._params import ParamsMixin
 from ..errors import DataError
 
 __all__ = ["Allocator", "FitContext", "risk_contributions", "sample_covariance"]
@@ -109,7 +110,7 @@ class FitContext:
     extra: dict = field(default_factory=dict)
 
 
-class Allocator:
+class Allocator(ParamsMixin):
     """Base class: fit on returns, get ``weights_`` that obey the mandate.
 
     Parameters
@@ -325,18 +326,3 @@ class Allocator:
         """Portfolio volatility per period of the returns (sqrt of ``variance_``)."""
         return float(np.sqrt(max(self.variance_, 0.0)))
 
-    def get_params(self, deep: bool = False) -> dict:
-        """Constructor parameters (scikit-learn convention)."""
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
-
-    def set_params(self, **params) -> "Allocator":
-        for k, v in params.items():
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        ps = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
-        return f"{type(self).__name__}({ps})"

@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._params import ParamsMixin
 from ..errors import DataError
 
 __all__ = [
@@ -138,7 +139,7 @@ def _pairwise_moments(x: np.ndarray, mask: np.ndarray, w: np.ndarray | None, ass
     return cov, wsum, n, wsq
 
 
-class CovarianceEstimator:
+class CovarianceEstimator(ParamsMixin):
     """Base class: the shared ``fit`` contract (see the module docstring).
 
     Parameters
