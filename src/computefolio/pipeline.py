@@ -56,22 +56,12 @@ OUTPUT_FILES = ("report.html", "results.json", "weights.csv", "trades.csv", "man
 # ----------------------------------------------------------------------------- construction
 def make_allocator(spec, covariance=None) -> Allocator:
     """An allocator of :mod:`computefolio.allocate` from a strategy's allocator spec."""
-    from . import allocate as A
+    from .allocate import make_allocator as build  # the one method-name -> allocator table
 
-    method = spec.method
-    params = dict(spec.params)
-    classes = {
-        "equal_weight": "EqualWeight", "inverse_vol": "InverseVolatility", "erc": "RiskParity",
-        "hrp": "HierarchicalRiskParity", "herc": "HierarchicalEqualRiskContribution",
-        "min_variance": "MinimumVariance", "max_diversification": "MaximumDiversification",
-    }
-    cls = getattr(A, classes[method], None)
-    if cls is None:
-        raise ConfigError(None, "allocator", f"an allocator available in computefolio.allocate; {method!r} is not")
     try:
-        return cls(covariance=covariance, **params)
-    except TypeError as exc:
-        raise ConfigError(None, "allocator", f"parameters accepted by {cls.__name__} ({exc})") from None
+        return build(spec.method, covariance=covariance, **dict(spec.params))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(None, "allocator", f"parameters accepted by the {spec.method!r} allocator ({exc})") from None
 
 
 def make_covariance(strategy: Strategy):

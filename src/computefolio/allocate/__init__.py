@@ -85,7 +85,7 @@ def make_allocator(method: str, *, mandate=None, covariance=None, **params) -> A
     m = _ALIASES.get(method.lower(), method.lower())
     kw = dict(covariance=covariance, mandate=mandate)
     if m == "ew":
-        return EqualWeight(**kw)  # takes no parameters
+        return EqualWeight(**params, **kw)  # takes none: a stray parameter is a TypeError, not ignored
     if m == "maxsharpe":
         return MeanVariance("max_sharpe", **params, **kw)
     if m in _CLASSES:
