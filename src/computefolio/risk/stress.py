@@ -37,6 +37,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import read_yaml, validation_to_config_error
+from ..data.market import annualization
 from ..errors import ConfigError, DataError, ItemFieldError
 from .portfolio import DEFAULT_CAPITAL, check_weights
 
@@ -384,7 +385,7 @@ def _correlation_stress(s, w, returns, universe, shock, direct, src, confidence)
     d = np.sqrt(np.diag(cov))
     cov_s = corr_s * np.outer(d, d)
     wv = w.to_numpy()
-    ppy = est.periods_per_year_ or 252
+    ppy = est.periods_per_year_ or annualization(returns)  # never a guessed 252 (raises without a basis)
     z = stats.norm.ppf(confidence)
     vol0 = float(np.sqrt(wv @ cov @ wv))
     vol1 = float(np.sqrt(wv @ cov_s @ wv))
