@@ -106,7 +106,7 @@ def fake_results(simulated: bool = True, n: int = 400) -> dict:
 @functools.lru_cache(maxsize=None)
 def demo_run(out_dir: str):
     """Run the shipped strategy on the sample market once per process into ``out_dir``."""
-    from computefolio.pipeline import run_strategy
+    from computefolio.job import run_strategy
     from computefolio.strategy import load_strategy
 
     return run_strategy(load_strategy(), out_dir=Path(out_dir), progress=False)

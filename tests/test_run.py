@@ -22,7 +22,7 @@ import yaml
 from _report_data import demo_run
 
 from computefolio import metrics as M
-from computefolio.pipeline import OUTPUT_FILES, run_strategy
+from computefolio.job import OUTPUT_FILES, run_strategy
 from computefolio.report import fmt
 from computefolio.strategy import default_strategy_path, strategy_from_dict
 

@@ -1,6 +1,6 @@
 """The strategy file: one YAML document that describes a whole compute-backed book.
 
-A strategy names everything :func:`computefolio.pipeline.run_strategy` needs to go
+A strategy names everything :func:`computefolio.job.run_strategy` needs to go
 from data to an investment-committee report: the universe, where prices come from,
 the valuation clock, the period, the capital, how the book is built (budgets per
 sleeve or per layer, an allocator per group), the mandate, when it rebalances, the

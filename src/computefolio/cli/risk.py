@@ -77,7 +77,7 @@ def _market(universe, data: Optional[Path], store: Optional[Path], sample: bool,
 
 def _strategy_weights(path: Path, universe, market):
     """Target weights of a strategy file as of the last date of the market."""
-    from ..pipeline import build_allocator, investable_symbols
+    from ..job import build_allocator, investable_symbols
     from ..strategy import load_strategy
 
     s = load_strategy(path)

@@ -1,7 +1,7 @@
 """``computefolio run STRATEGY.yaml`` and ``computefolio demo``: the whole flow, one report.
 
 ``run`` loads and validates the strategy file, then runs
-:func:`computefolio.pipeline.run_strategy` (load -> validate -> construct -> backtest ->
+:func:`computefolio.job.run_strategy` (load -> validate -> construct -> backtest ->
 risk -> stress -> report) with progress bars, prints a terminal summary and writes
 ``out/<strategy-name>/`` (``report.html``, ``results.json``, ``weights.csv``,
 ``trades.csv``, ``manifest.json``). ``demo`` is ``run`` on the shipped strategy with the
@@ -36,7 +36,7 @@ def run(
 
     ``computefolio run --data ../shared/data/prices`` runs the shipped strategy on real prices.
     """
-    from ..pipeline import print_summary, run_strategy
+    from ..job import print_summary, run_strategy
     from ..strategy import load_strategy
 
     s = load_strategy(strategy)
@@ -52,7 +52,7 @@ def demo(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Run the shipped compute_backed strategy on the built-in sample market (simulated)."""
-    from ..pipeline import print_summary, run_strategy
+    from ..job import print_summary, run_strategy
     from ..strategy import load_strategy
 
     s = _override(load_strategy(), sample=True)

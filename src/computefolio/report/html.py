@@ -192,7 +192,7 @@ def build_report(results: dict) -> str:
     Parameters
     ----------
     results : dict
-        The ``results.json`` layout written by :func:`computefolio.pipeline.run_strategy`:
+        The ``results.json`` layout written by :func:`computefolio.job.run_strategy`:
         keys ``strategy``, ``run``, ``conventions``, ``data``, ``headline``, ``exposure``
         (``sleeve``/``layer``/``theme`` tables), ``var_es``, ``stress``
         (``historical``/``hypothetical``/``by_layer``), ``liquidity`` (``buckets``/``assets``),

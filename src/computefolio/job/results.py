@@ -1,0 +1,436 @@
+"""The results of a run as tables and series (the ``results.json`` layout), built in one place.
+
+Every table is made with :func:`computefolio.report.table` and carries its unit and
+basis; the report and the terminal read these tables, never the library objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pandas as pd
+
+from ..data.market import MarketData
+from ..report import column, quantity, table
+from ..strategy import Strategy
+from ..universe import Universe
+
+
+def _r7(v) -> float | None:
+    """A float rounded to 7 significant digits for chart series (None for NaN)."""
+    if v is None:
+        return None
+    f = float(v)
+    return float(f"{f:.7g}") if math.isfinite(f) else None
+
+
+def _series(frame: pd.DataFrame | pd.Series, unit: str, basis: str, **extra) -> dict:
+    """A chart series in the results layout (dates as ISO strings, values rounded)."""
+    df = frame.to_frame() if isinstance(frame, pd.Series) else frame
+    out = {"unit": unit, "basis": basis, "index": [d.strftime("%Y-%m-%d") for d in df.index],
+           "columns": {str(c): [_r7(v) for v in df[c].to_numpy(dtype=float)] for c in df.columns}}
+    out.update(extra)
+    return out
+
+
+_HEADLINE = [
+    ("total_return", "Total return", "fraction"), ("cagr", "CAGR", "fraction/yr"),
+    ("volatility", "Volatility", "fraction/yr"), ("sharpe", "Sharpe", "ratio"), ("sortino", "Sortino", "ratio"),
+    ("max_drawdown", "Max drawdown", "fraction"), ("max_drawdown_days", "Longest drawdown", "days"),
+    ("calmar", "Calmar", "ratio"), ("beta", "Beta to QQQ", "ratio"), ("correlation", "Corr. to QQQ", "ratio"),
+    ("final_value", "Final value", None),
+]
+
+
+def headline_table(books: dict, metrics_by_book: dict, strategy: Strategy, basis_txt: str, ref: str | None) -> dict:
+    cur = strategy.currency
+    cols = [column("book", "Book")] + [column(k, lab if not (k in ("beta", "correlation") and ref)
+                                               else lab.replace("QQQ", ref), u or cur) for k, lab, u in _HEADLINE]
+    rows = []
+    for name, res in books.items():
+        m = metrics_by_book[name]
+        row = {"book": name, **{k: m.get(k) for k, _, _ in _HEADLINE if k != "final_value"}}
+        row["final_value"] = float(res.equity.iloc[-1])
+        rows.append(row)
+    return table("Strategy and benchmarks", cols, rows, basis=basis_txt,
+                 note=(f"net of all trading costs for the strategy; benchmarks gross of costs; Sharpe and Sortino "
+                       f"over a risk-free rate of {strategy.cash_rate:.2%}/yr (per period = rate / periods per "
+                       f"year); drawdown duration in calendar days; beta and correlation of per-period returns"))
+
+
+def mandate_table(mandate, w: pd.Series, universe: Universe, market: MarketData, asof, capital: float) -> dict:
+    """Each mandate rule on the final (drifted) book: the amount by which it is broken and its status."""
+    cols = [column("rule", "Rule"), column("detail", "Detail"), column("breach", "Breach", "fraction"),
+            column("status", "Status")]
+    if mandate is None:
+        return table("Mandate rules", cols, [], note="no mandate file")
+    from ..risk.liquidity import native_adv
+
+    # liquidity rules compare positions with ADV in currency: check them on the book's
+    # value today, not on the mandate's starting capital
+    mandate = mandate.model_copy(update={"capital": float(capital)})
+    syms = list(w.index)
+    fixed = mandate.fixed_zero(syms, universe=universe, date=asof)
+    rows = [{"rule": f"held at zero: {s}", "detail": why, "breach": abs(float(w[s])),
+             "status": "breach" if abs(w[s]) > 1e-7 else "pass"} for s, why in fixed.items()]
+    keep = [s for s in syms if s not in fixed]
+    adv = None
+    novol = [s for s in keep if market.volume is None or market.volume[s].notna().sum() == 0]
+    if mandate.liquidity is not None and len(novol) < len(keep):
+        adv = native_adv(market, 20, asof).reindex(keep)
+        adv[novol] = 1e30  # no volume in the source: the liquidity rules are not checked (row below)
+    cons = mandate.constraints(keep, universe=universe, date=asof, adv=adv, check=False)
+    x = w.reindex(keep).to_numpy(dtype=float)
+    for r in cons.rules:
+        v = r.violation(x)
+        status = "pass" if v <= 1e-7 else "breach"
+        detail = r.detail
+        if r.name == "budget":
+            # the allocator invests exactly this fraction; less (more cash, e.g. after the
+            # volatility target) is within the mandate, more is a breach of the cash floor
+            inv = float(x.sum())
+            lim = float(r.b[0])
+            v = max(inv - lim, 0.0)
+            status = "pass" if v <= 1e-7 else "breach"
+            detail = f"invested {inv:.2%} of capital, at most {lim:.2%} (cash floor)"
+        if r.name == "liquidity.max_adv_fraction":
+            rows.append({"rule": r.name, "detail": detail + "; applies to the trades of a rebalance, checked by "
+                         "the allocator then", "breach": None, "status": "n/a"})
+            continue
+        rows.append({"rule": r.name, "detail": detail, "breach": v, "status": status})
+    for sk in cons.skipped:
+        rows.append({"rule": "not checked", "detail": sk, "breach": None, "status": "n/a"})
+    if mandate.liquidity is not None and novol:
+        rows.append({"rule": "not checked", "detail": f"liquidity rules for {', '.join(novol)} (no volume data "
+                     "in the source)", "breach": None, "status": "n/a"})
+    nb = sum(1 for r in rows if r["status"] == "breach")
+    return table(f"Mandate {getattr(mandate, 'name', '')}: {len(rows)} rules, {nb} breached on the final book", cols,
+                 rows, note=f"final weights after drift since the last rebalance, book value {capital:,.0f}; "
+                            "breach = how far the rule is exceeded, fraction of the book (0 when it holds)")
+
+
+def _weights_by_layer(result, universe: Universe) -> pd.DataFrame:
+    """Daily look-through weights by layer, each month with the classification in force at its start."""
+    W = result.weights.fillna(0.0)
+    parts = []
+    for _, chunk in W.groupby(W.index.to_period("M")):
+        m = universe.membership("layer", date=chunk.index[0], symbols=list(W.columns))
+        parts.append(pd.DataFrame(chunk.to_numpy() @ m.to_numpy(), index=chunk.index, columns=m.columns))
+    out = pd.concat(parts)
+    out = out.loc[:, (out.abs() > 1e-9).any()]
+    out.columns = [universe.group_name("layer", c) for c in out.columns]
+    out["cash"] = 1.0 - W.sum(axis=1)
+    return out
+
+
+def _stress_tables(risk: dict, universe: Universe, cur: str, btxt: str) -> dict:
+    hist_rows, hyp_rows, layer_rows, proxy_rows = [], [], [], []
+    layers = set()
+    for s in risk.get("stress") or []:
+        title = s.get("title") or s.get("name")
+        if "error" in s:
+            row = {"scenario": title, "pnl_pct": None, "pnl": None, "note": f"not run: {s['error']}"}
+            (hist_rows if s.get("kind") == "historical" else hyp_rows).append(
+                {**row, "window": "", "periods": None})
+            continue
+        n_proxy = len(s.get("proxies") or {})
+        if s["kind"] == "historical":
+            hist_rows.append({"scenario": title, "window": f"{s.get('start')} to {s.get('end')}",
+                              "periods": s.get("periods"), "pnl_pct": s["pnl_pct"], "pnl": s["pnl"],
+                              "note": f"{n_proxy} holdings used a proxy" if n_proxy else ""})
+        else:
+            sr = s.get("stressed_risk") or {}
+            hyp_rows.append({"scenario": title, "window": "", "periods": None, "pnl_pct": s["pnl_pct"],
+                             "pnl": s["pnl"], "note": s.get("description", "")[:160]
+                             + (f" (stressed volatility {sr['volatility']:.1%})" if sr.get("volatility") else "")})
+        by_layer = {k: v.get("pnl_pct") for k, v in (s.get("by_layer") or {}).items()}
+        layers |= set(by_layer)
+        layer_rows.append({"scenario": title, **by_layer})
+        for sym, how in (s.get("proxies") or {}).items():
+            proxy_rows.append({"scenario": title, "symbol": sym, "proxy": str(how)})
+    order = [g for g in universe.layers if g in layers] + sorted(layers - set(universe.layers))
+    cols = [column("scenario", "Scenario"), column("window", "Window"), column("periods", "Periods", "periods"),
+            column("pnl_pct", "P&L", "fraction"), column("pnl", "P&L", cur), column("note", "Note")]
+    note = "today's weights; P&L as a fraction of the book's value and in currency; losses negative"
+    return {
+        "historical": table("Historical scenarios", cols, hist_rows, basis=btxt,
+                            note=note + "; window = cumulative return over (start, end] on the basis"),
+        "hypothetical": table("Hypothetical scenarios", [c for c in cols if c["key"] not in ("window", "periods")],
+                              hyp_rows, note=note + "; shocks per layer, theme, sleeve or asset (scenarios.yaml)"),
+        "by_layer": table("Stress P&L by layer", [column("scenario", "Scenario")]
+                          + [column(g, universe.group_name("layer", g), "fraction") for g in order],
+                          layer_rows, note="P&L by layer, fraction of the book's value (weighted membership)"),
+        "proxies": table("Proxies used in historical scenarios", [column("scenario", "Scenario"),
+                                                                  column("symbol", "Symbol"), column("proxy", "Proxy")],
+                         proxy_rows, note="assets without data in a window stand in by these proxies"),
+    }
+
+
+def assemble_results(strategy: Strategy, *, universe, market, vrep, result, books, mets, risk, corr, wlast,
+                     mandate, warns, notes, btxt, ppy, start, end, ref, allocator=None) -> dict:
+    """The ``results.json`` dict (see :mod:`computefolio.report.tables` for the layout)."""
+    import platform
+
+    from .. import __version__
+    from ..metrics import drawdown as dd_fn
+
+    cur = strategy.currency
+    final_value = float(result.equity.iloc[-1])
+    contrib = (risk.get("contributions") or {})
+    by_asset = contrib.get("by_asset") or {}
+
+    # ---- exposure by sleeve / layer / theme
+    exp_cols = [column("group", "Group"), column("name", "Name"), column("weight", "Weight", "fraction"),
+                column("vol_contribution", "Volatility contribution", "fraction/yr"),
+                column("vol_share", "Share of volatility", "fraction"),
+                column("es_contribution", "ES contribution", "fraction"), column("es_share", "Share of ES", "fraction")]
+    exposure = {}
+    for by in ("sleeve", "layer", "theme"):
+        g = (contrib.get("by_group") or {}).get(by) or {}
+        rows = [{"group": k, "name": universe.group_name(by, k), "weight": v.get("exposure"),
+                 "vol_contribution": v.get("vol_contribution"), "vol_share": v.get("vol_share"),
+                 "es_contribution": v.get("es_contribution"), "es_share": v.get("es_share")}
+                for k, v in g.items()]
+        exposure[by] = table(f"By {by}", exp_cols, rows, basis=btxt,
+                             note=("weighted membership; " + ("themes overlap, so they need not add up"
+                                                               if by == "theme" else "groups add up to the book"))
+                             + f"; ES at {strategy.risk.confidence:.0%} ({contrib.get('es_method') or 'historical'})")
+
+    # ---- budgets: target vs last rebalance vs today
+    by = strategy.budget_by
+    today = ((contrib.get("by_group") or {}).get(by) or {})
+    last_risk = {}
+    last_date = None
+    if allocator is not None and getattr(allocator, "symbols_", None):
+        last_date = allocator.fit_context_.date
+        last_risk = universe.exposure(allocator.risk_contributions_, by, date=last_date).to_dict()
+    kind = "risk" if strategy.budget_kind == "risk" else "weight"
+    budgets = table(
+        f"{kind.capitalize()} budgets by {by}: target, last rebalance, today",
+        [column("group", "Group"), column("budget", f"Target {kind} budget", "fraction"),
+         column("last_rebalance", "Share of risk at last rebalance", "fraction"),
+         column("today_vol", "Share of volatility today", "fraction"),
+         column("today_weight", "Weight today", "fraction")],
+        [{"group": g, "budget": b.budget, "last_rebalance": last_risk.get(g),
+          "today_vol": (today.get(g) or {}).get("vol_share"), "today_weight": (today.get(g) or {}).get("exposure")}
+         for g, b in strategy.budgets.items()],
+        basis=btxt,
+        note=(f"last rebalance {pd.Timestamp(last_date).date() if last_date is not None else 'n/a'}: shares of "
+              "variance under the allocator's covariance after the mandate's projection (the projection moves "
+              "weights away from exact budgets when rules bind); today: after drift and the volatility target, "
+              "under the risk report's covariance"))
+
+    # ---- VaR / ES
+    var_cols = [column("method", "Method"), column("var_pct", "VaR", "fraction"), column("es_pct", "ES", "fraction"),
+                column("var", "VaR", cur), column("es", "ES", cur), column("n_observations", "Observations", "count"),
+                column("horizon_rule", "Horizon rule")]
+    var_rows = [{"method": m, **{k: v.get(k) for k in ("var_pct", "es_pct", "var", "es", "n_observations",
+                                                      "horizon_rule")}} for m, v in (risk.get("var") or {}).items()]
+    meta = risk.get("meta") or {}
+    var_es = table(f"VaR and ES at {strategy.risk.confidence:.0%}, horizon {strategy.risk.horizon} period(s)",
+                   var_cols, var_rows, basis=btxt,
+                   note=f"positive = loss; on the book's value of {final_value:,.0f} {cur} as of {meta.get('asof')}; "
+                        f"{meta.get('lookback_periods')} periods of history from {meta.get('first')}"
+                        + ("; history before a young asset's listing taken from its proxy: "
+                           + "; ".join(f"{k}: {v}" for k, v in meta["history_fill"].items())
+                           if meta.get("history_fill") else ""))
+
+    # ---- liquidity
+    liq = risk.get("liquidity") or {}
+    buckets = table("Share of the book liquid within", [column("horizon", "Horizon"), column("liquid", "Liquid", "fraction")],
+                    [{"horizon": f"{k} day{'s' if str(k) != '1' else ''}", "liquid": v}
+                     for k, v in (liq.get("liquid_share") or {}).items()],
+                    note=f"selling at {strategy.risk.participation:.0%} of ADV ({liq.get('adv_window_bars')} bars "
+                         f"of each asset's own venue calendar); positions without volume count as not liquid")
+    liq_assets = table("Days to liquidate by position",
+                       [column("symbol", "Symbol"), column("value", "Position", cur), column("adv", "ADV", cur),
+                        column("days", "Days to liquidate", "days"), column("note", "Note")],
+                       [{"symbol": k, **v} for k, v in (liq.get("positions") or {}).items()],
+                       note="days = position / (participation x ADV), trading days of the asset's venue")
+
+    # ---- trading and costs
+    r = result
+    avg_eq = float(r.equity.mean())
+    years = len(r.equity) / ppy
+    n_reb = int((r.turnover > 0).sum())
+    trading = {
+        "summary": table("Trading over the backtest", [
+            column("costs", "Total costs", cur), column("costs_bp_yr", "Costs per year", "bp"),
+            column("trades", "Trades", "count"), column("rebalances", "Rebalance days", "count"),
+            column("annual_turnover", "Turnover per year", "fraction/yr"),
+            column("gross_final", "Final value gross of costs", cur), column("net_final", "Final value net", cur)],
+            [{"costs": r.total_costs, "costs_bp_yr": r.total_costs / avg_eq / years * 1e4 if years > 0 else None,
+              "trades": len(r.trades), "rebalances": n_reb, "annual_turnover": mets["Strategy"].get("annual_turnover"),
+              "gross_final": float(r.gross_equity.iloc[-1]), "net_final": final_value}],
+            basis=btxt, note="costs = commissions/fees + half-spread + square-root impact (cost file); "
+                             "turnover one-way, traded notional / (2 x book value); costs per year in bp of the "
+                             "average book value"),
+        "by_venue": table("Costs by venue", [column("venue", "Venue"), column("notional", "Traded", cur),
+                                             column("fee", "Fees", cur), column("spread", "Spread", cur),
+                                             column("impact", "Impact", cur), column("cost", "Total", cur)],
+                          [{"venue": v, **{k: float(row[k]) for k in ("notional", "fee", "spread", "impact", "cost")}}
+                           for v, row in r.costs_by_venue.iterrows()]),
+    }
+
+    # ---- correlation
+    corr_out = {}
+    if corr is not None:
+        cur_c = corr["current"]
+        corr_out["summary"] = table(
+            f"Sleeve correlation on {cur_c['date']}",
+            [column("measure", "Measure"), column("value", "Correlation", "ratio")],
+            [{"measure": f"rolling {corr['window']} periods", "value": cur_c.get("rolling")},
+             {"measure": f"EWMA, half-life {corr['halflife']:g} periods", "value": cur_c.get("ewm")},
+             {"measure": "DCC-GARCH(1,1)", "value": cur_c.get("dcc")},
+             {"measure": f"regime now: {cur_c.get('regime')}", "value": None}],
+            basis=btxt, note="legs: equal-weight mean of each sleeve's assets with a return that period")
+        corr_out["regimes"] = table("Share of the backtest in each regime",
+                                    [column("regime", "Regime"), column("share", "Share of periods", "fraction")],
+                                    [{"regime": k, "share": v} for k, v in corr["regime_share"].items()],
+                                    note=corr["thresholds"]["rule"])
+        corr_out["note"] = ("Digital-asset sleeve vs AI-equity sleeve, daily returns on the book's basis; "
+                            "regimes labelled on the EWMA correlation. " + corr["thresholds"]["rule"]
+                            + (f". DCC a={corr['dcc']['a']:.3f}, b={corr['dcc']['b']:.3f}" if corr.get("dcc")
+                               and "a" in corr["dcc"] else ""))
+    pairs = ((risk.get("correlation") or {}).get("pairs") or [])
+    if pairs:
+        p = pairs[0]
+        corr_out["btc_qqq"] = table(f"{p['a']} vs {p['b']}: daily correlation by method",
+                                    [column("method", "Method"), column("value", "Correlation", "ratio"),
+                                     column("n", "Observations", "count"), column("se", "Std. error", "ratio")],
+                                    [{"method": v["description"], "value": v["value"], "n": v["n"],
+                                      "se": v["standard_error"]} for k, v in p.items() if isinstance(v, dict)],
+                                    note="crypto closes 00:00 UTC, US equities 16:00 New York: the raw same-label "
+                                         "estimate is biased; lead-lag and weekly sums correct for it")
+
+    # ---- final weights
+    wt_rows = []
+    for s, v in wlast.sort_values(ascending=False).items():
+        a = universe.asset(s)
+        ba = by_asset.get(s) or {}
+        wt_rows.append({"symbol": s, "name": a.name, "sleeve": a.sleeve, "weight": float(v),
+                        "value": float(v) * final_value, "vol_share": ba.get("vol_share"),
+                        "es_contribution": ba.get("es_contribution")})
+    weights_tab = table(f"Final weights on {end.date()}", [
+        column("symbol", "Symbol"), column("name", "Name"), column("sleeve", "Sleeve"),
+        column("weight", "Weight", "fraction"), column("value", "Value", cur),
+        column("vol_share", "Share of volatility", "fraction"), column("es_contribution", "ES contribution", "fraction")],
+        wt_rows, basis=btxt, note=f"cash {1 - float(wlast.sum()):.2%} of the book")
+
+    # ---- data and validation
+    vd = vrep.to_dict(limit=500) if vrep is not None else {}
+    counts = vrep.counts() if vrep is not None else pd.DataFrame()
+    lives = market.lives()
+    data_hash = market.data_hash()  # hashes every stored value: once per run
+    data = {
+        "label": market.label, "source": market.source, "simulated": bool(market.simulated),
+        "data_hash": data_hash, "start": str(market.start.date()), "end": str(market.end.date()),
+        "symbols": len(market.symbols),
+        "facts": {
+            "source": market.label,
+            "simulated": "yes: generated by the built-in sample market" if market.simulated else "no",
+            "dates loaded": f"{market.start.date()} to {market.end.date()} (history before {start.date()} feeds "
+                            f"the estimators)",
+            "symbols with data": f"{len(market.symbols)} of {len(universe)} in universe {universe.name}",
+            "data hash (sha256)": data_hash,
+            **({"seed": str(market.provenance.get("seed"))} if market.simulated else {}),
+            **({"folder": str(market.provenance.get("folder"))} if market.provenance.get("folder") else {}),
+            **({"trimmed rows (outside listed dates)": ", ".join(f"{k} {v}" for k, v in
+                                                                   market.provenance["trimmed"].items())}
+               if market.provenance.get("trimmed") else {}),
+            "youngest asset held": (max(((s, lives.at[s, "first"]) for s in wlast.index),
+                                        key=lambda t: t[1])[0] if len(wlast) else ""),
+            "validation": vrep.summary() if vrep is not None else "not run",
+        },
+        "validation": {
+            "line": vrep.summary() if vrep is not None else "",
+            "errors": vd.get("errors", 0), "warnings": vd.get("warnings", 0), "rows": vd.get("rows", 0),
+            "notes": vd.get("notes", []),
+            "summary": table("Validation findings by check", [column("severity", "Severity"),
+                                                              column("check", "Check"), column("count", "Findings", "count")],
+                             [{"severity": row.severity, "check": row.check, "count": int(row.count)}
+                              for row in counts.itertuples()] if len(counts) else [],
+                             note="computefolio.data.validate: nothing was filled or dropped; errors are shown, "
+                                  "not fixed"),
+            "findings": table("Findings (first 500)", [column("severity", "Severity"), column("check", "Check"),
+                                                       column("symbol", "Symbol"), column("date", "Date", "date"),
+                                                       column("value", "Value"), column("message", "Message")],
+                              [{**{k: f.get(k) for k in ("severity", "check", "symbol", "date", "message")},
+                                "value": "" if f.get("value") is None else f"{f['value']:.6g}"}
+                               for f in vd.get("findings", [])]),
+        },
+    }
+
+    # ---- layer summary (market by layer)
+    layer_tab = None
+    try:
+        from ..summary import layer_summary
+
+        ls = layer_summary(market.between(None, end), universe)
+        lcols = [column("group", "Layer"), column("name", "Name"), column("assets", "Assets", "count")]
+        for c in ls.columns:
+            if c.startswith("vol_ann_session"):
+                lcols.append(column(c, f"Vol, session ({c.rsplit('_', 1)[-1]}/yr)", "fraction/yr"))
+            elif c.startswith("vol_ann_calendar"):
+                lcols.append(column(c, f"Vol, calendar ({c.rsplit('_', 1)[-1]}/yr)", "fraction/yr"))
+            elif c.startswith("corr_"):
+                lcols.append(column(c, f"Corr. with {c.split('_')[1].upper()}", "ratio"))
+        layer_tab = table("Market by layer", lcols, [{"group": g, **row} for g, row in ls.to_dict("index").items()],
+                          note=ls.attrs.get("basis_note"))
+    except Exception as exc:  # noqa: BLE001 - the summary is informative only
+        warns.append(f"layer summary: {exc}")
+
+    # ---- series for the charts
+    eq = pd.DataFrame({n: b.equity for n, b in books.items()})
+    dd = pd.DataFrame({n: dd_fn(b.returns) for n, b in books.items()}).reindex(eq.index)
+    win = strategy.risk.correlation_window
+    rv = pd.DataFrame({n: b.returns.rolling(win).std() * math.sqrt(ppy) for n, b in books.items()})
+    series = {
+        "equity": _series(eq, cur, btxt),
+        "drawdown": _series(dd, "fraction", btxt),
+        "rolling_vol": _series(rv.dropna(how="all"), "fraction/yr", btxt, window=win),
+        "weights_by_layer": _series(_weights_by_layer(result, universe), "fraction", btxt),
+        "turnover": _series(result.turnover[result.turnover > 0].rename("turnover"), "fraction", btxt),
+    }
+    if corr is not None:
+        cs = corr["series"]
+        cframe = cs[[c for c in ("rolling", "ewm", "dcc") if c in cs.columns]].rename(
+            columns={"rolling": f"rolling {corr['window']}", "ewm": f"EWMA (half-life {corr['halflife']:g})",
+                     "dcc": "DCC-GARCH"})
+        series["correlation"] = _series(cframe, "ratio", btxt, regimes=[str(x) for x in cs["regime"]])
+
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "schema": "computefolio.results/1",
+        "strategy": {"name": strategy.name, "description": strategy.description,
+                     "file": strategy.file.name if strategy.file else None,
+                     "config": json.loads(strategy.model_dump_json())},
+        "run": {"created_utc": created, "computefolio_version": __version__, "python": platform.python_version()},
+        "conventions": {
+            "basis": strategy.basis, "basis_label": btxt, "periods_per_year": ppy, "currency": cur,
+            "capital": quantity(strategy.capital, cur), "final_value": quantity(final_value, cur, btxt),
+            "start": str(result.equity.index[0].date()), "end": str(end.date()), "asof": str(end.date()),
+            "returns": "simple returns, fractions (0.01 = 1%)", "var_sign": "VaR and ES are positive losses",
+            "fractions": "weights and P&L are fractions of the book's value",
+        },
+        "data": data,
+        "layer_summary": layer_tab,
+        "headline": headline_table(books, mets, strategy, btxt, ref),
+        "metrics": {n: {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in m.items()}
+                    for n, m in mets.items()},
+        "exposure": exposure,
+        "budgets": budgets,
+        "var_es": var_es,
+        "volatility": {"ex_ante": quantity((risk.get("volatility") or {}).get("annualized"), "fraction/yr", btxt),
+                       "covariance": (risk.get("volatility") or {}).get("covariance")},
+        "stress": _stress_tables(risk, universe, cur, btxt),
+        "liquidity": {"buckets": buckets, "assets": liq_assets},
+        "trading": trading,
+        "correlation": corr_out,
+        "mandate": mandate_table(mandate, wlast, universe, market, end, final_value),
+        "weights": weights_tab,
+        "warnings": list(dict.fromkeys([*warns, *notes, *(risk.get("warnings") or [])])),
+        "series": series,
+    }
