@@ -134,6 +134,11 @@ class Asset(_Strict):
     benchmark: bool = False
     proxy: str | None = None
     liquidity: Liquidity | None = None
+    #: Look-through: a vehicle that holds another asset one for one (a spot-bitcoin ETF or
+    #: trust -> ``BTC``) counts as exposure to it for concentration rules (book, compliance).
+    underlying: str | None = None
+    #: Issuer of the security when it matters for issuer caps (default: the symbol itself).
+    issuer: str | None = None
 
     _norm_themes = field_validator("themes", mode="before")(_themes_to_weights)
     _layers_partition = field_validator("layers")(Classification._layers_partition.__func__)
@@ -220,6 +225,8 @@ class Universe(_Strict):
                         raise ItemFieldError(f"asset {a.symbol}", "themes", f"a theme defined under 'themes', got {th!r}")
             if a.proxy is not None and a.proxy not in seen:
                 raise ItemFieldError(f"asset {a.symbol}", "proxy", f"a symbol listed earlier in this universe, got {a.proxy!r}")
+            if a.underlying is not None and (a.underlying not in seen or a.underlying == a.symbol):
+                raise ItemFieldError(f"asset {a.symbol}", "underlying", f"another symbol of this universe, got {a.underlying!r}")
         return self
 
     # ------------------------------------------------------------------ access
@@ -334,6 +341,18 @@ class Universe(_Strict):
         w = weights.astype(float)
         m = self.membership(by, date=date, symbols=list(w.index))
         return (m.T @ w.values).rename("exposure")
+
+    def look_through(self, values: pd.Series) -> pd.Series:
+        """Values (or weights) per symbol with each vehicle's amount moved to its ``underlying``
+        (GBTC and IBIT count as BTC); symbols not in the universe are kept as they are."""
+        v = pd.Series(values, dtype=float)
+        idx = self._by_symbol()
+        keys = [idx[s].underlying if s in idx and idx[s].underlying else s for s in v.index]
+        return v.groupby(pd.Index(keys, name=v.index.name), sort=False).sum()
+
+    def issuer_of(self, symbol: str) -> str:
+        """The issuer of ``symbol`` (its ``issuer`` field, else the symbol itself)."""
+        return self.asset(symbol).issuer or symbol
 
     def compute_exposure(self, date=None, symbols=None) -> pd.Series:
         """Compute-exposure score per symbol as of ``date``."""
