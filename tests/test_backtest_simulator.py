@@ -115,7 +115,7 @@ def test_delisting_sells_at_the_last_price():
     last = p.index[150]
     p.loc[p.index[151]:, "S1"] = np.nan
     w = pd.DataFrame([[0.3, 0.3, 0.4]], index=p.index[[0]], columns=p.columns)
-    res = simulate(p, w, costs=5)
+    res = simulate(p, w, costs=5, delisted={"S1": last})
     d = res.trades[res.trades["kind"] == "delist"]
     assert len(d) == 1 and d["symbol"].iloc[0] == "S1" and d["date"].iloc[0] == last
     assert d["price"].iloc[0] == p.loc[last, "S1"]
@@ -124,6 +124,26 @@ def test_delisting_sells_at_the_last_price():
     before = res.equity.loc[last] + res.costs.loc[last]
     held = res.weights.loc[p.index[149]]
     assert np.isfinite(res.equity).all() and before > 0 and held["S1"] > 0
+
+
+def test_a_series_that_ends_is_stale_not_delisted():
+    """No delisting date: the position is held at its last price, flagged stale, never sold."""
+    p = _prices(N=3)
+    last = p.index[150]
+    p.loc[p.index[151]:, "S1"] = np.nan
+    w = pd.DataFrame([[0.3, 0.3, 0.4]], index=p.index[[0]], columns=p.columns)
+    res = simulate(p, w, costs=5)
+    assert not (res.trades["kind"] == "delist").any()
+    assert (res.trades["symbol"] == "S1").sum() == 1  # the initial buy only
+    px_last = p.loc[last, "S1"]
+    shares = res.trades.loc[res.trades["symbol"] == "S1", "quantity"].iloc[0]
+    # valued at its last price every day after it
+    held = res.weights.loc[p.index[151]:, "S1"] * res.equity.loc[p.index[151]:]
+    np.testing.assert_allclose(held.to_numpy(), shares * px_last, rtol=1e-12)
+    st = res.stale
+    assert list(st.index) == ["S1"] and st.loc["S1", "last_price_date"] == last
+    assert st.loc["S1", "age_days"] == (p.index[-1] - last).days
+    assert any("stale" in m for m in res.warnings)
 
 
 def _two_clock_market(days=120):

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..allocate.voltarget import VolatilityTarget
+from ..clock import CRYPTO, SESSION_CALENDAR, is_session
 from ..data.market import MarketData
+from ..errors import ComputefolioError
 from .costs import as_cost_model
 from .result import Result
 from .schedule import Calendar, DriftBands
@@ -74,6 +76,19 @@ class Policy:
     min_history : int
         Skip scheduled rebalances with fewer periods of history than this.
     name : str, optional
+    invest_at_start : bool
+        The first valuation date is a rebalance date whatever the schedule (default), so
+        a quarterly book is not in cash for its first quarter while its benchmarks are
+        invested. False: wait for the first scheduled date.
+
+    Stale holdings
+    --------------
+    At a rebalance, a held asset whose price series has stopped (no bar today although
+    its calendar trades today; the universe gives no delisting) cannot trade: it is held
+    at its current weight (valued at its last price), the allocator sees only the other
+    assets, and the mandate it fits under is shifted by the held block (cash floor,
+    leverage and group bounds; see :func:`mandate_with_fixed`). Each such event is
+    recorded in ``Result.rebalances`` (column ``stale``).
     """
 
     allocator: object
@@ -84,6 +99,7 @@ class Policy:
     basis: str = "session"
     min_history: int = 2
     name: str | None = None
+    invest_at_start: bool = True
 
     def __post_init__(self):
         if self.mandate is not None and getattr(self.allocator, "mandate", "absent") is None \
@@ -104,31 +120,104 @@ class Policy:
 
     def to_dict(self) -> dict:
         return {"allocator": repr(self.allocator), "schedule": self.schedule.to_dict(), "lookback": self.lookback,
-                "basis": self.basis, "min_history": self.min_history,
+                "basis": self.basis, "min_history": self.min_history, "invest_at_start": self.invest_at_start,
                 "vol_target": None if self.vol_target is None else repr(self.vol_target),
                 "mandate": None if self.mandate is None else repr(self.mandate)}
 
     def target(self, returns_window: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
-               date=None, periods_per_year: float = 252, capital: float | None = None) -> pd.Series:
+               date=None, periods_per_year: float = 252, capital: float | None = None,
+               fixed: pd.Series | None = None) -> pd.Series:
         """Target weights from the allocator (+ volatility target) for one date.
 
         ``capital`` is the book value (currency) on that date; it is passed to allocators
         whose ``fit`` accepts it, so that currency rules (liquidity caps against ADV) are
         sized on today's book rather than on the starting capital.
+
+        ``fixed``: weights of holdings that cannot trade today (stale prices). They are
+        kept as they are; the allocator allocates the rest of the book among the columns
+        of ``returns_window`` (which must not contain them) under the mandate shifted by
+        the fixed block (:func:`mandate_with_fixed`).
         """
+        fixed = None if fixed is None or not len(fixed) else pd.Series(fixed, dtype=float)
         kw = {"capital": capital} if capital is not None and _accepts_capital(self.allocator) else {}
-        self.allocator.fit(returns_window, universe=universe, current_weights=current_weights, adv=adv, date=date,
-                           **kw)
-        w = pd.Series(self.allocator.weights_, dtype=float)
-        w.index = w.index.map(str)
-        if self.vol_target is not None:
-            fn: Callable = self.vol_target.apply if hasattr(self.vol_target, "apply") else self.vol_target
-            w = fn(w, returns_window, periods_per_year)
+        alloc = self.allocator
+        saved = getattr(alloc, "mandate", None)
+        shifted = fixed is not None and saved is not None
+        if shifted:
+            from ..allocate.mandate import Mandate, load_mandate
+
+            m = saved if isinstance(saved, Mandate) else load_mandate(saved)
+            alloc.mandate = mandate_with_fixed(m, fixed, universe=universe, date=date)
+        try:
+            cw = current_weights
+            if fixed is not None and cw is not None:
+                cw = cw.drop([s for s in fixed.index if s in cw.index])
+            if fixed is not None and float(fixed.sum()) >= _invested(alloc) - 1e-12:
+                w = pd.Series(0.0, index=[str(c) for c in returns_window.columns])  # nothing left to allocate
+            else:
+                alloc.fit(returns_window, universe=universe, current_weights=cw, adv=adv, date=date, **kw)
+                w = pd.Series(alloc.weights_, dtype=float)
+            w.index = w.index.map(str)
+            if self.vol_target is not None:
+                fn: Callable = self.vol_target.apply if hasattr(self.vol_target, "apply") else self.vol_target
+                w = fn(w, returns_window, periods_per_year)
+        finally:
+            if shifted:
+                alloc.mandate = saved
+        if fixed is not None:
+            w = pd.concat([w.drop([s for s in fixed.index if s in w.index]), fixed])
         return w
 
     def backtest(self, market, **kwargs) -> Result:
         """Shorthand for :func:`backtest` ``(self, market, **kwargs)``."""
         return backtest(self, market, **kwargs)
+
+
+def _invested(allocator) -> float:
+    """The invested fraction of an allocator's mandate (1 without one)."""
+    m = getattr(allocator, "mandate", None)
+    if m is None:
+        return 1.0
+    if hasattr(m, "invested_fraction"):
+        return float(m.invested_fraction())
+    from ..allocate.mandate import load_mandate
+
+    return float(load_mandate(m).invested_fraction())
+
+
+def mandate_with_fixed(mandate, fixed: pd.Series, *, universe=None, date=None):
+    """The mandate left for the rest of the book when ``fixed`` weights cannot move.
+
+    With a block of held weights ``f`` (fractions of the book) that cannot trade today:
+
+    * the cash floor rises by ``sum f`` (the rest invests ``1 - cash_min - sum f``) and a
+      long-only gross leverage cap falls by it;
+    * each group bound moves by the block's look-through exposure ``e_g`` (weighted
+      membership as of ``date``): ``min - e_g`` (at least 0) and ``max - e_g`` (at least
+      0; a block already above a group maximum is a passive breach, reported by the
+      mandate check, and the rest of the book then holds none of that group);
+    * per-asset, turnover and liquidity rules concern the assets that trade and are kept;
+      the compute-exposure minimum is kept as it is (the block's own score is not counted).
+
+    Returns a copy of ``mandate``; ``mandate`` is unchanged.
+    """
+    f = pd.Series(fixed, dtype=float)
+    tot = float(f.sum())
+    upd: dict = {"cash_min": float(mandate.cash_min) + tot}
+    if mandate.long_only and mandate.gross_leverage_max is not None:
+        upd["gross_leverage_max"] = max(float(mandate.gross_leverage_max) - tot, 1e-12)
+    if mandate.groups and universe is not None:
+        groups = []
+        cache: dict = {}
+        for g in mandate.groups:
+            if g.by not in cache:
+                cache[g.by] = universe.exposure(f, g.by, date=date)
+            e = float(cache[g.by].get(g.group, 0.0))
+            groups.append(g.model_copy(update={
+                "min": None if g.min is None else max(float(g.min) - e, 0.0),
+                "max": None if g.max is None else max(float(g.max) - e, 0.0)}))
+        upd["groups"] = groups
+    return mandate.model_copy(update=upd)
 
 
 def _accepts_capital(allocator) -> bool:
@@ -190,11 +279,13 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
     Result
     """
     basis = policy.basis
+    delisted = None
     if universe is not None:
         uv = {a.symbol: a.venue for a in universe.assets}
         venues = {**uv, **(venues or {})}
         if calendars is None:
             calendars = universe.calendars
+        delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
     if isinstance(market, MarketData) and end is not None:
         market = market.between(None, end)
     elif isinstance(market, pd.DataFrame) and end is not None:
@@ -202,7 +293,7 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
     cm = as_cost_model(costs)
     prep = prepare(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
                    impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native",
-                   open_prices=open_prices)
+                   open_prices=open_prices, delisted=delisted)
     rets_full = _market_returns(market, basis).reindex(index=prep.index, columns=prep.symbols)
     i0 = 0
     if start is not None:
@@ -223,8 +314,16 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         eng.targets = np.zeros((16, len(prep.symbols)))
     else:
         rows = prep.index.get_indexer(policy.schedule.dates(prep.index))
+        if policy.invest_at_start and T:
+            # the first date of the schedule's own clock (a session for clock="session")
+            clock = getattr(policy.schedule, "clock", None)
+            cand = np.flatnonzero(is_session(SESSION_CALENDAR, prep.index)) if clock == "session" else np.arange(T)
+            if len(cand):
+                rows = np.union1d(rows[rows >= 0], [int(cand[0])])
         eng.targets = np.zeros((max(16, len(rows)), len(prep.symbols)))
         eng.stop[rows[rows >= 0]] = True
+    stale_now = _stale_mask(prep, calendars)
+    log: list[dict] = []
     # ADV (currency per period, trailing impact_window) for liquidity rules; NaN = unknown
     adv_frame = np.where(prep.adv > 0, prep.adv, np.nan) if (prep.adv > 0).any() else None
     ppy = prep.periods_per_year
@@ -238,19 +337,33 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
         lo = max(0, g - policy.lookback + 1)
         if g < policy.min_history:
             eng.stop[row] = False  # resume at this row without a rebalance
-            if bands is not None and eng.n_targets == 0 and row + 1 < T:
-                eng.stop[row + 1] = True  # drift bands: invest on the first date with enough history
+            if (bands is not None or policy.invest_at_start) and eng.n_targets == 0 and row + 1 < T:
+                eng.stop[row + 1] = True  # invest on the first date with enough history
             continue
         window = rets_full.iloc[lo: g + 1]
-        priced = ~np.isnan(prep.px[row])
+        cwv = eng.current_weights(row)
+        held_stale = stale_now[row] & (cwv != 0)
+        priced = ~np.isnan(prep.px[row]) & ~held_stale
         window = window.loc[:, priced]
         window = window[window.notna().any(axis=1)]  # e.g. the first date, which has no return
-        cw = pd.Series(eng.current_weights(row), index=prep.symbols)
+        cw = pd.Series(cwv, index=prep.symbols)
         if not (cw != 0).any():
             cw = None  # an all-cash book has no current weights (turnover rules start after investing)
+        fixed = pd.Series(cwv[held_stale], index=[prep.symbols[j] for j in np.flatnonzero(held_stale)])
         adv = pd.Series(adv_frame[row], index=prep.symbols) if adv_frame is not None else None
-        w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=prep.index[row],
-                          periods_per_year=ppy, capital=eng.book_value(row))
+        day = prep.index[row]
+        try:
+            w = policy.target(window, universe=universe, current_weights=cw, adv=adv, date=day,
+                              periods_per_year=ppy, capital=eng.book_value(row), fixed=fixed)
+        except ComputefolioError as exc:
+            exc.date = day  # the job names the groups without data on this date
+            raise
+        alloc = policy.allocator
+        log.append({"date": day, "status": getattr(alloc, "status_", None),
+                    "stale": {s: float(v) for s, v in fixed.items()},
+                    "excluded": dict(getattr(alloc, "excluded_", {}) or {}),
+                    "skipped_rules": list((getattr(alloc, "diagnostics_", {}) or {}).get("skipped_rules", [])),
+                    "book_value": eng.book_value(row)})
         unknown = [s for s in w.index if s not in prep.symbols]
         if unknown and (w[unknown] != 0).any():
             raise ValueError(f"allocator returned weights for symbols without prices: {', '.join(unknown)}")
@@ -266,10 +379,31 @@ def backtest(policy: Policy, market, *, costs=None, capital: float = DEFAULT_CAP
            "fits": n_fit, "impact_window": impact_window, "trade_at": trade_at}
     res = eng.result(config=cfg, seed=seed)
     res.manifest["policy"] = policy.label
+    res.rebalances = log
+    stale_events = [(e["date"], sorted(e["stale"])) for e in log if e["stale"]]
+    if stale_events:
+        syms = sorted({s for _, ss in stale_events for s in ss})
+        res.warnings.append(f"{len(stale_events)} rebalance(s) held stale positions at their last price instead of "
+                            f"trading them (first {stale_events[0][0].date()}): {', '.join(syms)}")
     return res
 
 
+def _stale_mask(prep, calendars) -> np.ndarray:
+    """(T, N) bool: the asset has a (carried) price but no bar on a day its own calendar trades."""
+    T, N = prep.px.shape
+    expected = np.ones((T, N), dtype=bool)
+    cals = dict(prep.calendars or {})
+    cals.update(calendars or {})
+    if prep.basis == "calendar":
+        for j, s in enumerate(prep.symbols):
+            cal = cals.get(s)
+            if cal is not None and cal != CRYPTO:
+                expected[:, j] = is_session(cal, prep.index)
+    return ~prep.tradable & expected & np.isfinite(prep.px)
+
+
 def _slice_prep(prep, i0: int):
+    """The prepared arrays from row ``i0`` on (an asset delisted before ``i0`` is gone)."""
     from dataclasses import replace
 
     T = len(prep.index)

@@ -44,6 +44,15 @@ class Result:
     manifest : dict
         Data hash, configuration, package version, seed.
     warnings : list of str
+    stale : pandas.DataFrame
+        Positions held on the last date at a stale price (the series ended without a
+        dated delisting): index = symbol; ``last_price_date``, ``age_days`` (calendar
+        days to the last valuation date), ``price``, ``value`` (currency), ``weight``.
+        Empty when every held price is fresh.
+    rebalances : list of dict
+        Policy backtests: one entry per allocator fit (``date``, allocator ``status``,
+        ``stale`` = weights held because their price had stopped, ``excluded``,
+        ``skipped_rules``, ``book_value`` in currency).
     """
 
     equity: pd.Series
@@ -62,6 +71,9 @@ class Result:
     currency: str = "USD"
     manifest: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    rebalances: list = field(default_factory=list)
+    stale: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["last_price_date", "age_days", "price", "value", "weight"]))
 
     @property
     def costs_by_venue(self) -> pd.DataFrame:

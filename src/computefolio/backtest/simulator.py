@@ -14,10 +14,14 @@ Conventions (see also :mod:`computefolio.backtest._kernel`)
   last price meanwhile.
 * **Listing.** Before an asset's first price its weight is 0; a target weight on an
   asset without a price is moved to cash and recorded in ``Result.skipped`` (kind
-  ``not_listed``) with a warning. When an asset's prices end before the end of the
-  data (delisting, or the end of its source) the position is sold at its last price
-  on its last priced date (``kind="delist"``, costs charged). The delisting date is
-  taken as known in advance (it is announced); nothing else about the future is used.
+  ``not_listed``) with a warning.
+* **Stale, not delisted.** When an asset's prices end before the end of the data and
+  the universe gives no delisting date, the series is *stale*: the position is held
+  and valued at its last price (its age is in ``Result.stale``), and it cannot trade
+  (a trade is deferred until a new bar arrives, never executed at an invented price).
+  Only a dated delisting (``delisted=`` or the universe's ``Asset.delisted``) sells
+  the position at its last price on or before that date (``kind="delist"``, costs
+  charged); the date is taken as known in advance (it is announced).
 * **Cash** earns ``cash_rate``: a constant annual rate or a Series of annual rates
   (fractions; e.g. ^IRX / 100), accrued simply per period on an act/360 day count,
   ``cash *= 1 + r * days / 360``, with the rate known on the previous valuation
@@ -66,14 +70,16 @@ class Prepared:
     px: np.ndarray          # valuation prices, carried inside life, NaN outside
     pv: np.ndarray          # px with NaN -> 0 (for summing the book's value)
     tradable: np.ndarray    # bool: the asset has its own bar that day
-    last_row: np.ndarray    # (N,) int64: last priced row when before the end, else T
-    event: np.ndarray       # (T,) bool: some asset's life ends on this row
+    last_row: np.ndarray    # (N,) int64: row of a dated delisting (sold there), else T
+    event: np.ndarray       # (T,) bool: some asset is delisted on this row
     sigma: np.ndarray       # daily return volatility known at each row (impact)
     adv: np.ndarray         # average traded value per period (currency) known at each row, 0 = unknown
     growth: np.ndarray      # (T,) cash growth factor from row i-1 to i
     open: np.ndarray | None = None  # (T, N) open prices on the basis (next-open trading), NaN = none
     data_hash: str = ""
     warnings: list = None
+    last_date: np.ndarray | None = None  # (N,) datetime64: date of the asset's last price (NaT: none)
+    calendars: dict | None = None       # symbol -> calendar, when known (stale = missed a bar of it)
 
 
 def _infer_basis(index: pd.DatetimeIndex) -> str:
@@ -112,7 +118,7 @@ def cash_growth(index: pd.DatetimeIndex, cash_rate) -> np.ndarray:
 def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | None = None,
             volumes: pd.DataFrame | None = None, cash_rate=0.0, impact_window: int = 20,
             need_impact: bool = True, currency: str | None = None,
-            open_prices: pd.DataFrame | None = None) -> Prepared:
+            open_prices: pd.DataFrame | None = None, delisted: Mapping | None = None) -> Prepared:
     """Turn a :class:`MarketData` or a price DataFrame into kernel arrays.
 
     Parameters
@@ -131,6 +137,10 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
         For a DataFrame: volumes in units (for ADV and impact).
     open_prices : DataFrame, optional
         For a DataFrame: open prices (next-open trading). A MarketData uses its ``open``.
+    delisted : mapping symbol -> date, optional
+        Dated delistings (the universe's ``Asset.delisted``). Such an asset is sold at its
+        last price on or before the date. Any other series that ends early is *stale*:
+        carried at its last price, not tradable (module docstring).
     """
     warns: list[str] = []
     if isinstance(prices, MarketData):
@@ -139,7 +149,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
         p = md.prices(basis)
         idx = p.index
         tradable = md.price.reindex(idx).notna().to_numpy(copy=True)
-        vol = md.volumes(basis) if need_impact else None
+        tv = md.traded_values(basis) if need_impact else None  # currency per period (volume x its own close)
+        vol = None
         currency = currency or md.currency
         data_hash = md.provenance.get("data_hash") or md.data_hash()
         opn = None if md.open is None else md.open.reindex(idx)
@@ -168,6 +179,7 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
                 if cal is not None and cal != CRYPTO:
                     tradable[:, j] &= is_session(cal, idx)
         vol = None if volumes is None else volumes.reindex(index=idx, columns=p.columns).astype(float)
+        tv = None
         currency = currency or prices.attrs.get("currency", "USD")
         opn = None if open_prices is None else open_prices.reindex(index=idx, columns=p.columns).astype(float)
         data_hash = frame_hash(p, vol, opn)
@@ -183,14 +195,24 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
     last = np.where(has, T - 1 - valid[::-1].argmax(axis=0), -1)
     px = p.ffill().to_numpy(dtype=float, copy=True)
     rows = np.arange(T)[:, None]
-    px[(rows < first[None, :]) | (rows > last[None, :])] = np.nan
-    last_row = np.where(last == T - 1, T, last).astype(np.int64)
-    last_row[~has] = T
+    # a dated delisting ends the asset's life on its last priced row on or before the date;
+    # any other series that ends early is stale: carried at its last price to the end
+    end = np.full(N, T - 1, dtype=np.int64)
+    last_row = np.full(N, T, dtype=np.int64)
+    for j, sym in enumerate(map(str, p.columns)):
+        d = (delisted or {}).get(sym)
+        if d is None or not has[j]:
+            continue
+        k = int(idx.searchsorted(pd.Timestamp(d), side="right")) - 1  # last row on or before the date
+        if k < T - 1:  # delisted inside the window: sold on that row at its last known price
+            end[j] = max(k, int(first[j]))
+            last_row[j] = end[j]
+    px[(rows < first[None, :]) | (rows > end[None, :])] = np.nan
     sigma = np.zeros((T, N))
     adv = np.zeros((T, N))
     adv_known = None
-    if vol is not None:
-        value = pd.DataFrame(vol.to_numpy(dtype=float) * px, index=idx)
+    if vol is not None or tv is not None:
+        value = pd.DataFrame(vol.to_numpy(dtype=float) * px if tv is None else tv.to_numpy(dtype=float), index=idx)
         adv_known = value.rolling(impact_window, min_periods=1).mean().to_numpy()
         adv = np.nan_to_num(adv_known, nan=0.0)
     if need_impact:
@@ -212,6 +234,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
                     tradable=np.ascontiguousarray(tradable),
                     last_row=last_row, sigma=np.ascontiguousarray(sigma), adv=np.ascontiguousarray(adv),
                     growth=growth, data_hash=data_hash, warnings=warns,
+                    last_date=np.array([idx[k] if k >= 0 else pd.NaT for k in last], dtype="datetime64[ns]"),
+                    calendars=dict(md.calendars) if isinstance(prices, MarketData) else dict(calendars or {}),
                     open=None if opn is None else np.ascontiguousarray(opn.to_numpy(dtype=float)))
 
 
@@ -404,11 +428,42 @@ class Engine:
                "symbols": prep.symbols, "start": idx[0], "end": idx[-1]}
         cfg.update(config or {})
         manifest = make_manifest(prep.data_hash, cfg, seed=seed, inputs_hash=inputs_hash)
+        stale = self._stale_positions()
+        if len(stale):
+            warns.append(f"{len(stale)} position(s) held at a stale price on {idx[-1].date()} (series ended, no "
+                         "delisting date): " + ", ".join(f"{s} since {r.last_price_date.date()} ({r.age_days} days, "
+                                                         f"{r.weight:.2%})" for s, r in stale.iterrows()))
         return Result(equity=equity, gross_equity=gross, returns=rets, gross_returns=grets, weights=weights,
                       trades=trades, skipped=skipped, costs=costs, turnover=turnover,
                       cash=pd.Series(self.cash, index=idx, name="cash"), capital=self.capital, basis=prep.basis,
                       periods_per_year=prep.periods_per_year, currency=prep.currency, manifest=manifest,
-                      warnings=warns)
+                      warnings=warns, stale=stale)
+
+    def _stale_positions(self) -> pd.DataFrame:
+        """Positions held on the last row whose price stopped before it (no delisting)."""
+        prep = self.prep
+        T = len(prep.index)
+        cols = ["last_price_date", "age_days", "price", "value", "weight"]
+        if prep.last_date is None or T == 0:
+            return pd.DataFrame(columns=cols)
+        end = prep.index[-1]
+        equity = float(self.equity[-1])
+        rows = {}
+        for j, s in enumerate(prep.symbols):
+            ld = pd.Timestamp(prep.last_date[j])
+            if self.shares[j] == 0.0 or pd.isna(ld) or ld >= end or prep.last_row[j] < T:
+                continue
+            cal = (prep.calendars or {}).get(s)
+            if cal is not None and cal != CRYPTO:
+                # stale only if the asset missed a session of its own calendar (a weekend is not stale)
+                days = pd.date_range(ld + pd.Timedelta(days=1), end, freq="D")
+                if not is_session(cal, days).any():
+                    continue
+            price = float(prep.px[-1, j])
+            value = float(self.shares[j] * price)
+            rows[s] = {"last_price_date": ld, "age_days": int((end - ld).days), "price": price, "value": value,
+                       "weight": value / equity if equity else np.nan}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols) if rows else pd.DataFrame(columns=cols)
 
     def _trade_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         n = min(int(self.state[K.S_NTR]), len(self.tr_i)) if self.keep_trades else 0
@@ -448,7 +503,8 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
              venues: Mapping[str, str] | None = None, volumes: pd.DataFrame | None = None, cash_rate=0.0,
              fee_convention: str = "native", lots: bool = False, bands: DriftBands | None = None,
              keep_weights: bool = True, impact_window: int = 20, trade_at: str = "close",
-             open_prices: pd.DataFrame | None = None, universe=None, seed: int | None = None) -> Result:
+             open_prices: pd.DataFrame | None = None, universe=None, seed: int | None = None,
+             delisted: Mapping | None = None) -> Result:
     """Simulate a book that trades to given target weights on given dates.
 
     Parameters
@@ -484,7 +540,11 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
     open_prices : DataFrame, optional
         Open prices for ``trade_at="next_open"`` when ``prices`` is a DataFrame.
     universe : Universe, optional
-        Venues (``Asset.venue``) and calendars of the symbols, unless given explicitly.
+        Venues (``Asset.venue``), calendars and delisting dates of the symbols, unless
+        given explicitly.
+    delisted : mapping symbol -> date, optional
+        Dated delistings (sold at the last price on or before the date); any other series
+        that ends early is held at its last price as stale (module docstring).
     seed : int, optional
         Recorded in the manifest (the simulator itself draws no random numbers).
 
@@ -496,9 +556,10 @@ def simulate(prices, target_weights: pd.DataFrame, costs=None, capital: float = 
     if universe is not None:
         venues = {**{a.symbol: a.venue for a in universe.assets}, **(venues or {})}
         calendars = calendars or universe.calendars
+        delisted = {**{a.symbol: a.delisted for a in universe.assets if a.delisted is not None}, **(delisted or {})}
     prep = prepare(prices, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
                    impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native",
-                   open_prices=open_prices)
+                   open_prices=open_prices, delisted=delisted)
     targets, sig = align_targets(target_weights, prep)
     eng = Engine(prep, cm, capital=capital, venues=venues, fee_convention=fee_convention, lots=lots, bands=bands,
                  keep_weights=keep_weights, max_targets=len(targets), trade_at=trade_at)

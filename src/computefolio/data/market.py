@@ -21,6 +21,16 @@ return.
 
 Prices for returns are total-return prices: ``adj_close`` where the source gives it,
 else ``close``.
+
+**Stale, not delisted.** A series that ends before the as-of date is *stale*: its last
+price is the best knowledge we have, carried with its age (:meth:`MarketData.freshness`),
+and its returns after that date are missing (NaN), never zero. A delisting is a dated fact
+of the universe (``Asset.delisted``), never inferred from the end of a file.
+
+**Traded value.** Liquidity needs the value traded per bar (currency). Where a source plan
+takes volume from another file than the price (``volume.csv``), the traded value is that
+file's volume times *that file's own close*, so that two files split-adjusted at different
+dates cannot mis-scale it (:attr:`MarketData.traded_value`); otherwise it is close x volume.
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ class MarketData:
         Symbol -> calendar (``"XNYS"``, ``"24/7"``, ...). Every column needs one.
     adj_close, open, high, low, volume : pandas.DataFrame, optional
         Same shape conventions; volume in base units (shares or coins).
+    traded_value : pandas.DataFrame, optional
+        Value traded per bar in ``currency`` (volume x the volume source's own close).
+        Default: ``close x volume``.
     currency : str
         Currency of every price (default USD).
     source : str
@@ -73,11 +86,12 @@ class MarketData:
     source: str = ""
     simulated: bool = False
     provenance: dict = field(default_factory=dict)
+    traded_value: pd.DataFrame | None = None
 
     def __post_init__(self):
         self.close = _clean_wide(self.close, "close")
         idx, cols = self.close.index, self.close.columns
-        for name in ("adj_close", "open", "high", "low", "volume"):
+        for name in ("adj_close", "open", "high", "low", "volume", "traded_value"):
             frame = getattr(self, name)
             if frame is not None:
                 setattr(self, name, _clean_wide(frame, name).reindex(index=idx, columns=cols))
@@ -183,6 +197,9 @@ class MarketData:
             h.update(np.ascontiguousarray(frame.index.asi8).tobytes())
             h.update("|".join(map(str, frame.columns)).encode())
             h.update(np.ascontiguousarray(frame.to_numpy(dtype=float)).tobytes())
+        if self.traded_value is not None:
+            h.update(b"traded_value")
+            h.update(np.ascontiguousarray(self.traded_value.to_numpy(dtype=float)).tobytes())
         h.update(repr(sorted(self.calendars.items())).encode())
         return h.hexdigest()
 
@@ -207,7 +224,7 @@ class MarketData:
         if missing:
             raise KeyError(f"not in market data: {', '.join(missing)}")
         kw = {f: (getattr(self, f)[symbols] if getattr(self, f) is not None else None)
-              for f in ("adj_close", "open", "high", "low", "volume")}
+              for f in ("adj_close", "open", "high", "low", "volume", "traded_value")}
         return MarketData(close=self.close[symbols], calendars={s: self.calendars[s] for s in symbols},
                           currency=self.currency, source=self.source, simulated=self.simulated,
                           provenance=dict(self.provenance), **kw)
@@ -216,7 +233,7 @@ class MarketData:
         """A MarketData restricted to dates in [start, end]."""
         sl = slice(pd.Timestamp(start) if start is not None else None, pd.Timestamp(end) if end is not None else None)
         kw = {f: (getattr(self, f).loc[sl] if getattr(self, f) is not None else None)
-              for f in ("adj_close", "open", "high", "low", "volume")}
+              for f in ("adj_close", "open", "high", "low", "volume", "traded_value")}
         return MarketData(close=self.close.loc[sl], calendars=dict(self.calendars), currency=self.currency,
                           source=self.source, simulated=self.simulated, provenance=dict(self.provenance), **kw)
 
@@ -326,17 +343,71 @@ class MarketData:
             self._cache[key] = _tag(out, basis, self.currency)
         return self._cache[key].copy()
 
-    def adv(self, window: int = 20, basis: str = "session", asof=None) -> pd.Series:
-        """Average daily traded value (currency) over the last ``window`` periods up to ``asof``.
+    @property
+    def value(self) -> pd.DataFrame | None:
+        """Value traded per native bar, in ``currency`` (dates x symbols), None without volume.
 
-        Uses close x volume per bar on ``basis``. Symbols without volume data get NaN
+        :attr:`traded_value` for symbols it covers (volume from another source, valued at
+        that source's own close), else ``close x volume``. NaN where no volume is known.
+        """
+        if "value" not in self._cache:
+            out = None
+            if self.volume is not None:
+                out = self.close * self.volume
+            if self.traded_value is not None:
+                tv = self.traded_value
+                covered = tv.notna().any()
+                if out is None:
+                    out = tv.copy()
+                else:
+                    out = out.copy()
+                    for s in covered.index[covered.to_numpy()]:
+                        out[s] = tv[s]
+            self._cache["value"] = out
+        return self._cache["value"]
+
+    def has_volume(self, symbol: str) -> bool:
+        """True when any bar of ``symbol`` has a traded value (volume data exists)."""
+        v = self.value
+        return v is not None and bool(v[symbol].notna().any())
+
+    def traded_values(self, basis: str = "session") -> pd.DataFrame | None:
+        """Traded value (currency) per period of ``basis``; None without volume.
+
+        Session basis: crypto value summed over the calendar days since the previous
+        session. Calendar basis: an equity's closed days trade 0 inside its life.
+        """
+        v = self.value
+        if v is None:
+            return None
+        key = ("traded_values", basis)
+        if key not in self._cache:
+            if basis == "session":
+                idx = self.index("session")
+                pos = idx.searchsorted(v.index, side="left")
+                ok = pos < len(idx)
+                out = v[ok].groupby(idx[pos[ok]]).sum(min_count=1).reindex(idx)
+            else:
+                out = v.reindex(self.index("calendar"))
+                carried = self.prices("calendar")
+                for s in out.columns:
+                    if self.calendars[s] != CRYPTO:
+                        closed = ~is_session(self.calendars[s], out.index)
+                        col = out[s].to_numpy(copy=True)
+                        col[closed & ~np.isnan(carried[s].to_numpy())] = 0.0
+                        out[s] = col
+            self._cache[key] = _tag(out, basis, self.currency)
+        return self._cache[key].copy()
+
+    def adv(self, window: int = 20, basis: str = "session", asof=None) -> pd.Series:
+        """Average traded value per period (currency) over the last ``window`` periods up to ``asof``.
+
+        Uses :meth:`traded_values` on ``basis``. Symbols without volume data get NaN
         (callers must say so, not assume liquidity).
         """
-        vol = self.volumes(basis)
-        if vol is None:
+        value = self.traded_values(basis)
+        if value is None:
             return pd.Series(np.nan, index=self.close.columns, name="adv")
-        px = self._on_basis(self.close, basis, carry=True)
-        value = (vol * px)
         if asof is not None:
             value = value.loc[: pd.Timestamp(asof)]
         tail = value.tail(window)
@@ -347,22 +418,103 @@ class MarketData:
     def venue_adv(self, window: int = 20, asof=None) -> pd.Series:
         """Average daily traded value (currency) per symbol on its *own* venue calendar.
 
-        Mean of close x volume over each symbol's last ``window`` bars with a positive
+        Mean of the traded value over each symbol's last ``window`` bars with a positive
         traded value up to ``asof`` — a trading day of its venue, whatever the book's
         basis (so days to liquidate are venue trading days). NaN without volume data.
-        :meth:`adv` is the same on a valuation basis instead.
+        :meth:`adv` is the same on a valuation basis instead; :meth:`adv_info` also says
+        which window and how old it is.
         """
-        if self.volume is None:
-            return pd.Series(np.nan, index=self.close.columns, name="adv")
-        value = self.close * self.volume
-        if asof is not None:
-            value = value.loc[: pd.Timestamp(asof)]
-        out = {}
-        for s in value.columns:
-            v = value[s].dropna()
-            v = v[v > 0].tail(window)
-            out[s] = float(v.mean()) if len(v) else np.nan
-        return pd.Series(out, name="adv")
+        return self.adv_info(window, asof)["adv"].rename("adv")
+
+    def adv_info(self, window: int = 20, asof=None) -> pd.DataFrame:
+        """ADV on each venue's own calendar with its window and age.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index = symbols; columns ``adv`` (currency per venue trading day), ``bars``
+            (bars averaged, at most ``window``), ``first`` and ``last`` (dates of the
+            window), ``age_days`` (calendar days from ``last`` to ``asof``, default the
+            data's last date), ``source`` (file(s) the volume came from, when known) and
+            ``text`` (e.g. "ADV over 20 bars to 2025-04-04, 457 days old").
+        """
+        asof_ts = pd.Timestamp(asof) if asof is not None else self.end
+        vsrc = self.provenance.get("volume_sources") or {}
+        rows = {}
+        value = self.value
+        for s in self.close.columns:
+            row = {"adv": np.nan, "bars": 0, "first": pd.NaT, "last": pd.NaT, "age_days": np.nan,
+                   "source": ", ".join(vsrc.get(s, [])), "text": "no volume data"}
+            if value is not None:
+                v = value[s].loc[:asof_ts].dropna()
+                v = v[v > 0].tail(window)
+                if len(v):
+                    age = int((asof_ts - v.index[-1]).days)
+                    row.update(adv=float(v.mean()), bars=len(v), first=v.index[0], last=v.index[-1], age_days=age,
+                               text=f"ADV over {len(v)} bars to {v.index[-1].date()}"
+                                    + (f", {age} days old" if age > 0 else ""))
+            rows[s] = row
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index.name = "symbol"
+        return out
+
+    def freshness(self, asof=None, delisted=None) -> pd.DataFrame:
+        """How fresh each symbol's last price is on ``asof`` (default: the data's last date).
+
+        Parameters
+        ----------
+        asof : date-like, optional
+        delisted : mapping symbol -> date, optional
+            Delisting dates of the universe; a symbol delisted on or before ``asof`` is
+            ``delisted``, not stale.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index = symbols; columns ``first`` and ``last`` (first and last priced date
+            on or before ``asof``), ``expected`` (the last bar its calendar should have
+            on or before ``asof``: ``asof`` for 24/7 assets, the last session otherwise),
+            ``status`` (``fresh``, ``stale``, ``delisted`` or ``no data``),
+            ``age_days`` (calendar days from ``last`` to ``asof``) and ``missed_bars``
+            (bars of its own calendar after ``last`` up to ``expected``).
+        """
+        from ..clock import sessions as _sessions
+
+        asof_ts = pd.Timestamp(asof).normalize() if asof is not None else self.end
+        p = self.price.loc[:asof_ts]
+        mask = p.notna()
+        first = mask.idxmax().where(mask.any())
+        last = mask[::-1].idxmax().where(mask.any())
+        delisted = {k: pd.Timestamp(v) for k, v in (delisted or {}).items() if v is not None}
+        cache: dict[str, pd.DatetimeIndex] = {}
+        rows = {}
+        for s in self.close.columns:
+            cal = self.calendars[s]
+            lst = last[s]
+            if cal == CRYPTO:
+                expected = asof_ts
+            else:
+                if cal not in cache:
+                    lo = min(self.start, asof_ts - pd.Timedelta(days=10))
+                    cache[cal] = _sessions(cal, lo, asof_ts)
+                ss = cache[cal]
+                expected = ss[-1] if len(ss) else asof_ts
+            if pd.isna(lst):
+                rows[s] = {"first": pd.NaT, "last": pd.NaT, "expected": expected, "status": "no data",
+                           "age_days": np.nan, "missed_bars": np.nan}
+                continue
+            if cal == CRYPTO:
+                missed = int((expected - lst).days)
+            else:
+                ss = cache[cal]
+                missed = int(((ss > lst) & (ss <= expected)).sum())
+            d = delisted.get(s)
+            status = "delisted" if d is not None and d <= asof_ts else ("stale" if missed > 0 else "fresh")
+            rows[s] = {"first": first[s], "last": lst, "expected": expected, "status": status,
+                       "age_days": int((asof_ts - lst).days), "missed_bars": missed}
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out.index.name = "symbol"
+        return out
 
     def summary(self) -> pd.DataFrame:
         """Per symbol: calendar, first and last date, number of bars."""
