@@ -113,6 +113,32 @@ class Liquidity(_Strict):
     notice_days: int = Field(default=0, ge=0)
 
 
+class TickerMigration(_Strict):
+    """A ticker change at the venues (live data): the old ticker's bars continue the asset's series.
+
+    Attributes
+    ----------
+    old : str
+        The ticker before the change (``RNDR``).
+    date : date
+        First day under the current ticker; bars before it are fetched under the old one.
+        ``dates`` overrides it per source (venues switch on different days).
+    ratio : float
+        Current units per old unit (1 for a rename). Old prices are divided by it and old
+        volumes multiplied by it, so the series is in current units throughout.
+    sources : dict[str, str]
+        Old source symbol per source (default: derived from ``old`` like the current one).
+    note : str
+    """
+
+    old: str = Field(min_length=1)
+    date: dt.date
+    ratio: float = Field(default=1.0, gt=0)
+    sources: dict[str, str] = Field(default_factory=dict)
+    dates: dict[str, dt.date] = Field(default_factory=dict)
+    note: str = ""
+
+
 class Asset(_Strict):
     """One tradable (or marked) asset of the universe. See the module docstring."""
 
@@ -139,6 +165,12 @@ class Asset(_Strict):
     underlying: str | None = None
     #: Issuer of the security when it matters for issuer caps (default: the symbol itself).
     issuer: str | None = None
+    #: Live data (``computefolio data sync``): source symbol per source (``yahoo: BTC-USD``,
+    #: ``binance: BTC/USDT``; ccxt unified symbols name the quote currency, ``BASE/QUOTE:SETTLE``
+    #: asks for the perpetual and its funding), overriding computefolio.data.symbols' defaults;
+    #: and ticker migrations with their dates (a migration continues the series).
+    sources: dict[str, str] = Field(default_factory=dict)
+    migrations: list[TickerMigration] = Field(default_factory=list)
 
     _norm_themes = field_validator("themes", mode="before")(_themes_to_weights)
     _layers_partition = field_validator("layers")(Classification._layers_partition.__func__)
