@@ -13,23 +13,46 @@ class ComputefolioError(Exception):
 
 
 class ConfigError(ComputefolioError, ValueError):
-    """A configuration file (universe, strategy, mandate, scenarios, costs) is invalid.
+    """A configuration or input file (universe, strategy, mandate, scenarios, costs, holdings) is invalid.
 
-    The message names the file, the item (asset, scenario, ...) and the field, and
-    says what was expected.
+    The message is one line naming the file (and the line in it when known), the
+    item (asset, scenario, ...) and the field, and says what was expected::
+
+        strategy.yaml, line 12: sleeve ai_equities: field 'allocator.linkage': one of ...
+
+    Attributes
+    ----------
+    file, field, expected, item : str or None
+        As given; ``field`` is a dotted path or a parenthesized place such as ``"(file)"``.
+    line : int or None
+        1-based line of the file where the problem is (None when not known).
     """
 
-    def __init__(self, file: str | None, field: str, expected: str, item: str | None = None):
+    def __init__(self, file: str | None, field: str, expected: str, item: str | None = None,
+                 line: int | None = None):
         self.file = file
         self.field = field
         self.expected = expected
         self.item = item
-        where = f"{file}: " if file else ""
+        self.line = line
+        where = f"{file}{f', line {line}' if line else ''}: " if file else (f"line {line}: " if line else "")
         what = f"{item}: " if item else ""
         if field.startswith("(") and not item:  # the whole file: "(file)", "(top level)", "line 3"
-            super().__init__(f"{where}{expected}" if field == "(file)" else f"{where}{field}: {expected}")
+            msg = f"{where}{expected}" if field == "(file)" else f"{where}{field}: {expected}"
         else:
-            super().__init__(f"{where}{what}field '{field}': {expected}")
+            msg = f"{where}{what}field '{field}': {expected}"
+        super().__init__(one_line(msg))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters written as escapes.
+
+    Every error message meant for a person goes through it, so that a name read from a
+    file (which may hold anything) cannot split the message over several lines.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 class ItemFieldError(ValueError):
