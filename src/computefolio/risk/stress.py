@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import read_yaml, validation_to_config_error
+from ..config import check_values, line_of, read_yaml, validation_to_config_error
 from ..data.market import annualization
 from ..errors import ConfigError, DataError, ItemFieldError
 from .portfolio import DEFAULT_CAPITAL, check_weights
@@ -119,16 +119,23 @@ def default_scenarios_path() -> Path:
 def _parse_item(raw, i: int, file: str | None):
     name = raw.get("name") if isinstance(raw, dict) else None
     item = f"scenario {name}" if name else f"scenario #{i + 1}"
+    at = ("scenarios", i)
     if not isinstance(raw, dict):
-        raise ConfigError(file, "(item)", "a mapping with name, kind, title, ...", item=item)
+        raise ConfigError(file, "(item)", "a mapping with name, kind, title, ...", item=item, line=line_of(file, at))
     kind = raw.get("kind")
     if kind not in _KINDS:
-        raise ConfigError(file, "kind", f"'historical' or 'hypothetical' (got {kind!r})", item=item)
+        raise ConfigError(file, "kind", f"'historical' or 'hypothetical' (got {kind!r})", item=item,
+                          line=line_of(file, at + ("kind",)))
     try:
-        return _KINDS[kind].model_validate(raw)
+        out = _KINDS[kind].model_validate(raw)
     except ValidationError as exc:
-        err = validation_to_config_error(exc, raw, file)
-        raise ConfigError(file, err.field, err.expected, item=err.item or item) from None
+        err = validation_to_config_error(exc, raw, file, prefix=at)
+        raise ConfigError(file, err.field, err.expected, item=err.item or item, line=err.line) from None
+    try:
+        check_values(out, raw, file, None)  # finite numbers, dates in range
+    except ConfigError as err:
+        raise ConfigError(file, err.field, err.expected, item=item, line=line_of(file, at)) from None
+    return out
 
 
 def load_scenarios(path: str | Path | None = None, universe=None) -> list[Scenario]:
@@ -142,7 +149,7 @@ def load_scenarios(path: str | Path | None = None, universe=None) -> list[Scenar
         One line naming the file, the scenario and the field.
     """
     p = default_scenarios_path() if path is None else Path(path)
-    raw = read_yaml(p)
+    raw = read_yaml(p, aliases=True)  # shocks repeated across scenarios may share an anchor
     return scenarios_from_dict(raw, str(p), universe)
 
 
@@ -152,17 +159,18 @@ def scenarios_from_dict(raw, file: str | None = None, universe=None) -> list[Sce
         raise ConfigError(file, "scenarios", "a list of scenarios under the top-level key 'scenarios'")
     out = [_parse_item(item, i, file) for i, item in enumerate(raw["scenarios"])]
     seen = set()
-    for s in out:
+    for i, s in enumerate(out):
         if s.name in seen:
-            raise ConfigError(file, "name", "unique scenario names (duplicate)", item=f"scenario {s.name}")
+            raise ConfigError(file, "name", "unique scenario names (duplicate)", item=f"scenario {s.name}",
+                              line=line_of(file, ("scenarios", i, "name")))
         seen.add(s.name)
     if universe is not None:
-        for s in out:
-            _check_against_universe(s, universe, file)
+        for i, s in enumerate(out):
+            _check_against_universe(s, universe, file, i)
     return out
 
 
-def _check_against_universe(s, universe, file):
+def _check_against_universe(s, universe, file, i: int = 0):
     if not isinstance(s, HypotheticalScenario):
         return
     item = f"scenario {s.name}"
@@ -171,13 +179,13 @@ def _check_against_universe(s, universe, file):
         for g in getattr(s.shocks, by):
             if g not in known:
                 raise ConfigError(file, f"shocks.{by}.{g}", f"a {by} of the universe ({', '.join(sorted(known)[:8])}, ...)",
-                                  item=item)
+                                  item=item, line=line_of(file, ("scenarios", i, "shocks", by, g)))
     if s.correlation is not None:
         known = set(universe.groups(s.correlation.by))
         for g in s.correlation.between:
             if g not in known:
                 raise ConfigError(file, "correlation.between", f"{s.correlation.by} ids of the universe, got {g!r}",
-                                  item=item)
+                                  item=item, line=line_of(file, ("scenarios", i, "correlation", "between")))
 
 
 # ----------------------------------------------------------------------------- results
