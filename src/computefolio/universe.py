@@ -110,7 +110,7 @@ class Liquidity(_Strict):
     """Liquidity terms beyond market volume (private stakes, locked or vesting tokens)."""
 
     locked_until: dt.date | None = None
-    notice_days: int = Field(default=0, ge=0)
+    notice_days: int = Field(default=0, ge=0, le=3650)
 
 
 class TickerMigration(_Strict):
@@ -427,7 +427,7 @@ def load_universe(path: str | Path | None = None) -> Universe:
         Naming the file, the asset and the field when the file breaks the schema.
     """
     p = default_universe_path() if path is None else Path(path)
-    return load_yaml_model(p, Universe)
+    return load_yaml_model(p, Universe, aliases=True)  # repeated classifications may share an anchor
 
 
 def universe_from_dict(raw: dict, file: str | None = None) -> Universe:
