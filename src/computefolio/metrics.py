@@ -326,3 +326,182 @@ def summary(returns: pd.Series, benchmark: pd.Series | None = None, risk_free=0.
     if turnover is not None:
         out["annual_turnover"] = annual_turnover(turnover, ppy)
     return out
+
+
+# ----------------------------------------------------------------------------- tear-sheet tables
+#: Trailing windows of :func:`trailing_returns`, in display order.
+TRAILING = ("mtd", "qtd", "ytd", "1y", "3y", "inception", "inception_ann")
+TRAILING_LABELS = {"mtd": "Month to date", "qtd": "Quarter to date", "ytd": "Year to date", "1y": "1 year",
+                   "3y": "3 years, annualized", "inception": "Since inception",
+                   "inception_ann": "Since inception, annualized"}
+
+
+def _dated(returns, name: str) -> pd.Series:
+    if not isinstance(returns, pd.Series) or not isinstance(returns.index, pd.DatetimeIndex):
+        raise ValueError(f"{name} needs a Series of returns with a DatetimeIndex")
+    return returns
+
+
+def trailing_returns(returns: pd.Series, asof=None, periods_per_year=None) -> dict:
+    """Returns over trailing windows ending on ``asof`` (default: the last date).
+
+    Conventions: a return dated d covers the period ending at d's close, so a window
+    "since X" compounds the returns dated *after* X's close:
+
+    * ``mtd``, ``qtd``, ``ytd``: returns dated on or after the first calendar day of the
+      month, quarter or year of ``asof`` (i.e. from the previous period-end close);
+    * ``1y``: returns dated after ``asof`` minus one calendar year (total, not annualized);
+    * ``3y``: returns dated after ``asof`` minus three calendar years, annualized over
+      the elapsed calendar time with :func:`cagr`'s convention; None (not NaN-filled)
+      when the series starts less than three years before ``asof``;
+    * ``inception``: the whole series compounded; ``inception_ann``: :func:`cagr`.
+
+    A window with no return, or that reaches before the first return (``1y``, ``3y``),
+    is None. Values are fractions; returns are compounded (NaN counts as 0).
+    """
+    r = _dated(returns, "trailing_returns")
+    ppy = _ppy(returns, periods_per_year)
+    if len(r) == 0:
+        return {k: None for k in TRAILING}
+    asof = r.index[-1] if asof is None else pd.Timestamp(asof)
+    r = r.loc[:asof]
+    first_cover = r.index[0] - pd.Timedelta(days=365.25 / ppy)  # the first return covers one period before it
+
+    def since(start, strict: bool):
+        s = r[r.index > start] if strict else r[r.index >= start]
+        return s
+
+    out: dict = {}
+    month0 = pd.Timestamp(asof.year, asof.month, 1)
+    quarter0 = pd.Timestamp(asof.year, 3 * ((asof.month - 1) // 3) + 1, 1)
+    year0 = pd.Timestamp(asof.year, 1, 1)
+    for k, start in (("mtd", month0), ("qtd", quarter0), ("ytd", year0)):
+        s = since(start, strict=False)
+        out[k] = total_return(s) if len(s) else None
+    one = asof - pd.DateOffset(years=1)
+    s = since(one, strict=True)
+    out["1y"] = total_return(s) if len(s) and first_cover <= one + pd.Timedelta(days=4) else None
+    three = asof - pd.DateOffset(years=3)
+    s = since(three, strict=True)
+    if len(s) and first_cover <= three + pd.Timedelta(days=4):
+        days = (asof - three).days
+        out["3y"] = float((1.0 + total_return(s)) ** (365.25 / days) - 1.0)
+    else:
+        out["3y"] = None
+    out["inception"] = total_return(r)
+    out["inception_ann"] = cagr(r, ppy)
+    return out
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def monthly_returns(returns: pd.Series) -> pd.DataFrame:
+    """Compounded return of each calendar month, years x months, with the year's total.
+
+    Returns a DataFrame indexed by year (int) with columns ``Jan`` .. ``Dec`` and
+    ``Year`` (the compounded return of the year's periods). A month without any return
+    (before the start, after the end) is NaN, not 0. Fractions.
+    """
+    r = _dated(returns, "monthly_returns").fillna(0.0)
+    if len(r) == 0:
+        return pd.DataFrame(columns=[*MONTHS, "Year"], dtype=float)
+    g = np.log1p(r.to_numpy(dtype=float))
+    key = pd.DataFrame({"y": r.index.year, "m": r.index.month, "g": g})
+    by_m = key.groupby(["y", "m"])["g"].sum()
+    tab = np.expm1(by_m).unstack("m").reindex(columns=range(1, 13))
+    tab.columns = list(MONTHS)
+    tab["Year"] = np.expm1(key.groupby("y")["g"].sum())
+    tab.index = tab.index.astype(int)
+    tab.index.name = "year"
+    return tab
+
+
+def worst_drawdowns(returns: pd.Series, n: int = 5) -> pd.DataFrame:
+    """The ``n`` deepest drawdown episodes of the wealth curve that starts at 1.
+
+    An episode runs from a peak (the last high before the book fell below it) to the
+    recovery (the first period back at or above that peak), or to the last date when
+    not recovered. Columns:
+
+    ``start`` (date of the peak; the day before the first return when the very first
+    period loses), ``trough`` (date of the lowest value), ``recovery`` (date back at the
+    peak, NaT if not yet), ``depth`` (fraction, negative: trough / peak - 1),
+    ``length_days`` (calendar days from start to recovery, or to the last date),
+    ``periods`` (periods under water, i.e. periods from the first loss to the one
+    before the recovery), ``to_trough_periods``, ``recovered`` (bool).
+    Sorted by depth, worst first.
+    """
+    r = _dated(returns, "worst_drawdowns").fillna(0.0)
+    cols = ["start", "trough", "recovery", "depth", "length_days", "periods", "to_trough_periods", "recovered"]
+    if len(r) == 0:
+        return pd.DataFrame(columns=cols)
+    wealth, dd = wealth_drawdown(r.to_numpy(dtype=float))
+    ppy = getattr(returns, "attrs", {}).get("periods_per_year") or 252
+    dates = pd.DatetimeIndex([r.index[0] - pd.Timedelta(days=round(365.25 / ppy)), *r.index])
+    under = dd < 0
+    rows = []
+    i, T = 1, len(dd)
+    while i < T:
+        if not under[i]:
+            i += 1
+            continue
+        s = i
+        while i < T and under[i]:
+            i += 1
+        e = i  # first position back at the peak (T: not recovered)
+        seg = dd[s:e]
+        k = s + int(np.argmin(seg))
+        rec = dates[e] if e < T else pd.NaT
+        end = dates[e] if e < T else dates[-1]
+        rows.append({"start": dates[s - 1], "trough": dates[k], "recovery": rec, "depth": float(dd[k]),
+                     "length_days": int((end - dates[s - 1]).days), "periods": int(e - s),
+                     "to_trough_periods": int(k - s + 1), "recovered": bool(e < T)})
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values("depth", kind="stable").head(n).reset_index(drop=True)
+
+
+def rolling_sharpe(returns: pd.Series, window: int, risk_free=0.0, periods_per_year=None) -> pd.Series:
+    """Sharpe ratio over a rolling window of ``window`` periods, annualized.
+
+    ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(ppy)`` on each window (the convention
+    of :func:`sharpe`); ``risk_free`` per period, a float or a Series aligned with
+    ``returns``. NaN until the window is full.
+    """
+    r = _dated(returns, "rolling_sharpe")
+    ppy = _ppy(returns, periods_per_year)
+    x = r - (risk_free.reindex(r.index) if isinstance(risk_free, pd.Series) else risk_free)
+    roll = x.rolling(window, min_periods=window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (roll.mean() / roll.std(ddof=1) * np.sqrt(ppy)).rename("rolling_sharpe")
+
+
+def rolling_beta(returns: pd.Series, benchmark: pd.Series, window: int, lags: int = 0) -> pd.Series:
+    """Beta to ``benchmark`` over a rolling window of ``window`` periods.
+
+    ``lags = 0``: ``cov(r_t, b_t) / var(b_t)`` on each window (sample moments; the
+    ddof cancels). ``lags = L > 0``: the Dimson (1979) sum
+    ``sum_{k=-L..L} cov(r_t, b_{t-k}) / var(b_t)``, which corrects the bias of
+    non-synchronous closes (crypto at 00:00 UTC, US equities at 16:00 New York); the
+    lag-k covariance pairs ``r_t`` with ``b_{t-k}`` for every t of the window where both
+    are present (means over those pairs, ddof 1), like
+    :func:`computefolio.risk.crosscorr.cross_beta` on a whole sample. NaN until the
+    window is full.
+    """
+    r = _dated(returns, "rolling_beta").astype(float)
+    b = benchmark.reindex(r.index).astype(float)
+    var_b = b.rolling(window, min_periods=window).var(ddof=1)
+    num = pd.Series(0.0, index=r.index)
+    for k in range(-lags, lags + 1):
+        bk = b.shift(k)
+        ok = r.notna() & bk.notna()
+        x, y = r.where(ok), bk.where(ok)
+        n = ok.astype(float).rolling(window, min_periods=1).sum()
+        sx = x.fillna(0.0).rolling(window, min_periods=1).sum()
+        sy = y.fillna(0.0).rolling(window, min_periods=1).sum()
+        sxy = (x * y).fillna(0.0).rolling(window, min_periods=1).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            num = num + (sxy - sx * sy / n) / (n - 1)
+    out = num / var_b
+    full = r.notna().astype(float).rolling(window, min_periods=window).sum() == window
+    return out.where(full & var_b.gt(1e-30)).rename("rolling_beta")
