@@ -1,0 +1,415 @@
+"""One executor for embarrassingly parallel work: serial, local processes, or Ray.
+
+Every backend runs ``fn(shared, params)`` for each ``params`` of a list and returns one
+:class:`TaskResult` per task, in the order of the list, whatever order they finished in:
+
+* **shared data is sent once**: ``shared`` (e.g. the market, the universe, the
+  mandate) goes to each worker process once -- pickled once into the process pool's
+  initializer, or put once into Ray's object store and fetched once per Ray worker
+  process -- never once per task;
+* **a failed task does not stop the others**: its exception is caught in the worker
+  and comes back as ``TaskResult(ok=False, error=..., traceback=...)`` with its
+  parameters; a worker that dies is reported the same way;
+* **checkpoints**: with a :class:`~computefolio.scale.checkpoint.Checkpoint`, each
+  finished task is written as soon as it comes back and a re-run skips it
+  (``cached=True``), so an interrupted run resumes;
+* **same numbers on every backend**: each task runs with BLAS/OpenMP pools limited to
+  one thread (``threadpoolctl``) on every backend, the serial one included, so a
+  variant's floating-point operations do not depend on where it ran; randomness
+  comes from seeds in the parameters (:func:`task_seeds`), never from the worker.
+* **numba's on-disk cache is reused**: worker processes import the same installed
+  package, whose ``cache=True`` kernels load from ``__pycache__`` instead of compiling
+  (call :func:`warm_numba` in the driver first so that the workers do not all compile
+  at once).
+
+Backends
+--------
+``serial`` (default)
+    In this process, one task after another. Deterministic and easy to debug.
+``processes``
+    ``concurrent.futures.ProcessPoolExecutor`` with ``workers`` processes started by
+    ``forkserver`` (``spawn`` where it is missing): no state is inherited by fork.
+``ray``
+    Ray tasks. ``address=None`` starts a private local Ray instance with ``num_cpus=workers``,
+    no dashboard, usage statistics off and the object store capped at
+    ``object_store_mb``, bound to 127.0.0.1; an ``address`` (``"host:port"`` of a
+    running head, or ``"auto"``) connects to an existing cluster, as does running
+    inside a Ray Job (``RAY_ADDRESS`` set). Ray is an optional extra:
+    ``pip install 'computefolio[ray]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+import traceback as _tb
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ComputefolioError
+
+__all__ = ["BACKENDS", "TaskResult", "Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor",
+           "make_executor", "task_key", "task_seeds", "warm_numba"]
+
+#: Backend names accepted by :func:`make_executor` (and ``computefolio sweep --backend``).
+BACKENDS = ("serial", "processes", "ray")
+
+
+@dataclass
+class TaskResult:
+    """The outcome of one task.
+
+    Attributes
+    ----------
+    index : int
+        Position of the task in the submitted list.
+    key : str
+        Its key (the checkpoint file name).
+    params : dict
+        The parameters it ran with.
+    ok : bool
+    value : object
+        What ``fn`` returned (None when it failed).
+    error : str or None
+        ``"ExceptionType: message"`` when it failed.
+    traceback : str or None
+    seconds : float
+        Wall time of the task in the worker (0 for a result read from a checkpoint).
+    worker : str or None
+        ``"<host>:<pid>"`` of the process that ran it.
+    cached : bool
+        Read from the checkpoint instead of run.
+    """
+
+    index: int
+    key: str
+    params: dict
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    seconds: float = 0.0
+    worker: str | None = None
+    cached: bool = False
+
+
+def task_key(params: dict, salt: str = "") -> str:
+    """A stable 16-hex-digit key of a task's parameters (and a salt such as a data hash)."""
+    blob = repr((salt, _canonical(params))).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _canonical(x):
+    if isinstance(x, dict):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in x.items()))
+    if isinstance(x, (list, tuple)):
+        return tuple(_canonical(v) for v in x)
+    if isinstance(x, float):
+        return float.hex(x)
+    return x
+
+
+def task_seeds(base_seed: int, n: int) -> list[int]:
+    """``n`` independent seeds derived from ``base_seed`` (``numpy.random.SeedSequence.spawn``).
+
+    Put seed ``i`` in the parameters of task ``i``: the task's random numbers then
+    depend on its parameters only, not on the backend, the worker or the order.
+    """
+    return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in np.random.SeedSequence(base_seed).spawn(n)]
+
+
+def warm_numba() -> None:
+    """Compile (or load from the on-disk cache) the backtest kernels in this process.
+
+    Run once in the driver before starting workers: the kernels are ``cache=True``,
+    so the workers then load the compiled code from ``__pycache__`` instead of each
+    compiling it at the same time.
+    """
+    import pandas as pd
+
+    from ..backtest.simulator import simulate
+
+    idx = pd.bdate_range("2024-01-01", periods=8)
+    px = pd.DataFrame({"A": np.linspace(10, 11, 8), "B": np.linspace(20, 19, 8)}, index=idx)
+    w = pd.DataFrame({"A": [0.5, 0.4], "B": [0.5, 0.6]}, index=idx[[0, 4]])
+    simulate(px, w, capital=1e6, keep_weights=False)
+
+
+# ---------------------------------------------------------------- the task wrapper (runs in workers)
+
+def _host() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _run_one(fn: Callable, shared: Any, params: dict) -> tuple:
+    """Run one task with one BLAS thread; never raises (the error travels back as data)."""
+    from threadpoolctl import threadpool_limits
+
+    t0 = time.perf_counter()
+    try:
+        with threadpool_limits(limits=1):
+            value = fn(shared, params)
+        return True, value, None, None, time.perf_counter() - t0, _host()
+    except Exception as exc:  # noqa: BLE001 - reported with the task's parameters
+        return (False, None, f"{type(exc).__name__}: {exc}", _tb.format_exc(), time.perf_counter() - t0, _host())
+
+
+def _worker_setup() -> None:
+    """One thread per worker process for numba's parallel loops (the pool is the parallelism)."""
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:  # pragma: no cover - numba always present in the core install
+        pass
+
+
+# process pool: the shared object is unpickled once per worker process by the initializer
+_PROC_SHARED: Any = None
+
+
+def _proc_init(blob: bytes) -> None:
+    global _PROC_SHARED
+    _worker_setup()
+    _PROC_SHARED = pickle.loads(blob)
+
+
+def _proc_task(fn: Callable, params: dict) -> tuple:
+    return _run_one(fn, _PROC_SHARED, params)
+
+
+# ray: the shared object is fetched from the object store once per worker process
+_RAY_SHARED: dict[str, Any] = {}
+
+
+def _ray_task(box: list, token: str, fn: Callable, params: dict) -> tuple:
+    import ray
+
+    if token not in _RAY_SHARED:
+        _worker_setup()
+        _RAY_SHARED.clear()  # keep only the current sweep's data in the worker
+        _RAY_SHARED[token] = ray.get(box[0])  # box: a list, so Ray passes the reference, not the value
+    return _run_one(fn, _RAY_SHARED[token], params)
+
+
+# ---------------------------------------------------------------- executors
+
+@dataclass
+class Executor:
+    """Base class: run ``fn(shared, params)`` for a list of parameters (see the module docstring).
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (``processes``; ``ray`` started locally). Ignored by ``serial``.
+    """
+
+    workers: int = 1
+    backend: str = field(default="serial", init=False)
+
+    def map(self, fn: Callable[[Any, dict], Any], params: Sequence[dict], *, shared: Any = None,
+            keys: Sequence[str] | None = None, checkpoint=None,
+            on_result: Callable[[TaskResult], None] | None = None) -> list[TaskResult]:
+        """Run every task and return their results in the order of ``params``.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(shared, params) -> value``; a module-level function (it is pickled by
+            reference). ``value`` must be picklable.
+        params : sequence of dict
+        shared : object, optional
+            Data every task reads (sent to each worker once).
+        keys : sequence of str, optional
+            Task keys (default :func:`task_key` of the parameters); the checkpoint's file names.
+        checkpoint : Checkpoint, optional
+            Finished tasks found there are not run again; new successes are written there.
+        on_result : callable, optional
+            Called in this process with each :class:`TaskResult` as it arrives (progress bars).
+        """
+        params = [dict(p) for p in params]
+        keys = list(keys) if keys is not None else [task_key(p) for p in params]
+        if len(keys) != len(params):
+            raise ValueError(f"{len(keys)} keys for {len(params)} tasks")
+        out: list[TaskResult | None] = [None] * len(params)
+        todo = []
+        for i, (k, p) in enumerate(zip(keys, params)):
+            hit = checkpoint.get(k) if checkpoint is not None else None
+            if hit is not None:
+                out[i] = TaskResult(i, k, p, True, value=hit, cached=True)
+                if on_result:
+                    on_result(out[i])
+            else:
+                todo.append(i)
+
+        def done(i: int, tup: tuple) -> None:
+            ok, value, err, tb, secs, host = tup
+            r = TaskResult(i, keys[i], params[i], ok, value, err, tb, secs, host)
+            if ok and checkpoint is not None:
+                checkpoint.put(keys[i], params[i], value)
+            out[i] = r
+            if on_result:
+                on_result(r)
+
+        if todo:
+            self._run(fn, shared, [(i, params[i]) for i in todo], done)
+        return [r for r in out if r is not None]
+
+    def _run(self, fn, shared, tasks, done) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers (a no-op for ``serial``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class SerialExecutor(Executor):
+    """Tasks one after another in this process."""
+
+    backend: str = field(default="serial", init=False)
+
+    def _run(self, fn, shared, tasks, done) -> None:
+        for i, p in tasks:
+            done(i, _run_one(fn, shared, p))
+
+
+@dataclass
+class ProcessExecutor(Executor):
+    """Tasks on a pool of ``workers`` local processes (``forkserver``, else ``spawn``)."""
+
+    workers: int = 2
+    backend: str = field(default="processes", init=False)
+
+    def _run(self, fn, shared, tasks, done) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+        with ProcessPoolExecutor(max_workers=max(1, int(self.workers)), mp_context=mp.get_context(method),
+                                 initializer=_proc_init, initargs=(blob,)) as pool:
+            futs = {pool.submit(_proc_task, fn, p): i for i, p in tasks}
+            for f in as_completed(futs):
+                i = futs[f]
+                try:
+                    done(i, f.result())
+                except BrokenProcessPool as exc:
+                    done(i, (False, None, f"worker process died: {exc}", None, 0.0, None))
+                except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable return value
+                    done(i, (False, None, f"{type(exc).__name__}: {exc}", _tb.format_exc(), 0.0, None))
+
+
+@dataclass
+class RayExecutor(Executor):
+    """Tasks on Ray: a private local instance, or a running cluster by ``address``.
+
+    Parameters
+    ----------
+    workers : int
+        CPUs of the local instance (``num_cpus``); each task asks for one CPU.
+    address : str, optional
+        ``"host:port"`` of a running Ray head (or ``"auto"``). Clusters with token
+        authentication need ``RAY_AUTH_TOKEN`` in the environment.
+    object_store_mb : int
+        Object store of the local instance, MB (the default 30% of RAM is too much for
+        a small shared machine). Ignored when connecting to a cluster.
+    temp_dir : str, optional
+        Ray's session folder of the local instance (default: Ray's own, under /tmp).
+    """
+
+    workers: int = 2
+    address: str | None = None
+    object_store_mb: int = 256
+    temp_dir: str | None = None
+    backend: str = field(default="ray", init=False)
+    _started: bool = field(default=False, init=False, repr=False)
+
+    def _ray(self):
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        try:
+            import ray
+        except ImportError:
+            raise ComputefolioError("the ray backend needs Ray: pip install 'computefolio[ray]'") from None
+        if not ray.is_initialized():
+            kw: dict = dict(log_to_driver=False, include_dashboard=False)
+            if self.address:
+                ray.init(address=self.address, **kw)
+            elif os.environ.get("RAY_ADDRESS"):  # inside a Ray Job, or pointed at a cluster by the environment
+                ray.init(**kw)
+            else:
+                # a private instance bound to the loopback interface (Ray resolves 127.0.0.1 to the
+                # host's address unless told it is not a cluster)
+                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                ray.init(address="local", num_cpus=max(1, int(self.workers)),
+                         object_store_memory=int(self.object_store_mb) * 1024 * 1024,
+                         _temp_dir=self.temp_dir, **kw)
+            self._started = True
+        return ray
+
+    def _run(self, fn, shared, tasks, done) -> None:
+        ray = self._ray()
+        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        ref = ray.put(shared)
+        token = ref.hex()
+        pending = {remote.remote([ref], token, fn, p): i for i, p in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for r in ready:
+                i = pending.pop(r)
+                try:
+                    done(i, ray.get(r))
+                except Exception as exc:  # noqa: BLE001 - a worker that died, a lost object
+                    done(i, (False, None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                             str(exc), 0.0, None))
+        del ref
+
+    def close(self) -> None:
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+
+def make_executor(backend: str = "serial", *, workers: int | None = None, address: str | None = None,
+                  object_store_mb: int = 256, temp_dir: str | None = None) -> Executor:
+    """An executor by backend name.
+
+    Parameters
+    ----------
+    backend : {"serial", "processes", "ray"}
+    workers : int, optional
+        Processes or local Ray CPUs (default: the machine's CPU count).
+    address : str, optional
+        Ray only: a running cluster (``"host:port"`` or ``"auto"``).
+    object_store_mb : int
+        Ray only: object store of a local instance, MB.
+    temp_dir : str, optional
+        Ray only: session folder of a local instance.
+    """
+    if backend not in BACKENDS:
+        raise ComputefolioError(f"--backend: one of {', '.join(BACKENDS)}, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ComputefolioError(f"--address: only with --backend ray (got --backend {backend})")
+    n = int(workers) if workers else (os.cpu_count() or 1)
+    if n < 1:
+        raise ComputefolioError(f"--workers: a positive number of workers, got {workers}")
+    if backend == "serial":
+        return SerialExecutor(workers=1)
+    if backend == "processes":
+        return ProcessExecutor(workers=n)
+    return RayExecutor(workers=n, address=address, object_store_mb=object_store_mb, temp_dir=temp_dir)
