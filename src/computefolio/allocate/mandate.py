@@ -92,6 +92,41 @@ GroupFieldName = Literal["layer", "theme", "sleeve", "asset_class", "venue", "ca
 TOL = 1e-7
 
 
+_CACHE: dict = {}
+
+
+def _membership(universe, by: str, date, symbols: list[str]) -> pd.DataFrame:
+    """``universe.membership(by, date, symbols)``, cached on the classifications in force.
+
+    A backtest compiles the mandate at every rebalance; memberships change only when an
+    asset's classification does, so the key is the identity of each symbol's classification
+    on ``date`` (sleeves and other fixed fields: the symbols alone).
+    """
+    key = (id(universe), by, tuple(symbols))
+    if by in ("layer", "theme"):
+        key = key + (tuple(id(universe.asset(s).classification_at(date)) for s in symbols),)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    m = universe.membership(by, date=date, symbols=symbols)
+    if len(_CACHE) > 4096:
+        _CACHE.clear()
+    _CACHE[key] = (universe, m)
+    return m
+
+
+def _compute_scores(universe, date, symbols: list[str]) -> np.ndarray:
+    """Compute-exposure score per symbol on ``date`` (cached like :func:`_membership`)."""
+    cls = tuple(universe.asset(s).classification_at(date) for s in symbols)
+    key = (id(universe), "compute", tuple(symbols), tuple(id(c) for c in cls))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    c = np.array([x.compute_exposure for x in cls], dtype=float)
+    _CACHE[key] = (universe, c)
+    return c
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -181,6 +216,9 @@ class Mandate(_Strict):
     hold_benchmarks: bool = False
     compute_exposure_min: float | None = Field(default=None, ge=0, le=1)
     risk_budgets: RiskBudgets | None = None
+    #: Days within which a passive breach (the market moved the book beyond a rule) must be
+    #: cured; used by pre-trade compliance (:mod:`computefolio.compliance`), not by allocators.
+    cure_days: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -294,7 +332,7 @@ class Mandate(_Strict):
             if g.group not in known:
                 raise DataError(f"mandate {self.name!r}: groups[{k}] names {g.by} {g.group!r}, not in universe "
                                 f"{universe.name!r} (known: {', '.join(map(str, known))})")
-            m = universe.membership(g.by, date=date, symbols=symbols)[g.group].to_numpy()
+            m = _membership(universe, g.by, date, symbols)[g.group].to_numpy()
             label = f"group {g.by}:{g.group}"
             if g.max is not None:
                 rules.append(Rule.ineq(f"{label} max", m[None, :], np.array([g.max]),
@@ -358,7 +396,7 @@ class Mandate(_Strict):
                                           f"position <= {self.liquidity.max_days_to_liquidate:g} days x "
                                           f"{self.liquidity.participation:g} x ADV (capital {cap:,.0f})"))
         if self.compute_exposure_min is not None and universe is not None:
-            c = universe.compute_exposure(date, symbols).to_numpy()
+            c = _compute_scores(universe, date, symbols)
             mm = self.compute_exposure_min
             rules.append(Rule.ineq("compute_exposure_min", -(c - mm)[None, :], np.array([0.0]),
                                    f"weighted average compute score >= {mm:g} "
