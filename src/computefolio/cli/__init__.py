@@ -14,6 +14,7 @@ from . import data as _data  # noqa: F401
 from . import risk as _risk  # noqa: F401
 from . import allocate as _allocate  # noqa: F401
 from . import run as _run  # noqa: F401
+from . import sweep as _sweep  # noqa: F401
 
 __all__ = ["app", "main"]
 
