@@ -74,6 +74,26 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS plan (
         position BIGINT NOT NULL, symbol VARCHAR NOT NULL, file VARCHAR NOT NULL, price_column VARCHAR NOT NULL,
         start DATE, "end" DATE, set_at TIMESTAMP NOT NULL)""",
+    # live data (computefolio data sync): per (source, symbol) what was fetched, and when
+    """CREATE TABLE IF NOT EXISTS sync_state (
+        source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, source_symbol VARCHAR NOT NULL, quote VARCHAR,
+        first_bar DATE, last_bar DATE, last_final BOOLEAN NOT NULL, final_through DATE, history_from DATE,
+        fetched_at TIMESTAMP NOT NULL, import_id BIGINT NOT NULL, "rows" BIGINT NOT NULL, note VARCHAR,
+        PRIMARY KEY (source, symbol))""",
+    # stored rows that a sync replaced or removed (a source rewrote its history): kept, never lost
+    """CREATE TABLE IF NOT EXISTS revisions (
+        symbol VARCHAR NOT NULL, date DATE NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
+        adj_close DOUBLE, volume DOUBLE, source VARCHAR NOT NULL, import_id BIGINT NOT NULL,
+        replaced_by BIGINT NOT NULL, reason VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS actions (
+        source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, date DATE NOT NULL, action VARCHAR NOT NULL,
+        value DOUBLE NOT NULL, import_id BIGINT NOT NULL, PRIMARY KEY (source, symbol, date, action))""",
+    """CREATE TABLE IF NOT EXISTS funding (
+        source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, time TIMESTAMP NOT NULL, rate DOUBLE,
+        import_id BIGINT NOT NULL, PRIMARY KEY (source, symbol, time))""",
+    """CREATE TABLE IF NOT EXISTS sync_flags (
+        import_id BIGINT NOT NULL, source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, date DATE,
+        "check" VARCHAR NOT NULL, value DOUBLE, message VARCHAR NOT NULL)""",
 ]
 _COLS = ["symbol", "date", *FIELDS]
 
@@ -138,6 +158,24 @@ class ImportResult:
             return f"already imported (import {self.import_id}); nothing added"
         q = f", {len(self.quarantined)} quarantined" if len(self.quarantined) else ""
         return f"import {self.import_id}: {self.rows_added:,} rows added, {self.rows_present:,} already present{q}"
+
+
+#: Live-sync tables and their key order (in :meth:`Store.snapshot` when the store has them).
+_SYNC_TABLES = (("sync_state", "source, symbol"), ("revisions", "source, symbol, date, replaced_by"),
+                ("actions", "source, symbol, date, action"), ("funding", "source, symbol, time"),
+                ("sync_flags", 'import_id, symbol, date, "check"'))
+
+
+@dataclass
+class UpsertResult:
+    """What one :meth:`Store.upsert_fetched` did (counts of rows)."""
+
+    import_id: int
+    rows_added: int = 0
+    rows_rewritten: int = 0
+    rows_removed: int = 0
+    rows_present: int = 0
+    rows_quarantined: int = 0
 
 
 class Store:
@@ -386,8 +424,11 @@ class Store:
     def snapshot(self) -> str:
         """SHA-256 of every stored row of every table, in key order (to compare states)."""
         h = hashlib.sha256()
+        have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         for table, order in (("prices", "source, symbol, date"), ("imports", "import_id"),
-                             ("quarantine", 'import_id, "row", "check"'), ("plan", "position")):
+                             ("quarantine", 'import_id, "row", "check"'), ("plan", "position"), *_SYNC_TABLES):
+            if table not in have:
+                continue
             for row in self.con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall():
                 h.update(repr(row).encode())
             h.update(b"|")
@@ -537,6 +578,218 @@ class Store:
         md = MarketData.from_long(chosen[_COLS], cals, source=f"store {self.path.name}", provenance=prov)
         md.provenance["data_hash"] = md.data_hash()
         return md
+
+
+    # ---------------------------------------------------------------- live sync (data sync)
+    def upsert_fetched(self, good: pd.DataFrame, *, source: str, symbol: str, state: Mapping,
+                       quarantined: pd.DataFrame | None = None, window: tuple | None = None,
+                       reason: str = "revised by the source", reasons: Mapping | None = None, tol: float = 1e-9,
+                       actions: pd.DataFrame | None = None, funding: pd.DataFrame | None = None,
+                       flags: Sequence[tuple] = (), sha256: str = "") -> UpsertResult:
+        """Write one fetch of one (source, symbol) in one transaction (``computefolio data sync``).
+
+        Parameters
+        ----------
+        good : pandas.DataFrame
+            Validated rows (``date`` + :data:`FIELDS`), one per date.
+        source, symbol : str
+            Source name (``"yahoo"``, ``"binance"``...) and universe symbol.
+        state : mapping
+            The ``sync_state`` row (``source_symbol, quote, last_final, final_through,
+            history_from, note``; ``first_bar, last_bar, rows, fetched_at, import_id`` are filled in).
+        quarantined : pandas.DataFrame, optional
+            Rows refused by validation (``row, symbol, date, fields, check, message``).
+        window : (first, last), optional
+            A full re-fetch covered these dates: stored rows inside it that the fetch no longer
+            holds are removed (kept in ``revisions``).
+        reason, reasons : str, mapping date -> str
+            Why stored rows were rewritten (per date where ``reasons`` says).
+        tol : float
+            A stored value within this relative difference of the fetched one is kept as is.
+        actions, funding : pandas.DataFrame, optional
+            Corporate actions (``date, action, value``) and funding rates (``time, rate``).
+        flags : sequence of (date, check, value, message)
+            Findings about the fetched rows kept in ``sync_flags`` (a de-pegged quote currency).
+
+        Returns
+        -------
+        UpsertResult
+            ``rows_rewritten`` counts stored rows whose values changed (the old ones are in
+            ``revisions``), ``rows_removed`` stored rows absent from a full re-fetch.
+
+        All or nothing: a failure, or the process killed halfway, leaves the store as it was.
+        """
+        con = self.con
+        inc = good[["date", *FIELDS]].copy()
+        inc["date"] = pd.to_datetime(inc["date"]).dt.normalize()
+        inc = inc.sort_values("date").reset_index(drop=True)
+        stored = con.execute("SELECT * FROM prices WHERE source = ? AND symbol = ? ORDER BY date",
+                             [source, symbol]).df()
+        stored["date"] = pd.to_datetime(stored["date"])
+        both = inc.merge(stored, on="date", how="left", suffixes=("", "_s"), indicator=True)
+        old = both["_merge"].to_numpy() == "both"
+        diff = np.zeros(len(both), dtype=bool)
+        for f in FIELDS:
+            a, b = both[f].to_numpy(dtype=float), both[f + "_s"].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                far = np.abs(a - b) > tol * np.maximum(np.abs(a), np.abs(b))
+            diff |= far | (np.isnan(a) != np.isnan(b))
+        changed = both.loc[old & diff, "date"]
+        added = both.loc[~old, "date"]
+        removed = pd.Series([], dtype="datetime64[ns]")
+        if window is not None and len(stored):
+            lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+            inside = (stored["date"] >= lo) & (stored["date"] <= hi) & ~stored["date"].isin(inc["date"])
+            removed = stored.loc[inside, "date"]
+        reasons = dict(reasons or {})
+        q = quarantined if quarantined is not None else _quarantine_frame(inc.iloc[:0].assign(symbol=symbol, row=0), {})
+        now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            import_id = int(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM imports").fetchall()[0][0])
+            gone = pd.concat([changed, removed], ignore_index=True)
+            if len(gone):
+                old_rows = stored[stored["date"].isin(gone)].copy()
+                why = [reasons.get(pd.Timestamp(d), reason) for d in old_rows["date"]]
+                absent = old_rows["date"].isin(removed).to_numpy()
+                old_rows["reason"] = np.where(absent, "absent from the re-fetched history", why)
+                old_rows["replaced_by"] = import_id
+                con.register("_cf_old", old_rows)
+                try:
+                    con.execute("INSERT INTO revisions SELECT symbol, CAST(date AS DATE), open, high, low, close, "
+                                "adj_close, volume, source, import_id, replaced_by, reason FROM _cf_old")
+                    con.execute("DELETE FROM prices WHERE source = ? AND symbol = ? AND date IN "
+                                "(SELECT CAST(date AS DATE) FROM _cf_old)", [source, symbol])
+                finally:
+                    con.unregister("_cf_old")
+            write = inc[inc["date"].isin(pd.concat([changed, added], ignore_index=True))].assign(symbol=symbol)
+            for start in range(0, len(write), CHUNK_ROWS):
+                self._insert_chunk(con, write[_COLS].iloc[start:start + CHUNK_ROWS], source, import_id)
+            if len(q):
+                con.register("_cf_quarantine", q.assign(import_id=import_id, source=source))
+                try:
+                    con.execute('INSERT INTO quarantine SELECT import_id, source, "row", symbol, CAST(date AS DATE), '
+                                'open, high, low, close, adj_close, volume, "check", message FROM _cf_quarantine')
+                finally:
+                    con.unregister("_cf_quarantine")
+            if actions is not None and len(actions):
+                a = actions.assign(date=pd.to_datetime(actions["date"]).dt.normalize())
+                con.register("_cf_actions", a)
+                try:
+                    con.execute("DELETE FROM actions WHERE source = ? AND symbol = ? AND (date, action) IN "
+                                "(SELECT CAST(date AS DATE), action FROM _cf_actions)", [source, symbol])
+                    con.execute("INSERT INTO actions SELECT ?, ?, CAST(date AS DATE), action, value, ? FROM _cf_actions",
+                                [source, symbol, import_id])
+                finally:
+                    con.unregister("_cf_actions")
+            if funding is not None and len(funding):
+                con.register("_cf_funding", funding)
+                try:
+                    con.execute("DELETE FROM funding WHERE source = ? AND symbol = ? AND time IN "
+                                "(SELECT CAST(time AS TIMESTAMP) FROM _cf_funding)", [source, symbol])
+                    con.execute("INSERT INTO funding SELECT ?, ?, CAST(time AS TIMESTAMP), rate, ? FROM _cf_funding",
+                                [source, symbol, import_id])
+                finally:
+                    con.unregister("_cf_funding")
+            for d, check, value, message in flags:
+                con.execute("INSERT INTO sync_flags VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [import_id, source, symbol, None if d is None else pd.Timestamp(d).date(), check,
+                             None if value is None else float(value), message])
+            n_rows, first, last = con.execute("SELECT count(*), min(date), max(date) FROM prices WHERE source = ? "
+                                              "AND symbol = ?", [source, symbol]).fetchall()[0]
+            con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [import_id, f"{source}:{symbol}", source, sha256 or "-", len(inc) + len(q),
+                         len(changed) + len(added), len(inc) - len(changed) - len(added), len(q), now])
+            row = dict(state, source=source, symbol=symbol, first_bar=first, last_bar=last, rows=int(n_rows),
+                       fetched_at=state.get("fetched_at") or now, import_id=import_id)
+            self._put_sync_state(con, row)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return UpsertResult(import_id=import_id, rows_added=len(added), rows_rewritten=len(changed),
+                            rows_removed=len(removed), rows_present=len(inc) - len(changed) - len(added),
+                            rows_quarantined=len(q))
+
+    def _put_sync_state(self, con, row: Mapping) -> None:
+        """Inside the open transaction: replace the sync_state row of (source, symbol)."""
+        con.execute("DELETE FROM sync_state WHERE source = ? AND symbol = ?", [row["source"], row["symbol"]])
+        day = lambda x: None if x is None or pd.isna(x) else pd.Timestamp(x).date()  # noqa: E731
+        fetched = pd.Timestamp(row["fetched_at"])
+        if fetched.tzinfo is not None:
+            fetched = fetched.tz_convert("UTC").tz_localize(None)
+        con.execute("INSERT INTO sync_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [row["source"], row["symbol"], row["source_symbol"], row.get("quote"), day(row.get("first_bar")),
+                     day(row.get("last_bar")), bool(row.get("last_final", False)), day(row.get("final_through")),
+                     day(row.get("history_from")), fetched.to_pydatetime(), int(row["import_id"]), int(row["rows"]),
+                     row.get("note") or None])
+
+    def _live_table(self, table: str, where: str = "", args: Sequence = (), order: str = "") -> pd.DataFrame:
+        have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if table not in have:
+            return pd.DataFrame()
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
+        return self.con.execute(sql, list(args)).df()
+
+    def sync_state(self, source: str | None = None) -> pd.DataFrame:
+        """The ``sync_state`` table: per (source, symbol) the source symbol, quote currency, first
+        and last bar, whether the last bar was final (and the last final day), the first day a
+        source that cuts history could serve, when it was fetched (UTC), the import id and rows."""
+        return self._live_table("sync_state", "source = ?" if source else "", [source] if source else [],
+                                "symbol, source")
+
+    def sync_provenance(self, symbols: Iterable[str] | None = None) -> dict[str, list[dict]]:
+        """Where each synced symbol's prices come from and when they were fetched.
+
+        Returns
+        -------
+        dict
+            ``symbol -> [ {source, source_symbol, quote, first_bar, last_bar, last_final,
+            fetched_at, rows, note}, ... ]`` (one dict per source, most recent fetch first).
+            Dates are ``YYYY-MM-DD`` strings; ``fetched_at`` is ISO 8601 UTC
+            (``2025-01-11T07:00:03Z``); ``last_final`` is False while the last stored bar was
+            still forming when fetched (a crypto day before 24:00 UTC, a session before its
+            close). Symbols never synced are absent.
+        """
+        st = self.sync_state()
+        out: dict[str, list[dict]] = {}
+        if st.empty:
+            return out
+        wanted = None if symbols is None else set(symbols)
+        day = lambda x: None if x is None or pd.isna(x) else str(pd.Timestamp(x).date())  # noqa: E731
+        for r in st.sort_values("fetched_at", ascending=False).itertuples(index=False):
+            if wanted is not None and r.symbol not in wanted:
+                continue
+            out.setdefault(str(r.symbol), []).append({
+                "source": r.source, "source_symbol": r.source_symbol, "quote": r.quote,
+                "first_bar": day(r.first_bar), "last_bar": day(r.last_bar), "last_final": bool(r.last_final),
+                "fetched_at": pd.Timestamp(r.fetched_at).strftime("%Y-%m-%dT%H:%M:%SZ"), "rows": int(r.rows),
+                "note": r.note if isinstance(r.note, str) else ""})
+        return dict(sorted(out.items()))
+
+    def revisions(self, symbol: str | None = None, source: str | None = None) -> pd.DataFrame:
+        """Stored rows a sync replaced or removed, with the import that replaced them and why."""
+        where, args = [], []
+        for col, v in (("symbol", symbol), ("source", source)):
+            if v is not None:
+                where.append(f"{col} = ?")
+                args.append(v)
+        return self._live_table("revisions", " AND ".join(where), args, "source, symbol, date, replaced_by")
+
+    def corporate_actions(self, symbol: str | None = None) -> pd.DataFrame:
+        """Splits (new shares per old) and dividends (cash per share) reported by the sources."""
+        return self._live_table("actions", "symbol = ?" if symbol else "", [symbol] if symbol else [],
+                                "source, symbol, date")
+
+    def funding(self, symbol: str | None = None) -> pd.DataFrame:
+        """Funding rates of perpetuals (fraction per funding interval; ``time`` naive UTC)."""
+        return self._live_table("funding", "symbol = ?" if symbol else "", [symbol] if symbol else [],
+                                "source, symbol, time")
+
+    def sync_flags(self, symbol: str | None = None) -> pd.DataFrame:
+        """Findings kept by syncs (``quote_depeg``: the quote currency off its peg that day)."""
+        return self._live_table("sync_flags", "symbol = ?" if symbol else "", [symbol] if symbol else [],
+                                "source, symbol, date")
 
 
 def _segments(df: pd.DataFrame) -> dict[str, list[tuple[str, str, str, int]]]:
