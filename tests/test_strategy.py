@@ -105,7 +105,9 @@ def test_in_memory_strategy_errors_name_the_field():
 def test_missing_resource_file_named(tmp_path):
     raw = _raw()
     raw["mandate"] = "no_such_mandate.yaml"
-    s = load_strategy(_write(tmp_path, raw, "s.yaml"))
+    with pytest.raises(ConfigError, match=r"field 'mandate'.*no_such_mandate"):
+        load_strategy(_write(tmp_path, raw, "s.yaml"))  # names are checked when the file is loaded
+    s = load_strategy(_write(tmp_path, raw, "s.yaml"), check=False)
     with pytest.raises(ConfigError, match=r"field 'mandate'.*no_such_mandate"):
         s.resolve(s.mandate, "mandate")
 

@@ -73,6 +73,7 @@ _TAG = "tag:yaml.org,2002:"
 _REFUSED_TAGS = {_TAG + t: t for t in ("binary", "set", "omap", "pairs")}
 _BOOL_WORDS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+_BIG_INT = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 
 
@@ -480,7 +481,7 @@ def _describe_location(raw: Any, loc: tuple) -> tuple[str | None, str]:
 
 
 def _short_repr(v: Any, limit: int = 60) -> str:
-    r = repr(v)
+    r = str(v) if isinstance(v, (dt.date, dt.datetime)) else repr(v)
     return r if len(r) <= limit else r[:limit - 3] + "..."
 
 
@@ -496,7 +497,10 @@ def validation_to_config_error(exc: ValidationError, raw: Any, file: str | None,
     line = line_in(lines, prefix + loc) if lines is not None else line_of(file, prefix + loc)
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, ItemFieldError):
-        return ConfigError(file, inner.field, inner.expected, item=inner.item, line=line)
+        item = inner.item
+        if item is None and loc:  # raised by a nested model: name the item it sits in
+            item, _ = _describe_location(raw, loc)
+        return ConfigError(file, inner.field, inner.expected, item=item, line=line)
     item, fld = _describe_location(raw, loc)
     msg = err.get("msg", "invalid value")
     if msg.startswith("Value error, "):
@@ -505,6 +509,7 @@ def validation_to_config_error(exc: ValidationError, raw: Any, file: str | None,
         msg = "is required but missing"
     elif err.get("type") == "extra_forbidden":
         msg = "is not a known field (check the spelling)"
+    msg = _BIG_INT.sub(lambda m: f"{int(m.group(0)):.0e}".replace("e+", "e"), msg)
     got = err.get("input")
     expected = msg if err.get("type") in ("missing", "extra_forbidden") or isinstance(got, (dict, list)) \
         else f"{msg} (got {_short_repr(got)})"

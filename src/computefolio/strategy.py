@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .config import load_yaml_model, parse_model
+from .config import line_of, load_yaml_model, parse_model
 from .errors import ConfigError, ItemFieldError
 
 #: Allocator names a strategy may use (see :mod:`computefolio.allocate`).
@@ -75,10 +75,32 @@ class _Strict(BaseModel):
 
 
 class AllocatorSpec(_Strict):
-    """An allocator by name with keyword parameters (``{method: hrp, linkage: single}``)."""
+    """An allocator by name with keyword parameters (``{method: hrp, linkage: single}``).
+
+    ``method`` takes the long or the short name (``min_variance`` or ``minvar``, as in
+    ``computefolio allocate --method``) and holds the long one; the parameters must be
+    constructor parameters of that allocator, of the right type and range
+    (:func:`computefolio.references.check_allocator_params`).
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    method: Literal["equal_weight", "inverse_vol", "erc", "hrp", "herc", "min_variance", "max_diversification"]
+    method: str = Field(description="allocator name, long or short: equal_weight (ew), inverse_vol (ivol), erc, "
+                                    "hrp, herc, min_variance (minvar), max_diversification (maxdiv), "
+                                    "max_sharpe (maxsharpe), min_cvar (mincvar)")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _known_method(cls, v):
+        from .references import allocator_method
+
+        return allocator_method(v)
+
+    @model_validator(mode="after")
+    def _known_params(self):
+        from .references import check_allocator_params
+
+        check_allocator_params(self.method, self.params)
+        return self
 
     @property
     def params(self) -> dict[str, Any]:
@@ -96,7 +118,7 @@ class DataSpec(_Strict):
     source: Literal["sample", "files", "store"] = "sample"
     path: str | None = None
     store: str | None = None
-    seed: int = 7
+    seed: int = Field(default=7, ge=0, le=2 ** 32 - 1)
 
     @model_validator(mode="after")
     def _path_for_files(self):
@@ -125,7 +147,7 @@ class GroupBudget(_Strict):
 
 class CovarianceSpec(_Strict):
     method: Literal["sample", "ewma", "ledoit_wolf", "pairwise"] = "ledoit_wolf"
-    halflife: float | None = Field(default=None, gt=0)
+    halflife: float | None = Field(default=None, gt=0, le=10_000)
 
 
 class ScheduleSpec(_Strict):
@@ -140,7 +162,7 @@ class DriftBands(_Strict):
     """
 
     absolute: float | None = Field(default=None, gt=0.0, lt=1.0)
-    relative: float | None = Field(default=None, gt=0.0)
+    relative: float | None = Field(default=None, gt=0.0, le=10.0)
     by: Literal["asset", "sleeve", "layer"] = "asset"
 
     @model_validator(mode="after")
@@ -186,10 +208,10 @@ class BenchmarkSpec(_Strict):
 class RiskSpec(_Strict):
     confidence: float = Field(default=0.99, gt=0.5, lt=1.0)
     horizon: int = Field(default=1, ge=1, le=60)
-    window: int = Field(default=756, ge=60)
+    window: int = Field(default=756, ge=60, le=10_000)
     participation: float = Field(default=0.2, gt=0.0, le=1.0)
-    correlation_window: int = Field(default=63, ge=10)
-    seed: int = 7
+    correlation_window: int = Field(default=63, ge=10, le=10_000)
+    seed: int = Field(default=7, ge=0, le=2 ** 32 - 1)
 
 
 class StressSpec(_Strict):
@@ -208,16 +230,16 @@ class Strategy(_Strict):
     universe: str | None = None
     data: DataSpec = Field(default_factory=DataSpec)
     basis: Literal["session", "calendar"] = "session"
-    start: dt.date = dt.date(2020, 1, 1)
-    end: dt.date | None = None
-    capital: float = Field(default=100_000_000.0, gt=0)
+    start: dt.date = Field(default=dt.date(2020, 1, 1), ge=dt.date(1970, 1, 1), le=dt.date(2100, 12, 31))
+    end: dt.date | None = Field(default=None, ge=dt.date(1970, 1, 1), le=dt.date(2100, 12, 31))
+    capital: float = Field(default=100_000_000.0, ge=1.0, le=1e15)
     currency: str = "USD"
     sleeves: dict[str, GroupBudget] | None = None
     layers: dict[str, GroupBudget] | None = None
     allocator: AllocatorSpec = Field(default_factory=lambda: AllocatorSpec(method="erc"))
     covariance: CovarianceSpec = Field(default_factory=CovarianceSpec)
-    lookback: int = Field(default=252, ge=20)
-    min_history: int = Field(default=126, ge=5)
+    lookback: int = Field(default=252, ge=20, le=10_000)
+    min_history: int = Field(default=126, ge=5, le=10_000)
     mandate: str | None = "mandate_default.yaml"
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     drift_bands: DriftBands | None = None
@@ -296,7 +318,8 @@ class Strategy(_Strict):
             if c.is_file():
                 return c
         raise ConfigError(str(self._file) if self._file else None, field,
-                          f"an existing file (looked next to the strategy file and in the package resources), got {name!r}")
+                          f"an existing file (looked next to the strategy file and in the package resources), got {name!r}",
+                          line=line_of(self._file, tuple(field.split("."))))
 
     def resolve_dir(self, name: str | None, field: str) -> Path | None:
         """Like :meth:`resolve` for a folder (data.path)."""
@@ -328,8 +351,12 @@ def default_strategy_path() -> Path:
     return resources_dir() / "strategies" / "compute_backed.yaml"
 
 
-def load_strategy(path: str | Path | None = None) -> Strategy:
+def load_strategy(path: str | Path | None = None, *, check: bool = True) -> Strategy:
     """Load and validate a strategy file (the shipped one when ``path`` is None).
+
+    With ``check`` (the default) every name the file gives must exist: the universe,
+    mandate, cost and scenario files, sleeves or layers, benchmark symbols, scenario
+    names (:func:`computefolio.references.check_strategy`).
 
     Raises
     ------
@@ -339,6 +366,10 @@ def load_strategy(path: str | Path | None = None) -> Strategy:
     p = default_strategy_path() if path is None else Path(path)
     s = load_yaml_model(p, Strategy)
     s._file = p.resolve()
+    if check:
+        from .references import check_strategy
+
+        check_strategy(s)
     return s
 
 
