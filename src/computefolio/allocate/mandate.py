@@ -79,7 +79,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import load_yaml_model, parse_model
 from ..errors import DataError, InfeasibleError, ItemFieldError
@@ -134,15 +134,15 @@ class _Strict(BaseModel):
 class Bounds(_Strict):
     """Per-asset override: either bound may be omitted (then the general one applies)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, ge=-10.0, le=10.0)
+    max: float | None = Field(default=None, ge=-10.0, le=10.0)
 
 
 class AssetRules(_Strict):
     """Bounds for every asset, fractions of capital, with per-symbol overrides."""
 
-    min: float = 0.0
-    max: float = 1.0
+    min: float = Field(default=0.0, ge=-10.0, le=10.0)
+    max: float = Field(default=1.0, ge=-10.0, le=10.0)
     overrides: dict[str, Bounds] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -162,8 +162,8 @@ class GroupRule(_Strict):
 
     by: GroupFieldName
     group: str
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, ge=-10.0, le=10.0)
+    max: float | None = Field(default=None, ge=-10.0, le=10.0)
 
     @model_validator(mode="after")
     def _one_bound(self):
@@ -177,8 +177,8 @@ class GroupRule(_Strict):
 class LiquidityRules(_Strict):
     """Trading and liquidation limits against average daily traded value (ADV)."""
 
-    max_adv_fraction: float | None = Field(default=None, gt=0)
-    max_days_to_liquidate: float | None = Field(default=None, gt=0)
+    max_adv_fraction: float | None = Field(default=None, gt=0, le=10.0)
+    max_days_to_liquidate: float | None = Field(default=None, gt=0, le=3650.0)
     participation: float = Field(default=0.2, gt=0, le=1)
 
 
@@ -188,6 +188,13 @@ class RiskBudgets(_Strict):
     by: GroupFieldName
     budgets: dict[str, float]
     inner: str = "erc"
+
+    @field_validator("inner", mode="before")
+    @classmethod
+    def _known_inner(cls, v):
+        from ..references import allocator_method  # long or short name, as everywhere
+
+        return allocator_method(v)
 
     @model_validator(mode="after")
     def _sum_one(self):
@@ -204,13 +211,13 @@ class Mandate(_Strict):
 
     name: str = "mandate"
     description: str = ""
-    capital: float = Field(default=100_000_000.0, gt=0)
+    capital: float = Field(default=100_000_000.0, ge=1.0, le=1e15)
     long_only: bool = True
-    gross_leverage_max: float | None = Field(default=1.0, gt=0)
+    gross_leverage_max: float | None = Field(default=1.0, gt=0, le=10.0)
     cash_min: float = Field(default=0.0, ge=0, lt=1)
     assets: AssetRules = Field(default_factory=AssetRules)
     groups: list[GroupRule] = Field(default_factory=list)
-    turnover_max: float | None = Field(default=None, ge=0)
+    turnover_max: float | None = Field(default=None, ge=0, le=10.0)
     liquidity: LiquidityRules | None = None
     restricted: list[str] = Field(default_factory=list)
     hold_benchmarks: bool = False
@@ -218,7 +225,7 @@ class Mandate(_Strict):
     risk_budgets: RiskBudgets | None = None
     #: Days within which a passive breach (the market moved the book beyond a rule) must be
     #: cured; used by pre-trade compliance (:mod:`computefolio.compliance`), not by allocators.
-    cure_days: int | None = Field(default=None, ge=0)
+    cure_days: int | None = Field(default=None, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _consistent(self):
