@@ -50,9 +50,9 @@ class VenueCost(_Strict):
 
     commission_bps: float = Field(default=0.0, ge=0.0, le=1000.0)
     half_spread_bps: float = Field(default=0.0, ge=0.0, le=5000.0)
-    min_notional: float = Field(default=0.0, ge=0.0)
-    lot_size: float = Field(default=0.0, ge=0.0)
-    impact_k: float | None = Field(default=None, ge=0.0)
+    min_notional: float = Field(default=0.0, ge=0.0, le=1e9)
+    lot_size: float = Field(default=0.0, ge=0.0, le=1e6)
+    impact_k: float | None = Field(default=None, ge=0.0, le=5.0)
 
 
 class AssetCost(_Strict):
@@ -61,9 +61,9 @@ class AssetCost(_Strict):
     venue: str | None = None
     commission_bps: float | None = Field(default=None, ge=0.0, le=1000.0)
     half_spread_bps: float | None = Field(default=None, ge=0.0, le=5000.0)
-    min_notional: float | None = Field(default=None, ge=0.0)
-    lot_size: float | None = Field(default=None, ge=0.0)
-    impact_k: float | None = Field(default=None, ge=0.0)
+    min_notional: float | None = Field(default=None, ge=0.0, le=1e9)
+    lot_size: float | None = Field(default=None, ge=0.0, le=1e6)
+    impact_k: float | None = Field(default=None, ge=0.0, le=5.0)
 
 
 class CostModel(_Strict):
@@ -84,7 +84,7 @@ class CostModel(_Strict):
     """
 
     default_venue: str | None = None
-    impact_k: float = Field(default=0.0, ge=0.0)
+    impact_k: float = Field(default=0.0, ge=0.0, le=5.0)  # Almgren et al. (2005): of order 0.1-1
     venues: dict[str, VenueCost] = Field(default_factory=dict)
     assets: dict[str, AssetCost] = Field(default_factory=dict)
 
