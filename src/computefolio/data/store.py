@@ -581,7 +581,7 @@ class Store:
 
 
     # ---------------------------------------------------------------- live sync (data sync)
-    def upsert_fetched(self, good: pd.DataFrame, *, source: str, symbol: str, state: Mapping,
+    def upsert_fetched(self, good: pd.DataFrame, *, source: str, symbol: str, state: Mapping | None,
                        quarantined: pd.DataFrame | None = None, window: tuple | None = None,
                        reason: str = "revised by the source", reasons: Mapping | None = None, tol: float = 1e-9,
                        actions: pd.DataFrame | None = None, funding: pd.DataFrame | None = None,
@@ -594,9 +594,10 @@ class Store:
             Validated rows (``date`` + :data:`FIELDS`), one per date.
         source, symbol : str
             Source name (``"yahoo"``, ``"binance"``...) and universe symbol.
-        state : mapping
+        state : mapping or None
             The ``sync_state`` row (``source_symbol, quote, last_final, final_through,
             history_from, note``; ``first_bar, last_bar, rows, fetched_at, import_id`` are filled in).
+            None leaves ``sync_state`` as it is (a fetch whose every row was refused).
         quarantined : pandas.DataFrame, optional
             Rows refused by validation (``row, symbol, date, fields, check, message``).
         window : (first, last), optional
@@ -700,9 +701,10 @@ class Store:
             con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [import_id, f"{source}:{symbol}", source, sha256 or "-", len(inc) + len(q),
                          len(changed) + len(added), len(inc) - len(changed) - len(added), len(q), now])
-            row = dict(state, source=source, symbol=symbol, first_bar=first, last_bar=last, rows=int(n_rows),
-                       fetched_at=state.get("fetched_at") or now, import_id=import_id)
-            self._put_sync_state(con, row)
+            if state is not None:
+                row = dict(state, source=source, symbol=symbol, first_bar=first, last_bar=last, rows=int(n_rows),
+                           fetched_at=state.get("fetched_at") or now, import_id=import_id)
+                self._put_sync_state(con, row)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
