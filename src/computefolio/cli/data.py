@@ -7,6 +7,8 @@
 * ``data plan FILE`` stores the source plan (one source per symbol and dates) that
   building market data from the store uses; ``data plan`` shows it.
 * ``data list`` shows what the store holds.
+* ``data sync`` fetches new daily bars from Yahoo and the crypto exchanges into the store
+  (incremental, validated, one transaction per symbol; see computefolio.data.sync).
 
 The store is ``--store PATH``, else ``$COMPUTEFOLIO_HOME/store.duckdb``, else
 ``~/.computefolio/store.duckdb``.
@@ -23,7 +25,7 @@ from rich.table import Table
 
 from ..data.store import Store
 from ..data.validate import ValidationReport, check as check_data
-from ._common import app, console, guard
+from ._common import app, console, err_console, guard
 
 data_app = typer.Typer(help="Import, check and list market data (DuckDB store).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -251,3 +253,71 @@ def list_cmd(
         if len(q):
             console.print(f"{len(q):,} quarantined row(s); first: " + "; ".join(
                 f"{r.symbol} {pd.Timestamp(r.date).date()} {r.check}" for r in q.head(5).itertuples()), highlight=False)
+
+
+@data_app.command("sync")
+@guard
+def sync_cmd(
+    symbols: Optional[str] = typer.Option(None, "--symbols", help="Only these symbols (comma-separated; ^IRX and other extras accepted)."),
+    since: Optional[str] = typer.Option(None, "--since", help="Fetch from this date (YYYY-MM-DD): first sync, or back-fill."),
+    venue: Optional[str] = typer.Option(None, "--venue", help="Fetch from this source instead of each asset's default: yahoo, binance, coinbase, kraken, okx, bybit."),
+    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: the shipped one)."),
+    full: bool = typer.Option(False, "--full", help="Re-fetch every symbol's whole history."),
+) -> None:
+    """Bring the store up to date from the live sources (needs the 'live' extra: yfinance, ccxt).
+
+    Incremental: re-fetches a short overlap and upserts; a disagreeing overlap or a new split
+    re-fetches the symbol's whole history (replaced rows kept in provenance). Every row is
+    validated; bad rows are quarantined. Exit 1 when a symbol failed or a source was offline.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from ..data.sync import plan as sync_plan, Syncer
+
+    since_d = None
+    if since is not None:
+        try:
+            since_d = pd.Timestamp(since).date()
+        except (ValueError, TypeError):
+            raise typer.BadParameter(f"--since: a date YYYY-MM-DD, got {since!r}") from None
+    u = _universe(universe)
+    syms = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    refs = sync_plan(u, symbols=syms, venue=venue.lower() if venue else None)
+    if not refs:
+        console.print("nothing to sync: no asset matches --symbols/--venue")
+        return
+    with Store(store) as st:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("sync", total=len(refs))
+
+            def progress(ref, out):
+                if out is None:
+                    bar.update(task, description=f"{ref.source} {ref.symbol} ({ref.source_symbol})")
+                elif ref in refs:
+                    bar.advance(task)
+
+            result = Syncer(st).run(refs, since=since_d, full=full, progress=progress)
+        t = Table(title=f"Sync into {st.path}")
+        for c, j in (("symbol", "left"), ("source", "left"), ("status", "left"), ("added", "right"),
+                     ("rewritten", "right"), ("quar.", "right"), ("last bar", "left"), ("notes / reason", "left")):
+            t.add_column(c, justify=j, overflow="fold")
+        style = {"updated": "green", "unchanged": "dim", "failed": "red", "offline": "red"}
+        for s in result.symbols:
+            last = "" if s.last_bar is None else str(pd.Timestamp(s.last_bar).date()) + ("" if s.last_final else " (unfinished)")
+            why = f"{s.reason}: {s.message}" if s.status in ("failed", "offline") else "; ".join(
+                (["full re-fetch"] if s.full and s.rows_rewritten + s.rows_removed else []) + s.notes)
+            t.add_row(s.symbol, f"{s.source} {s.source_symbol}", f"[{style.get(s.status, '')}]{s.status}[/]",
+                      f"{s.rows_added:,}", f"{s.rows_rewritten + s.rows_removed:,}", f"{s.rows_quarantined:,}",
+                      last, why)
+        console.print(t)
+        tot = result.totals()
+        console.print(f"{tot['updated']} symbol(s) updated, {tot['unchanged']} unchanged, {tot['failed']} failed; "
+                      f"{tot['rows_added']:,} rows added, {tot['rows_rewritten']:,} rewritten (old rows kept in "
+                      f"revisions), {tot['rows_quarantined']:,} quarantined", highlight=False)
+        for src, msg in result.offline.items():
+            err_console.print(f"[bold red]{src}: offline[/] - {msg}; the store holds nothing new from {src}",
+                              highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(code=1)

@@ -203,6 +203,10 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,
                                    start=start, end=final_date, ref=ref_name, allocator=policy.allocator)
+        from .performance import add_performance  # attribution, tear-sheet tables, executive summary
+
+        add_performance(results, strategy, universe=universe, market=market, result=result, books=books,
+                        risk=risk_dict, data=data, btxt=btxt, ppy=ppy)
         out = Path(out_dir) / strategy.name
         files = write_outputs(out, results, result, strategy, market)
 
