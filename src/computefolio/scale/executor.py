@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import sys
 import time
 import traceback as _tb
 from collections.abc import Callable, Sequence
@@ -354,9 +355,11 @@ class RayExecutor(Executor):
                 # a private instance bound to the loopback interface (Ray resolves 127.0.0.1 to the
                 # host's address unless told it is not a cluster)
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                # local workers import what this process imports (task functions of a script or a test module)
+                path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
                 ray.init(address="local", num_cpus=max(1, int(self.workers)),
                          object_store_memory=int(self.object_store_mb) * 1024 * 1024,
-                         _temp_dir=self.temp_dir, **kw)
+                         _temp_dir=self.temp_dir, runtime_env={"env_vars": {"PYTHONPATH": path}}, **kw)
             self._started = True
         return ray
 
