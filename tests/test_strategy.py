@@ -33,7 +33,7 @@ def test_shipped_strategy_is_valid():
     assert s.budget_by == "sleeve" and s.budget_kind == "risk"
     assert set(s.budgets) == {"digital_assets", "ai_equities"}
     assert abs(sum(b.budget for b in s.budgets.values()) - 1) < 1e-12
-    assert s.data.source == "sample"
+    assert s.data.source == "auto"  # store if it has prices, else the sample market
     names = {b.name for b in s.benchmarks}
     assert {"QQQ", "BTC", "60/40 QQQ/BTC", "Equal-weight universe"} <= names
     # every symbol a benchmark names is in the shipped universe, every sleeve too

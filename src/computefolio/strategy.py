@@ -12,13 +12,13 @@ Schema (every key but ``name`` has a default; unknown keys are errors)::
     description: "..."
     universe: null                    # universe YAML; null = the shipped one
     data:
-      source: sample                  # sample | files | store
+      source: auto                    # auto (store if it has prices, else sample) | sample | files | store
       path: null                      # folder of long-format files (source: files)
       store: null                     # DuckDB file (source: store); null = default store
       seed: 7                         # sample market seed
     basis: session                    # session (XNYS, 252/yr) | calendar (every day, 365/yr)
     start: 2020-01-01                 # first valuation date (history before it feeds the estimators)
-    end: 2025-12-31
+    end: null                         # last valuation date; null = the last date every sleeve has fresh prices
     capital: 100000000                # in currency
     currency: USD
     sleeves:                          # or `layers:` (exactly one of the two): budgets per group
@@ -113,9 +113,14 @@ def _allocator_from_str(v):
 
 
 class DataSpec(_Strict):
-    """Where prices come from: the built-in sample market, a folder of files, or the store."""
+    """Where prices come from: the built-in sample market, a folder of files, or the store.
 
-    source: Literal["sample", "files", "store"] = "sample"
+    ``auto`` (the default) follows the order every command uses: the store named by
+    ``store`` or the default store when it holds prices, else the sample market (simulated,
+    and every output says so). ``--data``/``--store``/``--sample`` on the command line win.
+    """
+
+    source: Literal["auto", "sample", "files", "store"] = "auto"
     path: str | None = None
     store: str | None = None
     seed: int = Field(default=7, ge=0, le=2 ** 32 - 1)

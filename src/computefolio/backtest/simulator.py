@@ -213,7 +213,9 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
     adv_known = None
     if vol is not None or tv is not None:
         value = pd.DataFrame(vol.to_numpy(dtype=float) * px if tv is None else tv.to_numpy(dtype=float), index=idx)
-        adv_known = value.rolling(impact_window, min_periods=1).mean().to_numpy()
+        # after a volume source ends, its last ADV is carried (stale, never invented as 0 or infinite);
+        # the outputs state each ADV's window and age (MarketData.adv_info)
+        adv_known = value.rolling(impact_window, min_periods=1).mean().ffill().to_numpy()
         adv = np.nan_to_num(adv_known, nan=0.0)
     if need_impact:
         pf = pd.DataFrame(px, index=idx)

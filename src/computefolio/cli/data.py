@@ -184,18 +184,23 @@ def plan_cmd(
     file: Optional[Path] = typer.Argument(None, help="Source plan CSV (symbol,file[,price_column,start,end]), e.g. primary.csv."),
     store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
     clear: bool = typer.Option(False, "--clear", help="Remove the stored plan."),
+    volume: bool = typer.Option(False, "--volume", help="The volume plan instead (symbol,file,volume_column,start,end, "
+                                                       "e.g. volume.csv): where volume comes from when the price "
+                                                       "source has none."),
 ) -> None:
     """Store the source plan that picks one source per symbol and dates (or show it)."""
+    kind = "volume" if volume else "price"
     if file is not None and clear:
         raise typer.BadParameter("give a plan file or --clear, not both")
     if file is None and not clear:
         with Store(store, read_only=True) as st:
-            plan = st.plan()
+            plan = st.plan(kind)
             if plan is None:
-                console.print("no source plan stored: Store.market needs one source per symbol or a priority")
+                console.print("no volume plan stored: volume comes from each price source" if volume else
+                              "no source plan stored: Store.market needs one source per symbol or a priority")
                 return
-            t = Table(title=f"Source plan of {st.path} ({len(plan.rules)} rules)")
-            for c in ("symbol", "file", "price column", "start", "end", "stored"):
+            t = Table(title=f"{'Volume' if volume else 'Source'} plan of {st.path} ({len(plan.rules)} rules)")
+            for c in ("symbol", "file", "volume column" if volume else "price column", "start", "end", "stored"):
                 t.add_column(c)
             have = set(st.sources())
             for r in plan.rules:
@@ -204,8 +209,9 @@ def plan_cmd(
             console.print(t)
         return
     with Store(store) as st:
-        n = st.set_plan(None if clear else file)
-        console.print(f"source plan {'cleared' if clear else f'stored: {n} rules'} in {st.path}", highlight=False)
+        n = st.set_plan(None if clear else file, kind=kind)
+        console.print(f"{'volume' if volume else 'source'} plan {'cleared' if clear else f'stored: {n} rules'} "
+                      f"in {st.path}", highlight=False)
 
 
 @data_app.command("list")

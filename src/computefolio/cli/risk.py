@@ -64,20 +64,55 @@ def _read_yaml_book(path: Path):
 
 
 def _market(universe, data: Optional[Path], store: Optional[Path], sample: bool, start, end):
-    chosen = [x for x in (data is not None, sample, store is not None) if x]
-    if len(chosen) > 1:
-        raise typer.BadParameter("give at most one of --data, --sample, --store")
-    from ..data.load import load_market
+    """The market every command reads, in the one order (:data:`computefolio.data.load.RESOLUTION`)."""
+    from ..data.load import load_market, resolve_source
 
-    md = load_market(universe, source="sample" if sample else "auto", path=data, store=store, start=start, end=end)
+    source = resolve_source(path=data, store=store, sample=sample)
+    if data is not None and not Path(data).exists():
+        raise DataError(f"--data {data}: no such file or folder")
+    md = load_market(universe, source=source, path=data, store=store, start=start, end=end)
     if md.simulated and not sample:
-        err_console.print("[yellow]no price store found: using the built-in sample market (simulated)[/]")
+        err_console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] no --data or --store given and no store "
+                          "with prices: using the built-in sample market; no number describes real assets")
     return md
 
 
-def _strategy_weights(path: Path, universe, market):
-    """Target weights of a strategy file as of the last date of the market."""
+def _asof(flag: Optional[str]):
+    if flag is None:
+        return None
+    try:
+        return pd.Timestamp(flag).normalize()
+    except (ValueError, TypeError):
+        raise DataError(f"--asof {flag!r}: expected a date YYYY-MM-DD") from None
+
+
+def book_asof(weights: pd.Series, market, universe) -> tuple[pd.Timestamp, str]:
+    """The as-of date of a book when none is given, and why.
+
+    The last date on which every sleeve of the book has fresh prices for most of its weight
+    (:meth:`MarketData.last_fresh_date`), so that one asset whose data stopped neither moves
+    the report back nor lets it run months into a frozen sleeve.
+    """
+    w = weights[weights != 0].abs()
+    groups: dict[str, dict] = {}
+    for s_, v in w.items():
+        sl = universe.asset(s_).sleeve if s_ in universe else "other"
+        groups.setdefault(sl, {})[s_] = float(v)
+    delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
+    day, fail = market.last_fresh_date(groups, delisted=delisted)
+    if day is None:
+        return market.end, f"as of {market.end.date()}, the last date of the data"
+    if fail is None:
+        return day, f"as of {day.date()}, the last date of the data"
+    return day, (f"as of {day.date()}, the last date on which every sleeve of the book has fresh prices for most of "
+                 f"its weight (after it {fail['group']} has {fail['share']:.0%} of its weight fresh); pass --asof to "
+                 "choose another date")
+
+
+def _strategy_weights(path: Path, universe, market, asof=None):
+    """Target weights of a strategy file as of ``asof`` (default: the strategy's own end rule)."""
     from ..job import build_allocator, investable_symbols
+    from ..job.steps import resolve_end
     from ..strategy import load_strategy
 
     s = load_strategy(path)
@@ -87,12 +122,14 @@ def _strategy_weights(path: Path, universe, market):
         from ..allocate.mandate import load_mandate
 
         mandate = load_mandate(mp)
-    rets = market.returns(s.basis).iloc[-s.lookback:]
+    if asof is None:
+        asof, _ = resolve_end(s.with_overrides(start=market.start.date(), end=None), universe, market)
+    rets = market.returns(s.basis).loc[:asof].iloc[-s.lookback:]
     syms = [x for x in investable_symbols(s, universe, market) if rets[x].notna().all()]
     if not syms:
-        raise DataError("no asset of the strategy has a full lookback of returns")
+        raise DataError(f"no asset of the strategy has a full lookback of returns up to {pd.Timestamp(asof).date()}")
     alloc = build_allocator(s, mandate)
-    alloc.fit(rets[syms], universe=universe)
+    alloc.fit(rets[syms], universe=universe, date=asof)
     w = alloc.weights_
     return w[w.abs() > 1e-10], s
 
@@ -111,10 +148,19 @@ def print_report(d: dict) -> None:
     m = d["meta"]
     cur = m["currency"]
     console.print(f"[bold]Risk report[/] as of {m['asof']} - {m['market']} - basis {m['basis']} "
-                  f"({m['periods_per_year']}/yr) - capital {_money(m['capital'], cur)} - "
+                  f"({m['periods_per_year']}/yr) - money at risk on a book value (AUM) of {_money(m['capital'], cur)} - "
                   f"{m['lookback_periods']} periods {m['first']}..{m['last']}", highlight=False)
+    if m.get("asof_reason"):
+        console.print(f"[dim]{m['asof_reason']}[/]", highlight=False)
     for wmsg in d["warnings"]:
         console.print(f"[yellow]warning:[/] {wmsg}", highlight=False)
+    if m.get("stale"):
+        t = Table(title=f"Prices not of {m['asof']} (held at their last price)")
+        for col in ("asset", "status", "last price", "age (days)"):
+            t.add_column(col, justify="right" if col.startswith("age") else "left")
+        for s_, v in m["stale"].items():
+            t.add_row(s_, v["status"], v["last"], str(v["age_days"]))
+        console.print(t)
     if d.get("volatility"):
         console.print(f"Volatility (annualized): {_pct(d['volatility']['annualized'])}  "
                       f"[dim]{d['volatility']['covariance'].get('estimator', '')}[/]", highlight=False)
@@ -189,11 +235,11 @@ def print_report(d: dict) -> None:
         share = ", ".join(f"{k} day{'s' if k != '1' else ''}: {_pct(v, 1)}" for k, v in liq["liquid_share"].items())
         console.print(f"Liquid at {liq['participation']:.0%} of ADV - {share}", highlight=False)
         t = Table(title=f"Days to liquidate (ADV over {liq['adv_window_bars']} bars, {cur}/day)")
-        for col in ("asset", f"value {cur}", f"ADV {cur}", "days", "note"):
-            t.add_column(col, justify="left" if col in ("asset", "note") else "right")
+        for col in ("asset", f"value {cur}", f"ADV {cur}", "days", "ADV window", "note"):
+            t.add_column(col, justify="left" if col in ("asset", "note", "ADV window") else "right")
         for s, r in liq["positions"].items():
             t.add_row(s, _money(r["value"], ""), _money(r["adv"], ""), "" if r["days"] is None else f"{r['days']:.1f}",
-                      r["note"])
+                      str(r.get("adv_window") or "").split(" (")[0], r["note"])
         console.print(t)
 
 
@@ -203,7 +249,7 @@ def print_report(d: dict) -> None:
 def risk(
     holdings: Path = typer.Argument(..., help="CSV (symbol + weight|value|quantity), YAML weights/holdings, "
                                               "or a strategy YAML."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prices: a folder of long-format files or one file."),
     store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store (default: $COMPUTEFOLIO_HOME/store.duckdb)."),
     sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
     universe_path: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
@@ -214,11 +260,19 @@ def risk(
                                                                       "with values/quantities: their gross sum)."),
     lookback: int = typer.Option(756, "--lookback", help="Periods of history for VaR, covariance, regimes."),
     scenarios: Optional[Path] = typer.Option(None, "--scenarios", help="Stress scenarios YAML (default: shipped)."),
-    asof: Optional[str] = typer.Option(None, "--asof", help="Last date used (YYYY-MM-DD)."),
+    asof: Optional[str] = typer.Option(None, "--asof", help="The book's date (YYYY-MM-DD); prices that stopped "
+                                                             "earlier are carried with their age. Default: the last "
+                                                             "date on which every sleeve of the book has fresh "
+                                                             "prices for most of its weight."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON to FILE ('-': stdout)."),
     no_dcc: bool = typer.Option(False, "--no-dcc", help="Skip the DCC-GARCH fit."),
 ) -> None:
-    """Risk report of a book: VaR/ES by method, contributions by asset and group, stress, liquidity."""
+    """Risk report of a book: VaR/ES by method, contributions by asset and group, stress, liquidity.
+
+    Data: --data, --store or --sample when given; else the default store when it holds prices;
+    else the built-in sample market (simulated, said in red). Money at risk is on --capital (the
+    book's value today; with values or quantities, their gross sum).
+    """
     from ..clock import check_basis
     from ..risk.portfolio import DEFAULT_CAPITAL, weights_from_holdings
     from ..risk.report import risk_report
@@ -236,22 +290,29 @@ def risk(
         book, kind = _read_yaml_book(holdings)
     else:
         book, kind = _read_holdings_csv(holdings)
-    market = _market(universe, data, store, sample, None, asof)
+    asof_ts = _asof(asof)
+    market = _market(universe, data, store, sample, None, asof_ts)
+    if asof_ts is not None and asof_ts > market.end:
+        err_console.print(f"[yellow]note:[/] the data end on {market.end.date()}, before --asof {asof_ts.date()}: "
+                          "every price is carried from its last date (ages below)", highlight=False)
     if kind == "strategy":
-        book, strat = _strategy_weights(holdings, universe, market)
+        book, strat = _strategy_weights(holdings, universe, market, asof_ts)
         kind = "weight"
         capital = capital or strat.capital
     unknown = [s for s in book.index if s not in market.symbols]
     if unknown:
         raise DataError(f"{holdings}: no prices for {', '.join(unknown)}")
+    reason = f"as of {asof_ts.date()} (--asof)" if asof_ts is not None else None
+    if asof_ts is None:
+        asof_ts, reason = book_asof(book, market, universe)
     if kind == "quantity":
-        # last close; where a source gives only adjusted closes, the last adjusted close (equal to it)
-        closes = market.close.combine_first(market.price)
-        if asof is not None:
-            closes = closes.loc[:asof]
+        # last close on or before the as-of date (a stale one is carried, with its age in the report);
+        # where a source gives only adjusted closes, the last adjusted close (equal to it)
+        closes = market.close.combine_first(market.price).loc[:asof_ts]
         px = closes.ffill().iloc[-1].reindex(book.index)
         if px.isna().any():
-            raise DataError(f"{holdings}: no price to value the quantity of {', '.join(px.index[px.isna()])}")
+            raise DataError(f"{holdings}: no price on or before {asof_ts.date()} to value the quantity of "
+                            f"{', '.join(px.index[px.isna()])}")
         book = book * px
         kind = "value"
     if kind == "value":
@@ -261,8 +322,9 @@ def risk(
         w = book
         capital = capital or DEFAULT_CAPITAL
     rep = risk_report(w, market, universe, capital=capital, basis=basis, confidence=confidence, horizon=horizon,
-                      scenarios=scenarios, lookback=lookback, asof=asof, dcc=not no_dcc)
+                      scenarios=scenarios, lookback=lookback, asof=asof_ts, dcc=not no_dcc)
     d = rep.to_dict()
+    d["meta"]["asof_reason"] = reason
     if json_out is not None:
         text = json.dumps(d, indent=1, allow_nan=False)
         if str(json_out) == "-":

@@ -28,6 +28,50 @@ def _day(x) -> str | None:
     return None if x is None else pd.Timestamp(x).strftime("%Y-%m-%d")
 
 
+#: The data-source rule every command states in its ``--help``.
+RESOLUTION = ("prices come from --data PATH (a folder of long-format files or one file) or --store FILE when "
+              "given; else from the default store when it holds prices; else from the built-in sample market "
+              "(simulated, and every output says so)")
+
+
+def store_has_data(store: str | Path | None = None) -> bool:
+    """True when the store file (default location when None) exists and holds price rows."""
+    from .store import Store
+
+    st = Store(store, read_only=True)
+    if not st.exists():
+        return False
+    try:
+        return st.row_count() > 0
+    except Exception:  # noqa: BLE001 - an unreadable or empty store has no data for this purpose
+        return False
+    finally:
+        st.close()
+
+
+def resolve_source(*, path=None, store=None, sample: bool = False) -> str:
+    """The source a command uses, in the one order every command follows (:data:`RESOLUTION`).
+
+    ``path`` -> ``"files"``; ``store`` -> ``"store"`` (a missing file is a :class:`DataError`);
+    ``sample`` -> ``"sample"``; else the default store when it holds prices, else the sample.
+    Giving more than one of them is a :class:`DataError` naming the flags.
+    """
+    given = [n for n, v in (("--data", path is not None), ("--store", store is not None), ("--sample", sample)) if v]
+    if len(given) > 1:
+        raise DataError(f"give at most one of --data, --store and --sample (got {' and '.join(given)})")
+    if path is not None:
+        return "files"
+    if store is not None:
+        from .store import Store
+
+        if not Store(store).exists():
+            raise DataError(f"--store {store}: no such store file")
+        return "store"
+    if sample:
+        return "sample"
+    return "store" if store_has_data(None) else "sample"
+
+
 def load_market(universe: Universe, *, source: Source = "auto", path: str | Path | None = None,
                 store: str | Path | None = None, start=None, end=None, seed: int = 7) -> MarketData:
     """Load the market of ``universe`` from one source.
@@ -38,7 +82,8 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
         Calendars and listing dates of the symbols to load.
     source : {"auto", "files", "store", "sample"}
         ``"files"``: the folder ``path`` of long-format files (its ``primary.csv`` is the
-        source plan when present). ``"store"``: the DuckDB store ``store`` (default
+        source plan and its ``volume.csv`` the volume plan when present), or one
+        long-format file. ``"store"``: the DuckDB store ``store`` (default
         location when None). ``"sample"``: the built-in sample market (simulated).
         ``"auto"``: files when ``path`` is given, else the store when ``store`` is given
         or the default store exists, else the sample market.
@@ -55,19 +100,14 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
         A folder or store file that does not exist, or no rows for the universe.
     """
     if source == "auto":
-        if path is not None:
-            source = "files"
-        else:
-            from .store import Store
-
-            if store is not None and not Store(store).exists():
-                raise DataError(f"{store}: no such store file")
-            source = "store" if Store(store).exists() else "sample"
+        source = resolve_source(path=path, store=store)
     if source == "files":
-        from .sources import load_folder
+        from .sources import load_file, load_folder
 
+        if path is not None and Path(path).is_file():
+            return load_file(Path(path), universe.calendars, listed=universe.listing_dates(), start=start, end=end)
         if path is None or not Path(path).is_dir():
-            raise DataError(f"{path}: not a folder of price files")
+            raise DataError(f"{path}: no such file or folder of price files")
         return load_folder(Path(path), universe.calendars, listed=universe.listing_dates(), start=start, end=end)
     if source == "store":
         from .store import Store

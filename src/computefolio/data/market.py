@@ -516,6 +516,56 @@ class MarketData:
         out.index.name = "symbol"
         return out
 
+    def last_fresh_date(self, groups: Mapping[str, Mapping[str, float]], *, delisted=None, majority: float = 0.5,
+                        not_before=None) -> tuple[pd.Timestamp | None, dict | None]:
+        """The last date on which every group still has fresh prices for most of its weight.
+
+        Parameters
+        ----------
+        groups : mapping group -> {symbol: weight}
+            E.g. sleeves with their members counted equally, or a book's holdings by sleeve.
+        delisted : mapping symbol -> date, optional
+            Delisted symbols drop out of their group after the date (they are not stale).
+        majority : float
+            Fresh weight must be more than this share of the group's weight that has data.
+        not_before : date-like, optional
+            Do not look before this date.
+
+        Returns
+        -------
+        (date, failure)
+            ``date``: the data's last date when every group passes there, else the last date
+            that passes (None if none does). ``failure``: for the first failing date after
+            ``date``, ``{"group", "date", "fresh", "alive", "share"}`` (None when the data's
+            last date passes). Fresh shares only fall on a member's last date, so only those
+            dates (and the data's end) are tried.
+        """
+        lives = self.lives()
+        members = {g: {s: float(w) for s, w in ws.items() if s in lives.index and pd.notna(lives.at[s, "last"])
+                       and w > 0} for g, ws in groups.items()}
+        members = {g: ws for g, ws in members.items() if ws}
+        cands = sorted({self.end, *[lives.at[s, "last"] for ws in members.values() for s in ws]}, reverse=True)
+        lo = pd.Timestamp(not_before) if not_before is not None else None
+        failure = None
+        for day in cands:
+            if day > self.end or (lo is not None and day < lo):
+                continue
+            fr = self.freshness(day, delisted)
+            bad = None
+            for g, ws in members.items():
+                alive = {s: w for s, w in ws.items() if pd.notna(fr.at[s, "first"]) and fr.at[s, "status"] != "delisted"}
+                if not alive:
+                    continue
+                fresh = {s: w for s, w in alive.items() if fr.at[s, "status"] == "fresh"}
+                share = sum(fresh.values()) / sum(alive.values())
+                if share <= majority:
+                    bad = {"group": g, "date": day, "fresh": sorted(fresh), "alive": sorted(alive), "share": share}
+                    break
+            if bad is None:
+                return day, failure
+            failure = bad
+        return None, failure
+
     def summary(self) -> pd.DataFrame:
         """Per symbol: calendar, first and last date, number of bars."""
         lives = self.lives()

@@ -73,7 +73,10 @@ def read_long(path: str | Path) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SourceRule:
-    """``symbol`` is read from ``file`` (column ``price_column``) between ``start`` and ``end``."""
+    """``symbol`` is read from ``file`` (column ``price_column``) between ``start`` and ``end``.
+
+    In a volume plan (``volume.csv``) ``price_column`` holds the plan's ``volume_column``.
+    """
 
     symbol: str
     file: str
@@ -93,21 +96,38 @@ class SourcePlan:
         self.rules = list(rules)
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "SourcePlan":
+    def from_csv(cls, path: str | Path, kind: str = "price") -> "SourcePlan":
+        """Read a plan CSV: ``symbol,file[,price_column,start,end]`` (``kind="price"``, the
+        shared ``primary.csv``) or ``symbol,file[,volume_column,start,end]`` (``kind="volume"``,
+        the shared ``volume.csv``). A bad row raises :class:`DataError` naming file, row and field."""
         p = Path(path)
         try:
             t = pd.read_csv(p, dtype=str)
         except Exception as exc:
             raise DataError(f"{p}: cannot read source plan ({exc})") from None
+        t.columns = [str(c).strip() for c in t.columns]
         if not {"symbol", "file"} <= set(t.columns):
             raise DataError(f"{p}: a source plan needs columns 'symbol' and 'file'")
+        col = "volume_column" if kind == "volume" else "price_column"
+        default = "volume" if kind == "volume" else "close"
         rules = []
-        for _, r in t.iterrows():
+        for i, r in t.iterrows():
+            dates = {}
+            for k in ("start", "end"):
+                v = r.get(k)
+                if isinstance(v, str) and v.strip():
+                    try:
+                        dates[k] = pd.Timestamp(v)
+                    except (ValueError, TypeError):
+                        raise DataError(f"{p}: row {i + 2}: {k} {v!r} is not a date (YYYY-MM-DD)") from None
+                else:
+                    dates[k] = None
+            if not isinstance(r.get("symbol"), str) or not isinstance(r.get("file"), str):
+                raise DataError(f"{p}: row {i + 2}: 'symbol' and 'file' must not be empty")
             rules.append(SourceRule(
-                symbol=r["symbol"], file=r["file"],
-                price_column=(r.get("price_column") or "close") if isinstance(r.get("price_column"), str) else "close",
-                start=pd.Timestamp(r["start"]) if isinstance(r.get("start"), str) else None,
-                end=pd.Timestamp(r["end"]) if isinstance(r.get("end"), str) else None))
+                symbol=r["symbol"].strip(), file=r["file"].strip(),
+                price_column=(r.get(col) or default) if isinstance(r.get(col), str) else default,
+                start=dates["start"], end=dates["end"]))
         return cls(rules)
 
     def files(self) -> list[str]:
@@ -145,9 +165,172 @@ def load_plan(folder: str | Path, plan: SourcePlan, symbols: Iterable[str] | Non
     return out.sort_values(["symbol", "date"]).reset_index(drop=True)
 
 
+def volume_from_plan(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | None = None) -> pd.DataFrame:
+    """Volume and traded value per (symbol, date) from a volume plan.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Long format with a ``source`` column (the files the plan names).
+    plan : SourcePlan
+        A volume plan (``volume.csv``): for each rule, ``symbol``'s volume comes from
+        ``file`` between ``start`` and ``end``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``date, symbol, volume, traded_value, volume_source``: volume in the
+        file's units (shares or coins) and ``traded_value = volume x that file's own close``
+        (currency), so that files split-adjusted at different dates cannot mis-scale it.
+        A row without a close in its file has no traded value (NaN). Rules of one symbol
+        whose date ranges overlap raise :class:`DataError`.
+    """
+    wanted = None if symbols is None else set(symbols)
+    parts = []
+    for r in plan.rules:
+        if wanted is not None and r.symbol not in wanted:
+            continue
+        m = (rows["source"] == r.file) & (rows["symbol"] == r.symbol)
+        if r.start is not None:
+            m &= rows["date"] >= r.start
+        if r.end is not None:
+            m &= rows["date"] <= r.end
+        sel = rows.loc[m]
+        if r.price_column not in sel.columns:
+            raise DataError(f"volume plan: {r.file} has no column {r.price_column!r} (symbol {r.symbol})")
+        vol = pd.to_numeric(sel[r.price_column], errors="coerce")
+        close = sel["close"].where(sel["close"].notna(), sel["adj_close"])
+        parts.append(pd.DataFrame({"date": sel["date"].to_numpy(), "symbol": r.symbol, "volume": vol.to_numpy(),
+                                   "traded_value": (vol * close).to_numpy(), "volume_source": r.file}))
+    cols = ["date", "symbol", "volume", "traded_value", "volume_source"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    dup = out.duplicated(["symbol", "date"], keep=False)
+    if dup.any():
+        first = out[dup].iloc[0]
+        raise DataError(f"the volume plan takes {first['symbol']} {pd.Timestamp(first['date']).date()} from several "
+                        f"files: make its rules' date ranges disjoint")
+    return out.sort_values(["symbol", "date"]).reset_index(drop=True)[cols]
+
+
+def volume_seams(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | None = None,
+                 tolerance: float = 3.0) -> dict[str, dict]:
+    """Where a volume plan switches files for a symbol, do the two files agree on scale?
+
+    For consecutive rules of one symbol from files A then B, the ratio of traded value
+    (volume x own close) B/A is the median over the days both files have (positive
+    volume in each); without common days, the median of B's first 20 bars over A's last 20.
+    A ratio outside ``[1/tolerance, tolerance]`` means the files do not measure the same
+    volume (for example one is a single venue's feed, the other consolidated) and ADV
+    changes scale at the seam.
+
+    Returns
+    -------
+    dict
+        Symbol -> ``{"from", "to", "seam" (date), "ratio", "days", "method"}`` for every
+        switch whose ratio is outside the tolerance.
+    """
+    wanted = None if symbols is None else set(symbols)
+    out: dict[str, dict] = {}
+    by_sym: dict[str, list[SourceRule]] = {}
+    for r in plan.rules:
+        if wanted is None or r.symbol in wanted:
+            by_sym.setdefault(r.symbol, []).append(r)
+    for sym, rs in by_sym.items():
+        rs = sorted(rs, key=lambda r: r.start or pd.Timestamp.min)
+        for a, b in zip(rs, rs[1:]):
+            if a.file == b.file:
+                continue
+            def tv(f, col):
+                d = rows[(rows["symbol"] == sym) & (rows["source"] == f)]
+                close = d["close"].where(d["close"].notna(), d["adj_close"])
+                v = pd.Series((pd.to_numeric(d[col], errors="coerce") * close).to_numpy(), index=d["date"].to_numpy())
+                return v[v > 0]
+            va, vb = tv(a.file, a.price_column), tv(b.file, b.price_column)
+            common = va.index.intersection(vb.index)
+            if len(common) >= 20:
+                ratio, n, how = float((vb[common] / va[common]).median()), len(common), "median over common days"
+            else:
+                seam = b.start or (vb.index.min() if len(vb) else None)
+                if seam is None or va.empty or vb.empty:
+                    continue
+                before, after = va[va.index < seam].tail(20), vb[vb.index >= seam].head(20)
+                if before.empty or after.empty:
+                    continue
+                ratio, n, how = float(after.median() / before.median()), len(after), "20 bars each side of the seam"
+            if not (1.0 / tolerance <= ratio <= tolerance):
+                out[sym] = {"from": a.file, "to": b.file, "seam": str((b.start or common.min()).date()),
+                            "ratio": ratio, "days": int(n), "method": how}
+    return out
+
+
+def attach_volume(md: MarketData, vol: pd.DataFrame) -> MarketData:
+    """``md`` with volume and traded value of the symbols in ``vol`` (from :func:`volume_from_plan`)
+    replacing its own; ``provenance["volume_sources"]`` names the file(s) per symbol and
+    ``provenance["volume_unmatched"]`` counts volume rows on dates without a price (not used)."""
+    if vol is None or vol.empty:
+        return md
+    v = vol[vol["symbol"].isin(md.symbols)]
+    if v.empty:
+        return md
+    idx = md.close.index
+    vw = v.pivot(index="date", columns="symbol", values="volume")
+    tw = v.pivot(index="date", columns="symbol", values="traded_value")
+    unmatched = {}
+    outside = ~vw.index.isin(idx)
+    if outside.any():
+        cnt = vw.loc[outside].notna().sum()
+        unmatched = {str(s): int(n) for s, n in cnt.items() if n}
+    covered = list(vw.columns)
+    volume = md.volume.copy() if md.volume is not None else pd.DataFrame(np.nan, index=idx, columns=md.close.columns)
+    traded = md.traded_value.copy() if md.traded_value is not None else \
+        pd.DataFrame(np.nan, index=idx, columns=md.close.columns)
+    volume[covered] = vw.reindex(idx)[covered].to_numpy()
+    traded[covered] = tw.reindex(idx)[covered].to_numpy()
+    md.volume = volume.reindex(columns=md.close.columns)
+    md.traded_value = traded.reindex(columns=md.close.columns)
+    md._cache.clear()
+    srcs = v.groupby("symbol")["volume_source"].agg(lambda x: sorted(set(x))).to_dict()
+    md.provenance["volume_sources"] = {**(md.provenance.get("volume_sources") or {}), **srcs}
+    if unmatched:
+        md.provenance["volume_unmatched"] = unmatched
+    md.provenance["data_hash"] = md.data_hash()
+    return md
+
+
+def load_file(path: str | Path, calendars: Mapping[str, str], *, symbols: Iterable[str] | None = None, start=None,
+              end=None, listed: Mapping[str, tuple] | None = None) -> MarketData:
+    """Load one long-format file (CSV, CSV.GZ or Parquet) into :class:`MarketData`.
+
+    Symbols without a calendar (not in the universe) are left out and listed in
+    ``provenance["skipped"]``; rows outside listing dates are trimmed and counted.
+    """
+    p = Path(path)
+    df = read_long(p)
+    wanted = [s for s in (symbols if symbols is not None else calendars) if s in calendars]
+    skipped = sorted(set(df["symbol"]) - set(wanted))
+    df = df[df["symbol"].isin(wanted)]
+    if start is not None:
+        df = df[df["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df["date"] <= pd.Timestamp(end)]
+    df, trimmed = trim_to_listing(df, listed or {})
+    if df.empty:
+        raise DataError(f"{p}: no rows for the universe's symbols and the requested dates"
+                        + (f" (symbols in the file not in the universe: {', '.join(skipped[:8])})" if skipped else ""))
+    sources = {s: [p.name] for s in sorted(set(df["symbol"]))}
+    md = MarketData.from_long(df, calendars, source=f"file {p.name}",
+                              provenance={"file": p.name, "sources": sources, "trimmed": trimmed,
+                                          "skipped": skipped})
+    md.provenance["data_hash"] = md.data_hash()
+    return md
+
+
 def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: SourcePlan | str | Path | None = None,
                 symbols: Iterable[str] | None = None, start=None, end=None,
-                listed: Mapping[str, tuple] | None = None) -> MarketData:
+                listed: Mapping[str, tuple] | None = None,
+                volume_plan: SourcePlan | str | Path | None = None) -> MarketData:
     """Load a folder of long-format files into :class:`MarketData`.
 
     Parameters
@@ -155,7 +338,13 @@ def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: Sourc
     folder : path
         Folder with long-format files. If it holds ``primary.csv`` and no ``plan`` is
         given, that file is the plan; otherwise every ``*.csv*``/``*.parquet`` is read
-        and overlapping (symbol, date) rows raise :class:`DataError`.
+        and overlapping (symbol, date) rows raise :class:`DataError`. If it holds
+        ``volume.csv`` and no ``volume_plan`` is given, that file is the volume plan.
+    volume_plan : SourcePlan or path, optional
+        Where volume comes from, per symbol and date range (``symbol,file,volume_column,
+        start,end``), when the price source has none: the traded value is that file's
+        volume times that file's own close (:func:`volume_from_plan`); the files used are
+        in ``provenance["volume_sources"]``.
     calendars : mapping
         Symbol -> calendar; symbols without one are skipped (they are not in the universe).
     symbols : iterable of str, optional
@@ -194,6 +383,31 @@ def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: Sourc
     sources = df.groupby("symbol")["source"].agg(lambda s: sorted(set(s))).to_dict()
     md = MarketData.from_long(df.drop(columns="source"), calendars, source=f"files in {folder.name}/",
                               provenance={"folder": folder.name, "sources": sources, "trimmed": trimmed})
+    if volume_plan is None and (folder / "volume.csv").is_file():
+        volume_plan = folder / "volume.csv"
+    if isinstance(volume_plan, (str, Path)):
+        volume_plan = SourcePlan.from_csv(volume_plan, kind="volume")
+    if volume_plan is not None:
+        syms = set(md.symbols)
+        vfiles = sorted({r.file for r in volume_plan.rules if r.symbol in syms})
+        vrows = []
+        for f in vfiles:
+            if not (folder / f).is_file():
+                raise DataError(f"{folder / 'volume.csv'}: names {f}, which is not in {folder.name}/")
+            d = read_long(folder / f)
+            vrows.append(d[d["symbol"].isin(syms)].assign(source=f))
+        if vrows:
+            vr = pd.concat(vrows, ignore_index=True)
+            if start is not None:
+                vr = vr[vr["date"] >= pd.Timestamp(start)]
+            if end is not None:
+                vr = vr[vr["date"] <= pd.Timestamp(end)]
+            vr, _ = trim_to_listing(vr, listed or {})
+            attach_volume(md, volume_from_plan(vr, volume_plan, syms))
+            scale = volume_seams(vr, volume_plan, syms)
+            if scale:
+                md.provenance["volume_scale"] = scale
+            md.provenance["volume_plan"] = "volume.csv" if (folder / "volume.csv").is_file() else "given"
     md.provenance["data_hash"] = md.data_hash()
     return md
 

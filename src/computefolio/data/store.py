@@ -74,6 +74,10 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS plan (
         position BIGINT NOT NULL, symbol VARCHAR NOT NULL, file VARCHAR NOT NULL, price_column VARCHAR NOT NULL,
         start DATE, "end" DATE, set_at TIMESTAMP NOT NULL)""",
+    # where volume comes from when the price source has none (same shape; price_column = volume column)
+    """CREATE TABLE IF NOT EXISTS volume_plan (
+        position BIGINT NOT NULL, symbol VARCHAR NOT NULL, file VARCHAR NOT NULL, price_column VARCHAR NOT NULL,
+        start DATE, "end" DATE, set_at TIMESTAMP NOT NULL)""",
     # live data (computefolio data sync): per (source, symbol) what was fetched, and when
     """CREATE TABLE IF NOT EXISTS sync_state (
         source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, source_symbol VARCHAR NOT NULL, quote VARCHAR,
@@ -434,14 +438,19 @@ class Store:
             h.update(b"|")
         return h.hexdigest()
 
-    def set_plan(self, plan: SourcePlan | str | Path | None) -> int:
+    def set_plan(self, plan: SourcePlan | str | Path | None, kind: str = "price") -> int:
         """Store the source plan :meth:`market` uses by default (None removes it); returns its rule count.
 
-        Rules naming a file that is not a stored source are accepted (import it later),
-        but overlapping date ranges for one symbol are refused.
+        ``kind="volume"`` stores a volume plan instead (``volume.csv``: where each symbol's
+        volume comes from when its price source has none). Rules naming a file that is not
+        a stored source are accepted (import it later), but overlapping date ranges for one
+        symbol are refused.
         """
+        if kind not in ("price", "volume"):
+            raise ValueError(f"kind must be 'price' or 'volume', got {kind!r}")
+        table = "plan" if kind == "price" else "volume_plan"
         if isinstance(plan, (str, Path)):
-            plan = SourcePlan.from_csv(plan)
+            plan = SourcePlan.from_csv(plan, kind=kind)
         rules = [] if plan is None else list(plan.rules)
         by_sym: dict[str, list] = {}
         for r in rules:
@@ -455,9 +464,9 @@ class Store:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("DELETE FROM plan")
+            con.execute(f"DELETE FROM {table}")
             for i, r in enumerate(rules):
-                con.execute("INSERT INTO plan VALUES (?, ?, ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [i, r.symbol, r.file, r.price_column,
                              None if r.start is None else r.start.date(), None if r.end is None else r.end.date(), now])
             con.execute("COMMIT")
@@ -466,12 +475,14 @@ class Store:
             raise
         return len(rules)
 
-    def plan(self) -> SourcePlan | None:
-        """The stored source plan, or None."""
+    def plan(self, kind: str = "price") -> SourcePlan | None:
+        """The stored source plan (``kind="volume"``: the volume plan), or None."""
+        table = "plan" if kind == "price" else "volume_plan"
         have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        if "plan" not in have:
+        if table not in have:
             return None
-        rows = self.con.execute('SELECT symbol, file, price_column, start, "end" FROM plan ORDER BY position').fetchall()
+        rows = self.con.execute(f'SELECT symbol, file, price_column, start, "end" FROM {table} '
+                                'ORDER BY position').fetchall()
         if not rows:
             return None
         return SourcePlan([SourceRule(sym, f, pc, None if a is None else pd.Timestamp(a), None if b is None else pd.Timestamp(b))
@@ -576,6 +587,21 @@ class Store:
         prov = {"store": self.path.name, "sources": _segments(chosen), "skipped": skipped, "trimmed": trimmed,
                 "priority": how if priority is not None else "single source per symbol"}
         md = MarketData.from_long(chosen[_COLS], cals, source=f"store {self.path.name}", provenance=prov)
+        vplan = self.plan("volume")
+        if vplan is not None:
+            from .sources import attach_volume, volume_from_plan, volume_seams
+
+            vsyms = sorted({r.symbol for r in vplan.rules} & set(md.symbols))
+            vfiles = sorted({r.file for r in vplan.rules if r.symbol in set(vsyms)} & set(self.sources()))
+            if vsyms and vfiles:
+                vr = self.prices(symbols=vsyms, sources=vfiles, start=start, end=end)
+                if listed and universe is not None:
+                    vr, _ = trim_to_listing(vr, universe.listing_dates())
+                attach_volume(md, volume_from_plan(vr, vplan, vsyms))
+                seams = volume_seams(vr, vplan, vsyms)
+                if seams:
+                    md.provenance["volume_scale"] = seams
+                md.provenance["volume_plan"] = "stored volume plan"
         md.provenance["data_hash"] = md.data_hash()
         return md
 

@@ -77,7 +77,7 @@ def mandate_table(mandate, w: pd.Series, universe: Universe, market: MarketData,
              "status": "breach" if abs(w[s]) > 1e-7 else "pass"} for s, why in fixed.items()]
     keep = [s for s in syms if s not in fixed]
     adv = None
-    novol = [s for s in keep if market.volume is None or market.volume[s].notna().sum() == 0]
+    novol = [s for s in keep if not market.has_volume(s)]
     if mandate.liquidity is not None and len(novol) < len(keep):
         adv = native_adv(market, 20, asof).reindex(keep)
         adv[novol] = 1e30  # no volume in the source: the liquidity rules are not checked (row below)
@@ -168,8 +168,130 @@ def _stress_tables(risk: dict, universe: Universe, cur: str, btxt: str) -> dict:
     }
 
 
+def freshness_table(market: MarketData, universe: Universe, asof, held: pd.Series, delisted=None,
+                    stale_days: int = 5) -> dict:
+    """Each priced symbol's last price on the as-of date: fresh, stale (with its age) or delisted.
+
+    Rows: every symbol whose last price is not fresh, and every held symbol; ``held`` are
+    today's weights (fractions of the book).
+    """
+    fr = market.freshness(asof, delisted)
+    rows = []
+    for s, r in fr.iterrows():
+        w = float(held.get(s, 0.0))
+        if r["status"] == "fresh" and not w:
+            continue
+        if r["status"] == "no data":
+            continue
+        src = ", ".join(market.provenance.get("sources", {}).get(s, []) if isinstance(
+            market.provenance.get("sources", {}).get(s), list) else [])
+        rows.append({"symbol": s, "status": r["status"], "last": r["last"].date() if pd.notna(r["last"]) else None,
+                     "age_days": None if pd.isna(r["age_days"]) else int(r["age_days"]),
+                     "missed_bars": None if pd.isna(r["missed_bars"]) else int(r["missed_bars"]),
+                     "weight": w or None, "flag": "old" if r["status"] == "stale" and r["age_days"] > stale_days
+                     else "", "source": src})
+    rows.sort(key=lambda r: (r["status"] == "fresh", -(r["age_days"] or 0), r["symbol"]))
+    return table(f"Price freshness on {pd.Timestamp(asof).date()}",
+                 [column("symbol", "Symbol"), column("status", "Status"), column("last", "Last price", "date"),
+                  column("age_days", "Age", "days"), column("missed_bars", "Missed bars", "count"),
+                  column("weight", "Weight today", "fraction"), column("flag", "Flag"), column("source", "Source")],
+                 rows, note=f"stale = the series stopped before the as-of date without a delisting: the position is "
+                            f"held at its last price and not traded; flagged 'old' beyond {stale_days} days; fresh "
+                            f"held positions listed too; age in calendar days, missed bars on the asset's own calendar")
+
+
+def collect_caveats(caveats, *, strategy: Strategy, market: MarketData, universe: Universe, vrep, result, risk: dict,
+                    wlast: pd.Series, end, delisted=None, stale_days: int = 5) -> None:
+    """Add to ``caveats`` everything of a run that changes a number or its meaning."""
+    fr = market.freshness(end, delisted)
+    held = [s for s in wlast.index if wlast[s] != 0]
+    stale_held = [s for s in held if s in fr.index and fr.at[s, "status"] == "stale"]
+    if stale_held:
+        tot = float(wlast[stale_held].sum())
+        old = [s for s in stale_held if fr.at[s, "age_days"] > stale_days]
+        caveats.add("warning", "stale_price",
+                    f"{len(stale_held)} position(s), {tot:.1%} of the book, are held at a stale price on {end.date()} "
+                    "(their series stopped; not delisted): " + ", ".join(
+                        f"{s} since {fr.at[s, 'last'].date()} ({int(fr.at[s, 'age_days'])} days)" for s in stale_held)
+                    + (f"; older than {stale_days} days: {', '.join(old)}" if old else ""), stale_held)
+    stale_other = [s for s in fr.index if fr.at[s, "status"] == "stale" and s not in stale_held]
+    if stale_other:
+        caveats.add("note", "stale_price", f"{len(stale_other)} other symbol(s) have no price on {end.date()} and were "
+                                           f"not allocated to after their last price: " + ", ".join(
+                                               f"{s} ({fr.at[s, 'last'].date()})" for s in stale_other), stale_other)
+    events = [e for e in (getattr(result, "rebalances", None) or []) if e.get("stale")]
+    if events:
+        syms = sorted({s for e in events for s in e["stale"]})
+        caveats.add("warning", "stale_price",
+                    f"{len(events)} rebalance(s) could not trade stale positions and held them at their last price "
+                    f"(first {pd.Timestamp(events[0]['date']).date()}, last {pd.Timestamp(events[-1]['date']).date()})",
+                    syms)
+    # volume
+    liq = (risk.get("liquidity") or {}).get("positions") or {}
+    novol = [s for s, r in liq.items() if "no volume" in str(r.get("note", ""))]
+    if novol:
+        w = float(wlast.reindex(novol).fillna(0).sum())
+        caveats.add("warning", "missing_volume",
+                    f"{len(novol)} position(s), {w:.1%} of the book, have no volume in any source: their liquidity "
+                    f"is unknown (counted as not liquid) and the mandate's liquidity rules were not applied to them",
+                    novol)
+    info = market.adv_info(20, end)
+    old_adv = [s for s in held if s in info.index and pd.notna(info.at[s, "age_days"]) and info.at[s, "age_days"] > 30]
+    if old_adv:
+        caveats.add("warning", "missing_volume",
+                    f"ADV of {len(old_adv)} position(s) is older than 30 days on {end.date()} (no recent volume): "
+                    + ", ".join(f"{s} {info.at[s, 'text'].replace('ADV over ', '')}" for s in old_adv[:8])
+                    + (" ..." if len(old_adv) > 8 else ""), old_adv)
+    seams = market.provenance.get("volume_scale") or {}
+    if seams:
+        rs = sorted(v["ratio"] for v in seams.values())
+        first = next(iter(seams.values()))
+        caveats.add("warning", "volume_scale",
+                    f"the volume plan switches files where they disagree on scale for {len(seams)} symbol(s) "
+                    f"(traded value of the later file / the earlier one: {rs[0]:.3g} to {rs[-1]:.3g}, median "
+                    f"{rs[len(rs) // 2]:.3g}, e.g. {first['to']} vs {first['from']} from {first['seam']}): "
+                    "ADV from the later file is on another scale (e.g. one venue's feed, not consolidated volume); "
+                    "liquidity there is understated or overstated by that ratio", sorted(seams))
+    # rules not applied
+    skipped = {}
+    for e in (getattr(result, "rebalances", None) or []):
+        for sk in e.get("skipped_rules") or []:
+            key = "liquidity (assets without ADV)" if sk.startswith("liquidity for") else \
+                sk.split(":")[0].split(" (")[0]
+            skipped.setdefault(key, []).append(pd.Timestamp(e["date"]).date())
+    for rule, days in skipped.items():
+        caveats.add("warning", "skipped_rule", f"mandate rule {rule} could not be applied in full at {len(days)} "
+                                               f"rebalance(s) (first {days[0]}, last {days[-1]})")
+    # stress
+    for sc in risk.get("stress") or []:
+        if "error" in sc:
+            caveats.add("warning", "stress_proxy", f"stress {sc.get('title') or sc.get('name')}: not run ({sc['error']})")
+            continue
+        px = sc.get("proxies") or {}
+        if px:
+            caveats.add("warning", "stress_proxy", f"stress {sc.get('title') or sc['name']}: {len(px)} holding(s) "
+                                                   f"use a proxy ({', '.join(f'{k}: {v}' for k, v in list(px.items())[:4])}"
+                                                   + (" ..." if len(px) > 4 else "") + ")", list(px))
+        if sc.get("source") == "recorded":
+            caveats.add("note", "stress_recorded", f"stress {sc.get('title') or sc['name']}: the loaded market does "
+                                                   "not cover the window with real prices; replayed from the recorded "
+                                                   "real returns shipped with computefolio")
+    fill = (risk.get("meta") or {}).get("history_fill") or {}
+    if fill:
+        caveats.add("note", "history_fill", "VaR/ES history filled from proxies for " + "; ".join(
+            f"{k}: {v}" for k, v in list(fill.items())[:6]) + (" ..." if len(fill) > 6 else ""), list(fill))
+    # validation
+    if vrep is not None:
+        vd = vrep.to_dict(limit=50)
+        if vd.get("errors"):
+            caveats.add("error", "data_error", f"data validation: {vrep.summary()}")
+        elif vd.get("warnings"):
+            caveats.add("note", "data_warning", f"data validation: {vrep.summary()}")
+
+
 def assemble_results(strategy: Strategy, *, universe, market, vrep, result, books, mets, risk, corr, wlast,
-                     mandate, warns, notes, btxt, ppy, start, end, ref, allocator=None) -> dict:
+                     mandate, warns, notes, btxt, ppy, start, end, ref, allocator=None, caveats=None,
+                     end_reason: str | None = None, delisted=None) -> dict:
     """The ``results.json`` dict (see :mod:`computefolio.report.tables` for the layout)."""
     import platform
 
@@ -178,6 +300,9 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
 
     cur = strategy.currency
     final_value = float(result.equity.iloc[-1])
+    if caveats is not None:
+        collect_caveats(caveats, strategy=strategy, market=market, universe=universe, vrep=vrep, result=result,
+                        risk=risk, wlast=wlast, end=end, delisted=delisted)
     contrib = (risk.get("contributions") or {})
     by_asset = contrib.get("by_asset") or {}
 
@@ -231,7 +356,8 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
     meta = risk.get("meta") or {}
     var_es = table(f"VaR and ES at {strategy.risk.confidence:.0%}, horizon {strategy.risk.horizon} period(s)",
                    var_cols, var_rows, basis=btxt,
-                   note=f"positive = loss; on the book's value of {final_value:,.0f} {cur} as of {meta.get('asof')}; "
+                   note=f"positive = loss; money at risk on today's AUM of {meta.get('capital', 0):,.0f} {cur} (the "
+                        f"strategy's capital; the backtest's own sections use its values) as of {meta.get('asof')}; "
                         f"{meta.get('lookback_periods')} periods of history from {meta.get('first')}"
                         + ("; history before a young asset's listing taken from its proxy: "
                            + "; ".join(f"{k}: {v}" for k, v in meta["history_fill"].items())
@@ -246,9 +372,11 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                          f"of each asset's own venue calendar); positions without volume count as not liquid")
     liq_assets = table("Days to liquidate by position",
                        [column("symbol", "Symbol"), column("value", "Position", cur), column("adv", "ADV", cur),
-                        column("days", "Days to liquidate", "days"), column("note", "Note")],
+                        column("days", "Days to liquidate", "days"), column("adv_window", "ADV window"),
+                        column("note", "Note")],
                        [{"symbol": k, **v} for k, v in (liq.get("positions") or {}).items()],
-                       note="days = position / (participation x ADV), trading days of the asset's venue")
+                       note="days = position / (participation x ADV), trading days of the asset's venue; positions "
+                            "valued on today's AUM; each ADV says its window, age on the as-of date and volume source")
 
     # ---- trading and costs
     r = result
@@ -343,7 +471,14 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
             "youngest asset held": (max(((s, lives.at[s, "first"]) for s in wlast.index),
                                         key=lambda t: t[1])[0] if len(wlast) else ""),
             "validation": vrep.summary() if vrep is not None else "not run",
+            "as-of date": end_reason or str(end.date()),
+            **({"volume": "volume plan ("
+                + str(market.provenance.get("volume_plan")) + "): " + ", ".join(sorted(
+                    {f for fs in market.provenance.get("volume_sources", {}).values() for f in fs}))}
+               if market.provenance.get("volume_sources") else {}),
         },
+        "as_of": {"date": str(end.date()), "reason": end_reason or ""},
+        "freshness": freshness_table(market, universe, end, wlast, delisted),
         "validation": {
             "line": vrep.summary() if vrep is not None else "",
             "errors": vd.get("errors", 0), "warnings": vd.get("warnings", 0), "rows": vd.get("rows", 0),
@@ -432,5 +567,6 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
         "mandate": mandate_table(mandate, wlast, universe, market, end, final_value),
         "weights": weights_tab,
         "warnings": list(dict.fromkeys([*warns, *notes, *(risk.get("warnings") or [])])),
+        "caveats": caveats.to_dict() if caveats is not None else None,
         "series": series,
     }

@@ -12,13 +12,14 @@ import pandas as pd
 
 from ..clock import basis_label, periods_per_year
 from ..data.market import MarketData
-from ..errors import DataError
+from ..errors import ComputefolioError, DataError
 from ..strategy import Strategy, load_strategy
 from ..universe import Universe, load_universe
 from .outputs import write_outputs
 from .results import assemble_results
+from .caveats import Caveats
 from .steps import (_aggregate_dated, _correlation_step, _risk_step, benchmark_weights, build_policy,
-                    investable_symbols, load_market)
+                    group_gap_message, investable_symbols, load_market, resolve_end)
 from .terminal import Steps
 
 
@@ -106,6 +107,7 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
     from ..backtest.simulator import simulate
 
     warns: list[str] = []
+    caveats = Caveats()
     cur = strategy.currency
     basis = strategy.basis
     ppy = periods_per_year(basis)
@@ -123,8 +125,9 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         mandate = load_mandate(mandate_path) if mandate_path else None
         costs = load_costs(costs_path) if costs_path else None
         start = pd.Timestamp(strategy.start)
-        end = pd.Timestamp(strategy.end) if strategy.end is not None else market.end
-        end = min(end, market.end)
+        delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
+        end, end_reason = resolve_end(strategy, universe, market, delisted)
+        caveats.add("note", "as_of", end_reason)
         if end <= start:
             raise DataError(f"the data end on {market.end.date()}, before the strategy's start {start.date()}")
         symbols = investable_symbols(strategy, universe, market)
@@ -133,6 +136,9 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         absent = [s for s in universe.symbols if s not in set(market.symbols)]
         if absent:
             warns.append(f"{len(absent)} universe symbols have no data and are not used: {', '.join(absent)}")
+        if market.simulated:
+            caveats.add("note", "simulated", "every price comes from the built-in sample market (simulated): no "
+                                             "number describes real assets or real performance")
 
     # ---------------------------------------------------------------- 2 validate
     with steps.step("validate data"):
@@ -148,9 +154,15 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         policy.allocator.on_fit = steps.sub("allocator fits", n_sched)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = backtest(policy, market.subset(symbols), costs=costs, capital=strategy.capital,
-                              start=start, end=end, universe=universe, cash_rate=strategy.cash_rate,
-                              keep_weights=True, seed=strategy.data.seed)
+            try:
+                result = backtest(policy, market.subset(symbols), costs=costs, capital=strategy.capital,
+                                  start=start, end=end, universe=universe, cash_rate=strategy.cash_rate,
+                                  keep_weights=True, seed=strategy.data.seed)
+            except ComputefolioError as exc:
+                why = group_gap_message(exc, strategy, universe, market, mandate)
+                if why is None:
+                    raise
+                raise DataError(why) from None
         warns.extend(_aggregate_dated([str(w.message) for w in caught if issubclass(w.category, UserWarning)]))
         warns.extend(result.warnings)
 
@@ -172,7 +184,7 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
             syms_b = list(tw.columns)
             books[spec.name] = simulate(window.subset(syms_b), tw, costs=None, capital=strategy.capital,
                                         basis=basis, calendars=universe.calendars, cash_rate=0.0,
-                                        keep_weights=False)
+                                        keep_weights=False, delisted=delisted)
         ref_name = "QQQ" if "QQQ" in books else None
         ref_ret = books[ref_name].returns if ref_name else None
         rf = M.rf_per_period(strategy.cash_rate, ppy)
@@ -190,7 +202,8 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
     hist = market.between(None, final_date)
     rets = hist.returns(basis)
     with steps.step("risk report: VaR/ES, contributions, stress, liquidity"):
-        rep = _risk_step(strategy, universe, hist, wlast, final_value, final_date)
+        # money at risk on today's AUM (the strategy's capital), not on the backtest's grown value
+        rep = _risk_step(strategy, universe, hist, wlast, float(strategy.capital), final_date)
         warns.extend(rep.warnings)
         risk_dict = rep.to_dict()
 
@@ -202,12 +215,14 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         results = assemble_results(strategy, universe=universe, market=market, vrep=vrep, result=result,
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,
-                                   start=start, end=final_date, ref=ref_name, allocator=policy.allocator)
+                                   start=start, end=final_date, ref=ref_name, allocator=policy.allocator,
+                                   caveats=caveats, end_reason=end_reason, delisted=delisted)
         from .performance import add_performance  # attribution, tear-sheet tables, executive summary
 
         add_performance(results, strategy, universe=universe, market=market, result=result, books=books,
                         risk=risk_dict, data=data, btxt=btxt, ppy=ppy)
-        out = Path(out_dir) / strategy.name
+        # a run on the simulated sample market never overwrites a real run's folder
+        out = Path(out_dir) / (strategy.name + ("-sample" if market.simulated else ""))
         files = write_outputs(out, results, result, strategy, market)
 
     return RunResult(strategy=strategy, out_dir=out, files=files, results=results, backtest=result,

@@ -48,12 +48,108 @@ def load_market(strategy: Strategy, universe: Universe, data: str | Path | None 
     if data is not None:
         return load_data(universe, source="files", path=data, start=start, end=end)
     src = strategy.data.source
+    if src == "auto":
+        from ..data.load import resolve_source
+
+        src = resolve_source(store=strategy.data.store or None)
     if src == "sample":
         return load_data(universe, source="sample", start=start, end=end, seed=strategy.data.seed)
     if src == "files":
         return load_data(universe, source="files", path=strategy.resolve_dir(strategy.data.path, "data.path"),
                          start=start, end=end)
     return load_data(universe, source="store", store=strategy.data.store or None, start=start, end=end)
+
+
+#: Share of a sleeve's members (with data, counted equally) that must have fresh prices
+#: for a run without an explicit end to go on.
+FRESH_MAJORITY = 0.5
+
+
+def resolve_end(strategy: Strategy, universe: Universe, market: MarketData, delisted=None
+                ) -> tuple[pd.Timestamp, str]:
+    """The last valuation date of a run, and why.
+
+    With an ``end`` (the strategy's, or ``--end``/``--asof``), that date (the data's last
+    date if earlier, said in the reason). Without one: the last date on which every
+    budget group (sleeve or layer) still has fresh prices for most of its members with
+    data (more than :data:`FRESH_MAJORITY` of them, counted equally), so a run neither
+    stops at the earliest end among all assets nor runs months into a frozen sleeve.
+    "Fresh" = the asset's last price is on its calendar's last bar (:meth:`MarketData.freshness`).
+
+    Returns
+    -------
+    (end, reason) — ``reason`` is one sentence for the outputs.
+    """
+    if strategy.end is not None:
+        asked = pd.Timestamp(strategy.end)
+        if asked > market.end:
+            return market.end, (f"the run ends on {market.end.date()}, the last date of the data, before the "
+                                f"requested end {asked.date()}")
+        return asked, f"the run ends on {asked.date()} as requested"
+    m = universe.membership(strategy.budget_by)
+    groups = {g: {s: 1.0 for s in market.symbols if s in m.index and m.at[s, g] > 0}
+              for g in strategy.budgets if g in m.columns}
+    day, fail = market.last_fresh_date(groups, delisted=delisted, majority=FRESH_MAJORITY,
+                                       not_before=strategy.start)
+    if day is None:
+        return market.end, (f"the run ends on {market.end.date()}, the last date of the data (no date had fresh "
+                            f"prices for most members of every {strategy.budget_by})")
+    if fail is None:
+        return day, f"the run ends on {day.date()}, the last date of the data"
+    lives = market.lives()
+    stale = sorted(set(fail["alive"]) - set(fail["fresh"]))
+    ends = ", ".join(f"{s} {lives.at[s, 'last'].date()}" for s in stale[:10]) + (" ..." if len(stale) > 10 else "")
+    return day, (f"the run ends on {day.date()}, the last date on which every {strategy.budget_by} has fresh prices "
+                 f"for most of its members: after it, {fail['group']} has fresh prices for only "
+                 f"{len(fail['fresh'])} of {len(fail['alive'])} (prices end: {ends}); the data run to "
+                 f"{market.end.date()}; pass --end to choose another date")
+
+
+def group_gap_message(exc, strategy: Strategy, universe: Universe, market: MarketData, mandate=None) -> str | None:
+    """When a rebalance failed because a group has no member with data, say which.
+
+    Looks at the budget groups and the mandate's group minimums on the failing date
+    (``exc.date``) and names each group without a member that has prices then, with
+    its members and where each member's data starts and ends. None when that is not
+    the cause.
+    """
+    day = getattr(exc, "date", None)
+    if day is None:
+        return None
+    day = pd.Timestamp(day)
+    lives = market.lives()
+    whys: dict[tuple[str, str], list[str]] = {}
+    for g in strategy.budgets:
+        whys.setdefault((strategy.budget_by, g), []).append("has a budget")
+    if mandate is not None:
+        for r in mandate.groups:
+            if r.min:
+                whys.setdefault((r.by, r.group), []).append(f"mandate minimum {r.min:g}")
+    lines = []
+    for (by, g), why in whys.items():
+        why = "; ".join(why)
+        try:
+            m = universe.membership(by, date=day)
+        except Exception:  # noqa: BLE001 - an unknown field is another error's business
+            continue
+        if g not in m.columns:
+            continue
+        mem = [s for s in m.index if m.at[s, g] > 0 and not universe.asset(s).benchmark]
+        live = [s for s in mem if s in lives.index and pd.notna(lives.at[s, "first"])
+                and lives.at[s, "first"] <= day <= lives.at[s, "last"]]
+        if live:
+            continue
+        spans = []
+        for s in mem:
+            if s in lives.index and pd.notna(lives.at[s, "first"]):
+                spans.append(f"{s} {lives.at[s, 'first'].date()}..{lives.at[s, 'last'].date()}")
+            else:
+                spans.append(f"{s} no data")
+        lines.append(f"{by} {g} ({why}) has no member with prices on {day.date()}; its members' data: "
+                     + ", ".join(spans))
+    if not lines:
+        return None
+    return "; ".join(lines) + ". Choose --start/--end inside the data, or data that cover the group"
 
 
 def _aggregate_dated(messages: list[str]) -> list[str]:
@@ -103,8 +199,7 @@ def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[
                               basis=strategy.basis)
     alloc = build_allocator(strategy, mandate)
     if market is not None:
-        vol = market.volume
-        alloc.no_volume = set(symbols) if vol is None else {s for s in symbols if vol[s].notna().sum() == 0}
+        alloc.no_volume = {s for s in symbols if not market.has_volume(s)}
     return Policy(alloc, sched, vol_target=vt, lookback=strategy.lookback, basis=strategy.basis,
                   min_history=strategy.min_history, name=strategy.name)
 

@@ -91,6 +91,40 @@ def print_summary(res, console, *, layer_table: bool = False) -> None:
     console.print(f"finished in {res.elapsed_s:.1f} s; outputs in {res.out_dir.resolve()}", soft_wrap=True)
     console.print(f"[bold green]report:[/] {res.report_path.resolve()}", soft_wrap=True, highlight=False)
     console.print(f"results: {res.files['results.json'].resolve()}", soft_wrap=True, highlight=False)
+    print_caveats(r.get("caveats"), console)
+
+
+def print_caveats(cav: dict | None, console, *, top: int = 3) -> None:
+    """The closing panel: what a reader must know, counted by severity, the top items of each
+    class in words with the symbols involved (``results["caveats"]``)."""
+    from rich.panel import Panel
+
+    if not cav:
+        return
+    counts = cav.get("counts") or {}
+    items = cav.get("items") or []
+    head = ", ".join(f"{counts.get(k, 0)} {k}{'s' if counts.get(k, 0) != 1 else ''}" for k in ("error", "warning",
+                                                                                              "note"))
+    lines = []
+    style = {"error": "bold red", "warning": "yellow", "note": "dim"}
+    by_class: dict[str, list] = {}
+    for it in items:
+        by_class.setdefault((it["severity"], it["class"]), []).append(it)
+    for (sev, _cls), its in by_class.items():
+        name = its[0].get("class_name") or its[0]["class"]
+        lines.append(f"[{style[sev]}]{sev}[/] [bold]{name}[/] ({len(its)})")
+        for it in its[:top]:
+            syms = it.get("symbols") or []
+            text = it["text"]
+            if len(text) > 300:
+                text = text[:297] + "..."
+            lines.append(f"  - {text}" + (f" [dim][{', '.join(syms[:12])}{' ...' if len(syms) > 12 else ''}][/]"
+                                          if syms and not all(s in text for s in syms[:12]) else ""))
+        if len(its) > top:
+            lines.append(f"  ... and {len(its) - top} more (results.json: caveats)")
+    border = "red" if counts.get("error") else ("yellow" if counts.get("warning") else "green")
+    console.print(Panel("\n".join(lines) or "nothing to report", title=f"What you must know: {head}",
+                        border_style=border, expand=True), highlight=False, soft_wrap=False)
 
 
 def _rich_table(tab: dict, Table, max_rows: int | None = None, skip=("horizon_rule", "note", "name")):

@@ -1,9 +1,10 @@
 """Liquidity of a book: days to liquidate each position and the share liquid by horizon.
 
 ``days_to_liquidate = |position value| / (participation x ADV)``, ADV being the average
-traded value (close x volume, in currency) over the last ``window`` bars of the asset's
-*own* calendar (sessions for equities, calendar days for crypto), so "days" are trading
-days of the asset's venue. The share of the book liquid within ``d`` days assumes each
+traded value (volume x its source's close, in currency) over the last ``window`` bars of
+the asset's *own* calendar (sessions for equities, calendar days for crypto) on or before
+the as-of date, so "days" are trading days of the asset's venue. Each ADV carries its
+window and age (``adv_window``: "ADV over 20 bars to 2025-04-04, 222 days old (file)"). The share of the book liquid within ``d`` days assumes each
 position is sold evenly at the participation rate: ``sum_i |v_i| min(1, d / days_i) /
 sum_i |v_i|``. Positions with no volume data have ``days = NaN``, count as not liquid and
 say so; tokens or stakes locked past the as-of date (universe ``liquidity.locked_until``)
@@ -55,7 +56,8 @@ def liquidity(weights: pd.Series, market, universe=None, *, capital: float = DEF
     w = check_weights(weights)
     w = w[w != 0]
     value = (w * capital).abs()
-    adv = native_adv(market, window, asof).reindex(w.index)
+    info = market.adv_info(window, asof).reindex(w.index)
+    adv = info["adv"].astype(float)
     days = value / (participation * adv)
     notes = pd.Series("", index=w.index, dtype=object)
     notes[adv.isna()] = "no volume data: liquidity unknown"
@@ -76,6 +78,9 @@ def liquidity(weights: pd.Series, market, universe=None, *, capital: float = DEF
         frac = np.where(np.isfinite(eff), np.minimum(1.0, d / eff.replace(0, np.nan).fillna(np.inf)), 0.0)
         frac = np.where(eff == 0, 1.0, frac)
         share[int(d)] = float((value * frac).sum() / gross) if gross else float("nan")
-    table = pd.DataFrame({"value": value, "adv": adv, "days": eff, "note": notes}).sort_values("days", ascending=False)
+    src = info["source"].fillna("").astype(str)
+    adv_window = info["text"].fillna("no volume data").astype(str) + np.where(src != "", " (" + src + ")", "")
+    table = pd.DataFrame({"value": value, "adv": adv, "days": eff, "adv_window": adv_window,
+                          "note": notes}).sort_values("days", ascending=False)
     return LiquidityReport(table, share, participation, window, market.currency,
                            str(asof_ts.date()))

@@ -19,8 +19,16 @@ import numpy as np
 import pandas as pd
 
 
-def proxy_fill(returns: pd.DataFrame, universe, symbols=None) -> tuple[pd.DataFrame, dict[str, str]]:
+def proxy_fill(returns: pd.DataFrame, universe, symbols=None, *, trailing: bool = False
+               ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Returns with the NaN of ``symbols`` (default: all columns) filled by proxies.
+
+    Parameters
+    ----------
+    trailing : bool
+        Also fill the periods *after* a symbol's last return (a stale series: its source
+        stopped, the position is still held). Off by default: a delisted asset has no
+        returns after its delisting and must not get any.
 
     Returns
     -------
@@ -49,7 +57,10 @@ def proxy_fill(returns: pd.DataFrame, universe, symbols=None) -> tuple[pd.DataFr
             continue
         target = miss.copy()
         last = len(col) - np.argmax(~miss[::-1]) if (~miss).any() else len(col)
-        target[last:] = False  # do not extend past the asset's last return
+        n_after = int(miss[last:].sum())
+        if not trailing:
+            target[last:] = False  # do not extend past the asset's last return
+            n_after = 0
         n0 = int(target.sum())
         if n0 == 0:
             continue
@@ -80,6 +91,8 @@ def proxy_fill(returns: pd.DataFrame, universe, symbols=None) -> tuple[pd.DataFr
                 used.append(f"layer average of {', '.join(lw)} ({int(fill.sum())} periods)")
         if used:
             out[s] = col
-            notes[s] = f"{n0 - int(target.sum())} of {n0} missing periods filled from " + "; ".join(used)
+            after = (f", {n_after} of them after its last price on {returns.index[last - 1].date()} (stale)"
+                     if n_after and last > 0 else "")
+            notes[s] = f"{n0 - int(target.sum())} of {n0} missing periods{after} filled from " + "; ".join(used)
     out.attrs = dict(returns.attrs or {})
     return out, notes

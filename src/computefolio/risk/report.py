@@ -173,30 +173,39 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
     rets_all = market.returns(basis)
     if asof is not None:
         rets_all = rets_all.loc[: pd.Timestamp(asof)]
+    if rets_all.empty:
+        raise DataError(f"no market data on or before {pd.Timestamp(asof).date() if asof is not None else 'the end'}")
     held = [s for s in w.index if w[s] != 0]
-    # trim trailing periods where no held asset has a return (e.g. crypto data ending earlier)
-    last_ok = rets_all[held].notna().all(axis=1)
-    if last_ok.any():
-        end = last_ok[last_ok].index[-1]
-        if end < rets_all.index[-1]:
-            warnings.append(f"returns after {end.date()} are incomplete for the held assets; the report ends there")
-        rets_all = rets_all.loc[:end]
+    # the as-of date is the user's: a held series that stopped earlier is stale (its last price
+    # is carried with its age), never a reason to move the report's date back
+    asof_ts = pd.Timestamp(asof).normalize() if asof is not None else rets_all.index[-1]
+    delisted = None
+    if universe is not None:
+        delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
+    fr = market.freshness(asof_ts, delisted)
+    stale = {s: {"last": str(fr.at[s, "last"].date()), "age_days": int(fr.at[s, "age_days"]),
+                 "status": str(fr.at[s, "status"])}
+             for s in held if s in fr.index and fr.at[s, "status"] in ("stale", "delisted")}
+    if stale:
+        warnings.append(f"{len(stale)} held position(s) have no price on {asof_ts.date()}: valued at their last price "
+                        "(stale), returns after it missing, filled from proxies where stated: " + ", ".join(
+                            f"{s} {v['status']} since {v['last']} ({v['age_days']} days)" for s, v in stale.items()))
     rets = rets_all.iloc[-lookback:] if lookback else rets_all
     fill_notes: dict = {}
     if fill == "proxy" and universe is not None:
-        rets, fill_notes = proxy_fill(rets, universe, held)
+        rets, fill_notes = proxy_fill(rets, universe, held, trailing=True)
     elif fill not in (None, "proxy"):
         raise ValueError(f"fill must be 'proxy' or None, got {fill!r}")
     ppy = rets.attrs.get("periods_per_year")
     cur = market.currency
     held_w = w[held]
-    asof_ts = rets.index[-1]
     meta = {
         "asof": str(asof_ts.date()), "basis": basis, "periods_per_year": ppy, "currency": cur,
         "capital": float(capital), "confidence": confidence, "horizon_periods": int(horizon),
         "market": market.label, "simulated": bool(market.simulated), "data_hash": market.data_hash(),
-        "first": str(rets.index[0].date()), "last": str(asof_ts.date()), "lookback_periods": len(rets),
-        "conventions": CONVENTIONS, "history_fill": fill_notes,
+        "first": str(rets.index[0].date()), "last": str(rets.index[-1].date()), "lookback_periods": len(rets),
+        "conventions": CONVENTIONS, "history_fill": fill_notes, "stale": stale,
+        "capital_rule": "money at risk on the book's value today (AUM given as capital), not a backtest's grown value",
     }
     if market.simulated:
         warnings.append("SIMULATED sample market: numbers illustrate the method, not real risk")
@@ -283,7 +292,7 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
     # ---- liquidity
     liq = None
     try:
-        liq = liquidity(held_w, market, universe, capital=capital, participation=participation, asof=asof)
+        liq = liquidity(held_w, market, universe, capital=capital, participation=participation, asof=asof_ts)
         nov = [s for s, n in liq.table["note"].items() if "no volume" in n]
         if nov:
             warnings.append(f"no volume data for {', '.join(nov)}: their liquidity is unknown (counted as not liquid)")
