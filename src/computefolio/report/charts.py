@@ -4,9 +4,17 @@ Each function takes parts of the ``results.json`` layout (see
 :mod:`computefolio.report.tables` and :func:`computefolio.report.build_report`) and
 returns a :class:`plotly.graph_objects.Figure`, or None when the data it needs is absent.
 Series are dicts ``{"unit", "basis", "index": [ISO dates], "columns": {name: [values]}}``.
+
+Long series are thinned for drawing (:func:`thin`): a chart a few hundred pixels wide
+cannot show 1,500 daily points one by one, so every k-th point is kept together with
+each line's highs and lows (the trough of a drawdown is never dropped). The full series
+stay in ``results.json``. :func:`build_figures` makes every figure of the report by name,
+so the report and the service's dashboard draw the same charts.
 """
 
 from __future__ import annotations
+
+import math
 
 import plotly.graph_objects as go
 
@@ -16,11 +24,14 @@ PALETTE = ["#1f3b73", "#e07b00", "#2a9d8f", "#b5179e", "#6c757d", "#8ab17d", "#e
            "#023047", "#8d99ae", "#06d6a0", "#ef476f"]
 REGIME_COLORS = {"decoupled": "rgba(42,157,143,0.10)", "coupled": "rgba(224,123,0,0.13)",
                  "crisis": "rgba(200,30,30,0.16)"}
+#: Most points drawn per line (see :func:`thin`).
+MAX_POINTS = 700
 
-_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40), height=400,
-               legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
-               font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif",
-                         size=12), hovermode="x unified")
+_FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=48, b=10), height=400,
+               legend=dict(orientation="h", yanchor="top", y=-0.1, xanchor="left", x=0),
+               font=dict(family=_FONT, size=12), hovermode="x unified",
+               title=dict(x=0.01, xanchor="left", font=dict(size=14)))
 
 
 def _axis_format(unit: str) -> dict:
@@ -35,18 +46,56 @@ def _has(series: dict | None) -> bool:
     return bool(series) and bool(series.get("index")) and bool(series.get("columns"))
 
 
+def _layout(fig: go.Figure, title: str, **kw) -> None:
+    fig.update_layout(**_LAYOUT)
+    fig.update_layout(title=dict(text=title), **kw)
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+
+
+def thin(series: dict, max_points: int = MAX_POINTS) -> dict:
+    """A copy of ``series`` with at most about ``max_points`` dates per line.
+
+    Keeps every k-th date, the last one, and for each column its minimum and maximum
+    (so peaks and troughs survive). ``regimes`` (one label per date) are thinned alike.
+    Series that are already short are returned unchanged.
+    """
+    idx = series.get("index") or []
+    n = len(idx)
+    if n <= max_points:
+        return series
+    k = math.ceil(n / max_points)
+    keep = set(range(0, n, k)) | {n - 1}
+    for vals in series["columns"].values():
+        num = [(v, i) for i, v in enumerate(vals) if v is not None]
+        if num:
+            keep.add(min(num)[1])
+            keep.add(max(num)[1])
+    pos = sorted(keep)
+    out = dict(series)
+    out["index"] = [idx[i] for i in pos]
+    out["columns"] = {c: [v[i] for i in pos] for c, v in series["columns"].items()}
+    if series.get("regimes") and len(series["regimes"]) == n:
+        out["regimes"] = [series["regimes"][i] for i in pos]
+    return out
+
+
 def line_chart(series: dict | None, title: str, ytitle: str, *, log: bool = False,
-               fill_zero: bool = False) -> go.Figure | None:
-    """One line per column of ``series``."""
+               fill_zero: bool = False, ref: float | None = None) -> go.Figure | None:
+    """One line per column of ``series``; ``ref`` draws a dotted reference level."""
     if not _has(series):
         return None
+    series = thin(series)
     fig = go.Figure()
     for i, (name, vals) in enumerate(series["columns"].items()):
         fig.add_trace(go.Scatter(x=series["index"], y=vals, name=name, mode="lines",
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=2.2 if i == 0 else 1.4),
                                  fill="tozeroy" if (fill_zero and i == 0) else None))
-    fig.update_layout(**_LAYOUT, title=title)
-    fig.update_yaxes(title=ytitle, type="log" if log else "linear", **_axis_format(series.get("unit", "")))
+    _layout(fig, title)
+    fig.update_yaxes(title=ytitle + (", log scale" if log else ""), type="log" if log else "linear",
+                     **_axis_format(series.get("unit", "")))
+    if ref is not None:
+        fig.add_hline(y=ref, line=dict(color="#888", width=1, dash="dot"))
     if log:
         vals = [v for col in series["columns"].values() for v in col if v is not None and v > 0]
         if vals:
@@ -57,8 +106,6 @@ def line_chart(series: dict | None, title: str, ytitle: str, *, log: bool = Fals
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
     """1-2-5 ticks covering [lo, hi] for a log axis."""
-    import math
-
     out = []
     for k in range(int(math.floor(math.log10(lo))) - 1, int(math.ceil(math.log10(hi))) + 1):
         for m in (1, 2, 5):
@@ -79,9 +126,10 @@ def _money(v: float) -> str:
 
 def correlation_chart(series: dict | None, title: str) -> go.Figure | None:
     """Rolling / EWMA / DCC correlation lines with regimes shaded behind them."""
-    fig = line_chart(series, title, "correlation")
-    if fig is None:
+    if not _has(series):
         return None
+    series = thin(series)
+    fig = line_chart(series, title, "correlation")
     regimes = series.get("regimes")
     idx = series["index"]
     if regimes and len(regimes) == len(idx):
@@ -107,13 +155,12 @@ def stacked_area(series: dict | None, title: str, ytitle: str) -> go.Figure | No
     """Stacked areas (weights over time by layer)."""
     if not _has(series):
         return None
+    series = thin(series)
     fig = go.Figure()
     for i, (name, vals) in enumerate(series["columns"].items()):
         fig.add_trace(go.Scatter(x=series["index"], y=vals, name=name, mode="lines", stackgroup="one",
                                  line=dict(width=0.5, color=PALETTE[i % len(PALETTE)])))
-    fig.update_layout(**_LAYOUT, title=title)
-    fig.update_layout(height=440, legend=dict(orientation="v", x=1.02, y=1, yanchor="top", xanchor="left"),
-                      margin=dict(l=60, r=200, t=50, b=40))
+    _layout(fig, title, height=520)
     fig.update_yaxes(title=ytitle, **_axis_format(series.get("unit", "fraction")))
     return fig
 
@@ -131,10 +178,11 @@ def grouped_bars(tab: dict | None, label_key: str, keys: list[tuple[str, str]], 
             continue
         kw = dict(y=labels, x=vals, orientation="h") if horizontal else dict(x=labels, y=vals)
         fig.add_trace(go.Bar(name=name, marker_color=PALETTE[i % len(PALETTE)], **kw))
-    fig.update_layout(**_LAYOUT, title=title, barmode="group")
-    fig.update_layout(hovermode="closest")
+    if not fig.data:
+        return None
+    _layout(fig, title, barmode="group", hovermode="closest")
     if horizontal:
-        fig.update_layout(height=max(300, 26 * len(labels) + 120), margin=dict(l=200, r=20, t=50, b=40))
+        fig.update_layout(height=max(300, 22 * len(labels) * max(1, len(fig.data)) // 2 + 140))
         fig.update_xaxes(**_axis_format(unit))
         fig.update_yaxes(autorange="reversed")
     else:
@@ -143,7 +191,7 @@ def grouped_bars(tab: dict | None, label_key: str, keys: list[tuple[str, str]], 
 
 
 def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") -> go.Figure | None:
-    """Heatmap of a table's numeric columns (rows x columns), e.g. stress P&L by scenario and layer."""
+    """Heatmap of a table's numeric columns (rows x columns) with the values written in the cells."""
     if not tab or not tab.get("rows"):
         return None
     cols = [c for c in tab["columns"] if c["key"] != row_key and c["unit"] not in ("text", "date")]
@@ -153,10 +201,10 @@ def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") 
     ys = [str(r.get(row_key)) for r in tab["rows"]]
     fmt = ".1%" if unit in ("fraction", "fraction/yr") else ",.0f"
     fig = go.Figure(go.Heatmap(z=z, x=[c["label"] for c in cols], y=ys, colorscale="RdBu", zmid=0,
+                               texttemplate="%{z:" + fmt + "}",
                                hovertemplate="%{y}<br>%{x}: %{z:" + fmt + "}<extra></extra>",
                                colorbar=dict(tickformat=fmt.replace(".1", ".0"))))
-    fig.update_layout(**_LAYOUT, title=title)
-    fig.update_layout(height=max(320, 30 * len(ys) + 160), hovermode="closest", margin=dict(l=200, r=20, t=50, b=120))
+    _layout(fig, title, height=max(320, 30 * len(ys) + 160), hovermode="closest")
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -170,6 +218,85 @@ def bar_series(series: dict | None, title: str, ytitle: str) -> go.Figure | None
     for i, (name, vals) in enumerate(series["columns"].items()):
         fig.add_trace(go.Bar(x=series["index"], y=vals, name=name, marker_color=PALETTE[i % len(PALETTE)],
                              width=[12 * day_ms] * len(vals)))
-    fig.update_layout(**_LAYOUT, title=title, barmode="group")
+    _layout(fig, title, barmode="group")
     fig.update_yaxes(title=ytitle, **_axis_format(series.get("unit", "fraction")))
     return fig
+
+
+def distribution_chart(hist: dict | None, title: str) -> go.Figure | None:
+    """Histogram of per-period returns with VaR (dashed) and ES (solid) marked at each confidence."""
+    if not hist or not hist.get("counts"):
+        return None
+    e = hist["edges"]
+    mids = [(a + b) / 2 for a, b in zip(e[:-1], e[1:])]
+    widths = [b - a for a, b in zip(e[:-1], e[1:])]
+    fig = go.Figure(go.Bar(x=mids, y=hist["counts"], width=widths, name="periods",
+                           marker=dict(color="#9fb3d9", line=dict(width=0)),
+                           hovertemplate="%{x:.2%}: %{y} periods<extra></extra>"))
+    colors = ["#e07b00", "#c1121f", "#7209b7"]
+    for i, (conf, m) in enumerate(sorted((hist.get("marks") or {}).items())):
+        c = colors[i % len(colors)]
+        for key, dash, lab in (("var", "dash", "VaR"), ("es", "solid", "ES")):
+            v = m.get(key)
+            if v is None:
+                continue
+            fig.add_trace(go.Scatter(x=[-v, -v], y=[0, max(hist["counts"])], mode="lines",
+                                     line=dict(color=c, dash=dash, width=2), name=f"{lab} {conf}: {v:.2%} loss",
+                                     hoverinfo="name"))
+    _layout(fig, title, bargap=0, hovermode="closest")
+    fig.update_xaxes(title="return per period", tickformat=".0%")
+    fig.update_yaxes(title="number of periods")
+    return fig
+
+
+# ----------------------------------------------------------------------------- every figure by name
+def build_figures(results: dict) -> dict[str, go.Figure | None]:
+    """Every figure of the report, by name (None where the run has no data for it)."""
+    r = results
+    series = r.get("series") or {}
+    conv = r.get("conventions") or {}
+    cur = conv.get("currency", "USD")
+    st = r.get("stress") or {}
+    tr = r.get("trading") or {}
+    liq = r.get("liquidity") or {}
+    exp = r.get("exposure") or {}
+    rs = series.get("rolling_sharpe") or {}
+    rb = series.get("rolling_beta") or {}
+    rv = series.get("rolling_vol") or {}
+    figs: dict[str, go.Figure | None] = {
+        "equity": line_chart(series.get("equity"), "Value of the book and benchmarks",
+                             (series.get("equity") or {}).get("unit", cur), log=True),
+        "drawdown": line_chart(series.get("drawdown"), "Drawdown from the running peak", "drawdown"),
+        "rolling_vol": line_chart(rv or None, f"Rolling volatility ({rv.get('window', '')} periods, annualized)",
+                                  "volatility"),
+        "rolling_sharpe": line_chart(rs or None, f"Rolling Sharpe ratio ({rs.get('window', '')} periods)",
+                                     "Sharpe ratio", ref=0.0),
+        "rolling_beta": line_chart(rb or None, f"Rolling beta of the strategy ({rb.get('window', '')} periods)",
+                                   "beta", ref=1.0),
+        "cumulative_contribution": line_chart(series.get("cumulative_contribution"),
+                                              "Cumulative contribution to return by layer", "contribution",
+                                              ref=0.0),
+        "cumulative_effects": line_chart(series.get("cumulative_effects"),
+                                         "Active return against the policy benchmark, by effect (cumulative)",
+                                         "active return", ref=0.0),
+        "return_distribution": distribution_chart(series.get("return_histogram"),
+                                                  "Distribution of the strategy's per-period returns"),
+        "correlation": correlation_chart(series.get("correlation"),
+                                         "Correlation of the digital-asset and AI-equity sleeves"),
+        "weights_by_layer": stacked_area(series.get("weights_by_layer"), "Weights by layer (look-through)",
+                                         "share of capital"),
+        "liquidity": grouped_bars(liq.get("buckets"), "horizon", [("liquid", "share of book liquid")],
+                                  "Share of the book liquid within n days"),
+        "turnover": bar_series(series.get("turnover"), "Turnover per rebalance (one-way)", "turnover"),
+        "costs_by_venue": grouped_bars(tr.get("by_venue"), "venue", [("fee", "fees"), ("spread", "spread"),
+                                                                     ("impact", "impact")],
+                                       "Costs by venue", unit=cur),
+    }
+    for by in ("sleeve", "layer", "theme"):
+        figs[f"exposure_{by}"] = grouped_bars(
+            exp.get(by), "name" if any("name" in c["key"] for c in (exp.get(by) or {}).get("columns", [])) else "group",
+            [("weight", "weight"), ("vol_share", "share of volatility"), ("es_share", "share of ES")],
+            f"Exposure and risk contribution by {by}", horizontal=by != "sleeve")
+    if not st.get("by_sleeve"):  # older results: the stress heat map by layer
+        figs["stress_by_layer"] = heatmap(st.get("by_layer"), "scenario", "Stress P&L by layer (fraction of capital)")
+    return figs

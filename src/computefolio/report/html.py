@@ -1,340 +1,302 @@
-"""One self-contained HTML file from a results dict: Plotly embedded once, no network.
+"""One self-contained HTML file from a results dict, rendered from Jinja2 templates.
 
-The page holds plotly.js once (``plotly.offline.get_plotlyjs()`` inside a ``<script>``),
-every figure as JSON in its own ``<script type="application/json">`` block, rendered by
-``Plotly.newPlot``, every table as plain HTML, and the results (without the long
-series) as JSON in ``<script id="cf-results">`` so a reader or a test can check the
-numbers. No external URL is referenced: fonts are the system's, styles are inline.
+The page is ``templates/report.html.j2`` (which extends ``base.html.j2``): one section
+template per entry of :data:`SECTIONS` under ``templates/sections/``, built from the
+blocks of ``templates/macros.html.j2`` (tables, heat maps, charts, KPIs) with the
+filters :func:`~computefolio.report.tables.fmt` (numbers by unit) and
+:func:`~computefolio.report.tables.words` (identifiers in words). The service's
+dashboard renders the same templates with :func:`environment`.
+
+Assets (``assets=``):
+
+``"embedded"`` (default, the report file)
+    plotly.js from the installed ``plotly`` package (``package_data/plotly.min.js``,
+    about 4.8 MB) and every figure's JSON, each gzip-compressed and base64-encoded in a
+    ``<script type="application/octet-stream" data-encoding="gzip+base64">`` block,
+    inflated in the page by the browser's ``DecompressionStream``: about 2 MB instead
+    of 6, no network.
+``"inline"``
+    The same, uncompressed (for printing to PDF, where nothing may wait on a promise).
+``"external"``
+    ``<script src=plotly_src>`` (a server that serves the bundle itself).
+
+The results without the long series are embedded as JSON in ``<script id="cf-results">``
+so a reader or a test can check the numbers.
 """
 
 from __future__ import annotations
 
-import html
+import base64
+import functools
+import gzip
 import json
+import math
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import plotly.io as pio
-from plotly.offline import get_plotlyjs
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
+from markupsafe import Markup
 
 from . import charts
-from .tables import fmt, unit_label
+from .tables import fmt, heat_color, heat_ink, unit_label, words
 
 _PLOTLY_CONFIG = {"responsive": True, "displaylogo": False, "showLink": False, "showSendToCloud": False,
                   "showEditInChartStudio": False, "modeBarButtonsToRemove": ["sendDataToCloud", "select2d", "lasso2d"]}
 
-_CSS = """
-:root { --ink:#1b2430; --muted:#5b6675; --line:#e3e7ee; --accent:#1f3b73; --bg:#f6f8fb; }
-* { box-sizing: border-box; }
-body { margin:0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: var(--ink); background: var(--bg); font-size: 14px; line-height: 1.45; }
-header { background: var(--accent); color: #fff; padding: 22px 32px 16px; }
-header h1 { margin: 0 0 4px; font-size: 24px; font-weight: 650; }
-header .sub { opacity: .9; font-size: 13px; }
-header .desc { margin-top: 6px; max-width: 1100px; opacity: .95; }
-.banner { background: #c1121f; color: #fff; font-weight: 700; padding: 10px 32px; letter-spacing: .02em;
-          font-size: 15px; border-bottom: 3px solid #780000; }
-.banner small { font-weight: 400; opacity: .95; }
-nav { position: sticky; top: 0; z-index: 10; background: #fff; border-bottom: 1px solid var(--line);
-      padding: 8px 32px; display: flex; flex-wrap: wrap; gap: 6px 16px; font-size: 13px; }
-nav a { color: var(--accent); text-decoration: none; }
-nav a:hover { text-decoration: underline; }
-main { padding: 8px 32px 40px; max-width: 1400px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 20px 18px;
-          margin: 18px 0; }
-section h2 { margin: 2px 0 10px; font-size: 18px; color: var(--accent); }
-h3 { font-size: 14px; margin: 16px 0 6px; }
-.note { color: var(--muted); font-size: 12.5px; margin: 4px 0 8px; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 14px; }
-.chart { width: 100%; min-height: 320px; }
-table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; font-size: 13px; }
-th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
-th { background: #f0f3f8; font-weight: 600; position: sticky; top: 36px; }
-th.l, td.l { text-align: left; white-space: normal; }
-tr:hover td { background: #fafbfd; }
-tr.first td { font-weight: 650; }
-.neg { color: #b00020; }
-.status-pass { color: #1b7f3b; font-weight: 650; }
-.status-breach, .status-error { color: #fff; background: #c1121f; font-weight: 650; border-radius: 3px; }
-.status-warning { color: #8a5a00; font-weight: 650; }
-.kpis { display: flex; flex-wrap: wrap; gap: 10px; margin: 6px 0 4px; }
-.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 150px; background: #fbfcfe; }
-.kpi .v { font-size: 20px; font-weight: 650; }
-.kpi .k { font-size: 12px; color: var(--muted); }
-.scroll { max-height: 420px; overflow: auto; }
-.wide { overflow-x: auto; }
-/* inside a scroll box the sticky header sticks to the box's top, not under the page's nav bar
-   (a 36px offset there would hide the first row) */
-.scroll th, .wide th { top: 0; }
-footer { color: var(--muted); font-size: 12px; padding: 0 32px 30px; }
-code { font-size: 12px; background: #f0f3f8; padding: 1px 4px; border-radius: 3px; }
-"""
-
-#: (section id, title) in page order.
+#: (section id, title, short label for the navigation) in page order.
 SECTIONS = [
-    ("headline", "Headline metrics vs benchmarks"),
-    ("performance", "Equity, drawdown and volatility"),
-    ("correlation", "Digital assets vs AI equities: correlation regimes"),
-    ("weights", "Weights over time by layer"),
-    ("exposure", "Exposure and risk contribution"),
-    ("var", "Value at risk and expected shortfall"),
-    ("stress", "Stress tests"),
-    ("liquidity", "Liquidity profile"),
-    ("trading", "Turnover and costs"),
-    ("mandate", "Mandate rules"),
-    ("data", "Data provenance and validation"),
-    ("run", "Run manifest and conventions"),
+    ("summary", "Executive summary", "Summary"),
+    ("headline", "Headline metrics vs benchmarks", "Headline"),
+    ("trailing", "Trailing and calendar-year returns", "Trailing"),
+    ("monthly", "Monthly returns", "Monthly"),
+    ("drawdowns", "Worst drawdowns", "Drawdowns"),
+    ("performance", "Value, volatility, rolling Sharpe and beta", "Performance"),
+    ("attribution", "Return attribution by value chain", "Attribution"),
+    ("distribution", "Return distribution, alpha and tracking error", "Distribution"),
+    ("correlation", "Digital assets vs AI equities: correlation regimes", "Correlation"),
+    ("weights", "Weights over time by layer", "Weights"),
+    ("exposure", "Exposure and risk contribution", "Exposure"),
+    ("var", "Value at risk and expected shortfall", "VaR and ES"),
+    ("stress", "Stress tests", "Stress"),
+    ("liquidity", "Liquidity profile", "Liquidity"),
+    ("trading", "Turnover and costs", "Trading"),
+    ("mandate", "Mandate rules", "Mandate"),
+    ("data", "Data provenance and validation", "Data"),
+    ("run", "Run manifest and conventions", "Run"),
 ]
 
+ASSET_MODES = ("embedded", "inline", "external")
 
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
+
+def _templates_dir() -> Path:
+    return Path(str(resources.files("computefolio.report") / "templates"))
+
+
+def _heat_scale(tab: dict, total_keys=()) -> float:
+    """The largest |value| among a table's numeric cells outside the total columns."""
+    keys = [c["key"] for c in tab.get("columns", []) if c.get("unit") not in ("text", "date")
+            and c["key"] not in total_keys]
+    vals = [abs(float(r[k])) for r in tab.get("rows", []) for k in keys
+            if isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)]
+    return max(vals) if vals else 1.0
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The Jinja2 environment of the report's templates (shared with the service's dashboard).
+
+    Filters: ``fmt(unit)``, ``words``, ``unit_label``, ``heat_color(scale)``,
+    ``heat_ink(scale)``, ``heat_scale(total_keys)``. Autoescaping is on.
+    """
+    env = Environment(loader=FileSystemLoader(str(_templates_dir())), autoescape=select_autoescape(
+        enabled_extensions=("html", "j2"), default_for_string=True, default=True),
+        undefined=Undefined, trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
+    env.filters.update(fmt=lambda v, unit="text": fmt(v, unit), words=words, unit_label=unit_label,
+                       heat_color=heat_color, heat_ink=heat_ink, heat_scale=_heat_scale)
+    return env
 
 
 def render_table(tab: dict | None, *, first_bold: bool = False, scroll: bool = False, max_rows: int | None = None,
                  status_key: str | None = "status") -> str:
-    """A results table (see :mod:`computefolio.report.tables`) as HTML; numbers through :func:`fmt`."""
-    if not tab or not tab.get("columns"):
-        return '<p class="note">Not available for this run.</p>'
-    cols = tab["columns"]
-    rows = tab.get("rows") or []
-    out = []
-    if tab.get("title"):
-        out.append(f"<h3>{_e(tab['title'])}</h3>")
-    meta = [x for x in (tab.get("basis"), tab.get("note")) if x]
-    if meta:
-        out.append(f'<p class="note">{" · ".join(_e(m) for m in meta)}</p>')
-    if not rows:
-        out.append('<p class="note">No rows.</p>')
-        return "".join(out)
-    head = []
-    for c in cols:
-        u = unit_label(c.get("unit", "text"))
-        lab = _e(c.get("label", c["key"])) + (f" <span class='note'>({_e(u)})</span>" if u else "")
-        head.append(f'<th class="{"l" if c.get("unit") in ("text", "date") else ""}">{lab}</th>')
-    body = []
-    shown = rows if max_rows is None else rows[:max_rows]
-    for i, r in enumerate(shown):
-        cells = []
-        for c in cols:
-            v = r.get(c["key"])
-            unit = c.get("unit", "text")
-            cls = []
-            if unit in ("text", "date"):
-                cls.append("l")
-            if c["key"] == status_key and isinstance(v, str):
-                cls.append(f"status-{v.lower()}")
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and unit not in ("text", "date"):
-                cls.append("neg")
-            cells.append(f'<td class="{" ".join(cls)}">{_e(fmt(v, unit))}</td>')
-        body.append(f'<tr class="{"first" if (first_bold and i == 0) else ""}">{"".join(cells)}</tr>')
-    tbl = f"<table><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    if max_rows is not None and len(rows) > max_rows:
-        tbl += f'<p class="note">Showing {max_rows} of {len(rows)} rows; all rows are in results.json.</p>'
-    # wide tables scroll inside their own box; the page itself never scrolls sideways
-    out.append(f'<div class="scroll">{tbl}</div>' if scroll else f'<div class="wide">{tbl}</div>')
-    return "".join(out)
-
-
-class _Figures:
-    """Collects figures and the divs that show them."""
-
-    def __init__(self):
-        self.items: list[tuple[str, str]] = []  # (div id, figure json)
-
-    def div(self, fig, name: str) -> str:
-        if fig is None:
-            return f'<p class="note">Chart "{_e(name)}": not available for this run.</p>'
-        fid = f"fig-{len(self.items) + 1}-{name}"
-        js = pio.to_json(fig, validate=False, engine="json")
-        self.items.append((fid, js))
-        return f'<div class="chart" id="{fid}" data-chart="{_e(name)}"></div>'
-
-    def scripts(self) -> str:
-        blocks = []
-        for fid, js in self.items:
-            blocks.append(f'<script type="application/json" id="{fid}-data">{_script_safe(js)}</script>')
-        loader = (
-            "<script>(function(){var cfg=" + json.dumps(_PLOTLY_CONFIG) + ";"
-            "var ids=" + json.dumps([f for f, _ in self.items]) + ";"
-            "ids.forEach(function(id){var el=document.getElementById(id);"
-            "var f=JSON.parse(document.getElementById(id+'-data').textContent);"
-            "Plotly.newPlot(el,f.data,f.layout||{},cfg);});})();</script>")
-        return "".join(blocks) + loader
+    """A results table (see :mod:`computefolio.report.tables`) as HTML, through the ``table`` macro."""
+    mod = environment().get_template("macros.html.j2").module
+    return str(mod.table(tab, first_bold=first_bold, scroll=scroll, max_rows=max_rows, status_key=status_key))
 
 
 def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _kpis(results: dict) -> str:
+def _gz64(text: str) -> str:
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_gz64() -> str:
+    return _gz64(_plotly_js())
+
+
+class Figures:
+    """Figures of one page by name, and the ``<div>`` that shows each (used by the ``chart`` macro)."""
+
+    def __init__(self, figures: dict):
+        self.figures = figures
+        self.items: dict[str, str] = {}  # div id -> figure json
+
+    def div(self, name: str) -> Markup:
+        fig = self.figures.get(name)
+        if fig is None:
+            return Markup('<p class="note">Chart "{}": not available for this run.</p>').format(words(name))
+        fid = f"fig-{len(self.items) + 1}-{name}"
+        # the title goes into the page, where it wraps on a phone, instead of into the SVG
+        title = (fig.layout.title.text if fig.layout.title else None) or words(name)
+        fig = go.Figure(fig)
+        fig.update_layout(title=None, margin=dict(t=12))
+        self.items[fid] = pio.to_json(fig, validate=False, engine="json")
+        return Markup('<figure class="cf"><figcaption>{}</figcaption><div class="chart" id="{}" data-chart="{}" '
+                      'role="img" aria-label="{}"></div></figure>').format(title, fid, name, title)
+
+    def json(self) -> str:
+        return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in self.items.items()) + "}"
+
+
+def _assets(mode: str, figs: Figures, plotly_src: str | None) -> tuple[Markup, Markup]:
+    """(head, body) HTML: plotly.js and the figures in the chosen mode, then the loader."""
+    cfg = f'<script type="application/json" id="cf-plotly-config">{json.dumps(_PLOTLY_CONFIG)}</script>'
+    loader = f"<script>{(_templates_dir() / 'report.js').read_text(encoding='utf-8')}</script>"
+    if mode == "embedded":
+        head = ""
+        body = (f'<script type="application/octet-stream" id="cf-plotly" data-encoding="gzip+base64">'
+                f"{_plotly_gz64()}</script>"
+                f'<script type="application/octet-stream" id="cf-figures" data-encoding="gzip+base64">'
+                f"{_gz64(figs.json())}</script>")
+    elif mode == "inline":
+        head = f"<script>{_plotly_js()}</script>"
+        body = f'<script type="application/json" id="cf-figures">{_script_safe(figs.json())}</script>'
+    else:
+        if not plotly_src:
+            raise ValueError("assets='external' needs plotly_src (the URL of plotly.min.js)")
+        head = Markup('<script src="{}"></script>').format(plotly_src)
+        body = f'<script type="application/json" id="cf-figures">{_script_safe(figs.json())}</script>'
+    return Markup(head), Markup(body + cfg + loader)
+
+
+def _kpis(results: dict) -> list[dict]:
     head = results.get("headline") or {}
     rows = head.get("rows") or []
     if not rows:
-        return ""
+        return []
     units = {c["key"]: c["unit"] for c in head.get("columns", [])}
     labels = {c["key"]: c["label"] for c in head.get("columns", [])}
     r = rows[0]
-    keys = [k for k in ("cagr", "volatility", "sharpe", "max_drawdown", "total_return", "final_value") if k in r]
-    items = "".join(f'<div class="kpi"><div class="v">{_e(fmt(r.get(k), units.get(k, "ratio")))}</div>'
-                    f'<div class="k">{_e(labels.get(k, k))}{" (" + _e(unit_label(units.get(k, ""))) + ")" if unit_label(units.get(k, "")) else ""}</div></div>'
-                    for k in keys)
-    return f'<div class="kpis">{items}</div>'
+    out = []
+    for k in ("total_return", "cagr", "volatility", "sharpe", "max_drawdown", "final_value"):
+        if k in r:
+            u = unit_label(units.get(k, ""))
+            v = r.get(k)
+            out.append({"value": fmt(v, units.get(k, "ratio")), "label": labels.get(k, k) + (f" ({u})" if u else ""),
+                        "negative": isinstance(v, (int, float)) and v < 0})
+    tr = {x.get("book"): x for x in (results.get("trailing") or {}).get("rows") or []}.get("Strategy")
+    if tr and tr.get("ytd") is not None:
+        out.insert(0, {"value": fmt(tr["ytd"], "fraction"), "label": "Year to date (%)", "negative": tr["ytd"] < 0})
+    return out
 
 
-def _section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
+def _finite(o):
+    """A copy with NaN and infinities as None (JSON has neither), as ``results.json`` writes them."""
+    if isinstance(o, dict):
+        return {str(k): _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if hasattr(o, "item") and hasattr(o, "dtype"):  # numpy scalars
+        return _finite(o.item())
+    return o
 
 
-def build_report(results: dict) -> str:
-    """Render the investment-committee report as one self-contained HTML string.
+def _names(results: dict) -> dict:
+    """Group id -> display name, read from the exposure tables."""
+    out = {}
+    for tab in (results.get("exposure") or {}).values():
+        for row in (tab or {}).get("rows") or []:
+            if row.get("group") and row.get("name"):
+                out[row["group"]] = row["name"]
+    return out
+
+
+def build_report(results: dict, *, assets: str = "embedded", paper: str | None = None,
+                 plotly_src: str | None = None) -> str:
+    """Render the investment-committee report as one HTML string.
 
     Parameters
     ----------
     results : dict
-        The ``results.json`` layout written by :func:`computefolio.job.run_strategy`:
-        keys ``strategy``, ``run``, ``conventions``, ``data``, ``headline``, ``exposure``
-        (``sleeve``/``layer``/``theme`` tables), ``var_es``, ``stress``
-        (``historical``/``hypothetical``/``by_layer``), ``liquidity`` (``buckets``/``assets``),
-        ``trading`` (``summary``/``by_venue``), ``correlation`` (``summary``), ``mandate``,
-        ``weights``, ``warnings`` and ``series`` (``equity``, ``drawdown``, ``rolling_vol``,
-        ``correlation`` with ``regimes``, ``weights_by_layer``, ``turnover``). Missing parts
-        show "not available" instead of failing.
+        The ``results.json`` layout written by :func:`computefolio.job.run_strategy`
+        (``strategy``, ``run``, ``conventions``, ``data``, ``summary``, ``headline``,
+        ``trailing``, ``monthly``, ``drawdowns``, ``attribution``, ``distribution``,
+        ``relative``, ``exposure``, ``budgets``, ``var_es``, ``stress``, ``liquidity``,
+        ``trading``, ``correlation``, ``mandate``, ``weights``, ``warnings`` and
+        ``series``). Missing parts show "not available" instead of failing.
+    assets : {"embedded", "inline", "external"}
+        How plotly.js and the figures are carried (module docstring).
+    paper : {"A4", "Letter"}, optional
+        Page size for printing (CSS ``@page``).
+    plotly_src : str, optional
+        URL of plotly.min.js for ``assets="external"``.
 
     Returns
     -------
     str
         The HTML document.
     """
+    if assets not in ASSET_MODES:
+        raise ValueError(f"assets must be one of {ASSET_MODES}, got {assets!r}")
     r = results
-    figs = _Figures()
-    series = r.get("series") or {}
     conv = r.get("conventions") or {}
     data = r.get("data") or {}
     strat = r.get("strategy") or {}
-    basis_label = conv.get("basis_label", "")
-    parts: dict[str, str] = {}
-
-    parts["headline"] = (_kpis(r) + render_table(r.get("headline"), first_bold=True))
-
-    parts["performance"] = (
-        figs.div(charts.line_chart(series.get("equity"), "Value of the book and benchmarks",
-                                   series.get("equity", {}).get("unit", "USD"), log=True), "equity")
-        + '<div class="grid2">'
-        + figs.div(charts.line_chart(series.get("drawdown"), "Drawdown from the running peak", "drawdown"), "drawdown")
-        + figs.div(charts.line_chart(series.get("rolling_vol"),
-                                     f"Rolling volatility ({series.get('rolling_vol', {}).get('window', '')} periods, annualized)",
-                                     "volatility"), "rolling_vol")
-        + "</div>"
-        + (f'<p class="note">{_e(series.get("equity", {}).get("basis", basis_label))}. '
-           "Benchmarks are scaled to the same starting capital.</p>"))
-
-    corr = r.get("correlation") or {}
-    parts["correlation"] = (
-        figs.div(charts.correlation_chart(series.get("correlation"),
-                                          "Correlation of the digital-asset and AI-equity sleeves"), "correlation")
-        + (f'<p class="note">{_e(corr.get("note"))}</p>' if corr.get("note") else "")
-        + render_table(corr.get("summary")) + render_table(corr.get("regimes")) + render_table(corr.get("btc_qqq")))
-
-    parts["weights"] = (
-        figs.div(charts.stacked_area(series.get("weights_by_layer"), "Weights by layer (look-through)",
-                                     "share of capital"), "weights_by_layer")
-        + render_table(r.get("weights"), scroll=True))
-
-    exp = r.get("exposure") or {}
-    exp_html = []
-    for by in ("sleeve", "layer", "theme"):
-        t = exp.get(by)
-        keys = [("weight", "weight"), ("vol_share", "share of volatility"), ("es_share", "share of ES")]
-        exp_html.append(figs.div(charts.grouped_bars(t, "group", keys, f"Exposure and risk contribution by {by}",
-                                                     horizontal=by != "sleeve"), f"exposure_{by}"))
-        exp_html.append(render_table(t, scroll=by == "theme"))
-    parts["exposure"] = render_table(r.get("budgets")) + "".join(exp_html)
-
-    parts["var"] = render_table(r.get("var_es"))
-
-    st = r.get("stress") or {}
-    parts["stress"] = (render_table(st.get("historical")) + render_table(st.get("hypothetical"))
-                       + figs.div(charts.heatmap(st.get("by_layer"), "scenario",
-                                                 "Stress P&L by layer (fraction of capital)"), "stress_by_layer")
-                       + render_table(st.get("by_layer"), scroll=True)
-                       + render_table(st.get("proxies"), scroll=True))
-
-    liq = r.get("liquidity") or {}
-    parts["liquidity"] = (figs.div(charts.grouped_bars(liq.get("buckets"), "horizon", [("liquid", "share of book liquid")],
-                                                       "Share of the book liquid within n days"), "liquidity")
-                          + render_table(liq.get("buckets")) + render_table(liq.get("assets"), scroll=True))
-
-    tr = r.get("trading") or {}
-    parts["trading"] = (render_table(tr.get("summary"))
-                        + '<div class="grid2">'
-                        + figs.div(charts.bar_series(series.get("turnover"), "Turnover per rebalance (one-way)",
-                                                     "turnover"), "turnover")
-                        + figs.div(charts.grouped_bars(tr.get("by_venue"), "venue", [("fee", "fees"), ("spread", "spread"),
-                                                                                    ("impact", "impact")],
-                                                       "Costs by venue", unit=conv.get("currency", "USD")), "costs_by_venue")
-                        + "</div>" + render_table(tr.get("by_venue")))
-
-    parts["mandate"] = render_table(r.get("mandate"))
-
-    val = data.get("validation") or {}
-    prov_rows = "".join(f"<tr><td class='l'>{_e(k)}</td><td class='l'>{_e(v)}</td></tr>"
-                        for k, v in (data.get("facts") or {}).items())
-    parts["data"] = (
-        (f"<table><tbody>{prov_rows}</tbody></table>" if prov_rows else "")
-        + render_table(val.get("summary"))
-        + (render_table(r.get("layer_summary")) if r.get("layer_summary") else "")
-        + render_table(val.get("findings"), scroll=True, max_rows=300, status_key="severity")
-        + ("<h3>Run warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in r.get("warnings", [])) + "</ul>"
-           if r.get("warnings") else ""))
-
     run = r.get("run") or {}
-    run_rows = "".join(f"<tr><td class='l'>{_e(k)}</td><td class='l'>{_e(v)}</td></tr>"
-                       for k, v in {**{f"conventions.{k}": v for k, v in conv.items()},
-                                    **{f"run.{k}": v for k, v in run.items()}}.items()
-                       if not isinstance(v, (dict, list)))
-    parts["run"] = f"<table><tbody>{run_rows}</tbody></table>"
-
-    body = "".join(_section(sid, title, parts.get(sid, "")) for sid, title in SECTIONS)
-    nav = "".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS)
-
-    banner = ""
-    if data.get("simulated"):
-        banner = ('<div class="banner" id="simulated-banner">SAMPLE MARKET (SIMULATED) &mdash; '
-                  "<small>every price in this report was generated by computefolio's built-in sample market; "
-                  "none of these numbers describe real assets or real performance.</small></div>")
+    figs = Figures(charts.build_figures(r))
     title = f"{strat.get('name', 'strategy')}: investment committee report"
     sub = " · ".join(x for x in (
         f"{conv.get('start', '')} to {conv.get('end', '')}",
-        basis_label,
+        conv.get("basis_label", ""),
         f"capital {fmt((conv.get('capital') or {}).get('value'), conv.get('currency', 'USD'))} {conv.get('currency', '')}",
         f"data: {data.get('label', '')}",
         f"as of {conv.get('asof', '')}") if x)
-    light = {k: v for k, v in r.items() if k != "series"}
-    doc = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-<script>{get_plotlyjs()}</script>
-</head><body>
-{banner}
-<header><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div>
-<div class="desc">{_e(strat.get('description', ''))}</div></header>
-<nav>{nav}</nav>
-<main>{body}</main>
-<footer>Generated by computefolio {_e(run.get('computefolio_version', ''))} at {_e(run.get('created_utc', ''))}.
-Every number here is in results.json beside this file, with its unit and basis.</footer>
-<script type="application/json" id="cf-results">{_script_safe(json.dumps(light, allow_nan=False))}</script>
-{figs.scripts()}
-</body></html>
-"""
-    return doc
+    run_facts = {words(k): v for k, v in {**{k: v for k, v in conv.items()}, **run}.items()
+                 if not isinstance(v, (dict, list))}
+    for k, v in conv.items():
+        if isinstance(v, dict) and "value" in v:
+            run_facts[words(k)] = f"{fmt(v.get('value'), v.get('unit', 'text'))} {v.get('unit', '')}".strip()
+    light = _finite({k: v for k, v in r.items() if k != "series"})
+    env = environment()
+    tmpl = env.get_template("report.html.j2")
+    sections = [{"id": i, "title": t, "nav": n} for i, t, n in SECTIONS]
+    # the page body first (it registers the figures), then the assets that carry them
+    ctx: dict[str, Any] = dict(
+        r=r, figures=figs, names=_names(r), kpis=_kpis(r), sections=sections, title=title, subtitle=sub,
+        description=strat.get("description", ""), simulated=bool(data.get("simulated")),
+        basis_label=conv.get("basis_label", ""), run_facts=run_facts, paper=paper, print=assets == "inline",
+        results_json=Markup(_script_safe(json.dumps(light, allow_nan=False))))
+    lazy = _LazyAssets(assets, figs, plotly_src)
+    ctx["assets"] = lazy
+    return tmpl.render(**ctx)
 
 
-def write_report(results: dict, path: str | Path) -> Path:
+class _LazyAssets:
+    """``assets.head`` / ``assets.body`` for the base template, made when first read.
+
+    The body (with the figures) is read at the end of the page, after every ``chart``
+    macro has registered its figure; the head holds nothing that depends on them.
+    """
+
+    def __init__(self, mode: str, figs: Figures, plotly_src: str | None):
+        self.mode, self.figs, self.src = mode, figs, plotly_src
+
+    @property
+    def head(self) -> Markup:
+        return _assets(self.mode, Figures({}), self.src)[0]
+
+    @property
+    def body(self) -> Markup:
+        return _assets(self.mode, self.figs, self.src)[1]
+
+
+def write_report(results: dict, path: str | Path, **kw) -> Path:
     """Write :func:`build_report` to ``path`` (UTF-8) and return the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(build_report(results), encoding="utf-8")
+    p.write_text(build_report(results, **kw), encoding="utf-8")
     return p

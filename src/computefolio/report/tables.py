@@ -104,3 +104,49 @@ def unit_label(unit: str) -> str:
     """Short unit shown in a column header."""
     return {"fraction": "%", "fraction/yr": "%/yr", "ratio": "", "days": "days", "years": "years",
             "periods": "periods", "count": "", "bp": "bp", "date": "", "text": ""}.get(unit, unit)
+
+
+#: Words for identifiers that a plain rule would spell badly.
+_WORDS = {"cornish_fisher": "Cornish-Fisher", "monte_carlo": "Monte Carlo", "ewma": "EWMA", "dcc": "DCC",
+          "var": "VaR", "es": "ES", "adv": "ADV", "n/a": "n/a", "filtered_historical": "Filtered historical",
+          "ai": "AI"}
+
+
+def words(value: Any) -> str:
+    """An identifier in words: ``digital_assets`` -> ``Digital assets``,
+    ``liquidity.max_days_to_liquidate`` -> ``Liquidity: max days to liquidate``.
+
+    Text that is not an identifier (has spaces, capitals or digits first) is returned unchanged.
+    """
+    if not isinstance(value, str) or not value:
+        return "" if value is None else str(value)
+    if value in _WORDS:
+        return _WORDS[value]
+    if " " in value or not value[0].islower() or not all(ch.isalnum() or ch in "._" for ch in value):
+        return value
+    parts = [" ".join(_WORDS.get(w, w) for w in p.split("_")) for p in value.split(".")]
+    text = ": ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def heat_color(value: Any, scale: float) -> str:
+    """Background colour of a heat-map cell: red for losses, blue for gains, darker when
+    ``|value|`` is closer to ``scale`` (the largest ``|value|`` of the table). CSS colour string."""
+    if value is None or isinstance(value, str) or not scale:
+        return ""
+    v = float(value)
+    if not math.isfinite(v):
+        return ""
+    t = min(abs(v) / scale, 1.0) ** 0.7
+    r0, g0, b0 = (193, 18, 31) if v < 0 else (31, 91, 170)
+    r = round(255 + (r0 - 255) * t)
+    g = round(255 + (g0 - 255) * t)
+    b = round(255 + (b0 - 255) * t)
+    return f"rgb({r},{g},{b})"
+
+
+def heat_ink(value: Any, scale: float) -> str:
+    """Text colour that stays readable on :func:`heat_color`."""
+    if value is None or isinstance(value, str) or not scale:
+        return ""
+    return "#fff" if min(abs(float(value)) / scale, 1.0) ** 0.7 > 0.55 else ""
