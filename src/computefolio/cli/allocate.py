@@ -27,10 +27,29 @@ from ._common import app, console, err_console, guard
 __all__ = ["allocate", "run_allocation"]
 
 
-def _load_market(universe, data: Optional[Path], start, end):
-    from ..data.load import load_market
+def _load_market(universe, data: Optional[Path], start, end, store: Optional[Path] = None, sample: bool = False):
+    """The market in the one order every command follows (:data:`computefolio.data.load.RESOLUTION`)."""
+    from .risk import _market
 
-    return load_market(universe, source="files" if data is not None else "sample", path=data, start=start, end=end)
+    return _market(universe, data, store, sample, start, end)
+
+
+def default_date(market, universe) -> tuple[pd.Timestamp, str]:
+    """The allocation date when none is given: the last date on which every sleeve of the
+    universe has fresh prices for most of its members (so stale sleeves are not dropped as
+    'insufficient history' and the date does not freeze on one early-ending asset)."""
+    m = universe.membership("sleeve")
+    groups = {g: {s: 1.0 for s in market.symbols if s in m.index and m.at[s, g] > 0 and not universe.asset(s).benchmark}
+              for g in m.columns}
+    delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
+    day, fail = market.last_fresh_date(groups, delisted=delisted)
+    if day is None:
+        return market.end, f"allocation date {market.end.date()}, the last date of the data"
+    if fail is None:
+        return day, f"allocation date {day.date()}, the last date of the data"
+    return day, (f"allocation date {day.date()}: the last date on which every sleeve has fresh prices for most of its "
+                 f"members (after it {fail['group']} has {len(fail['fresh'])} of {len(fail['alive'])}); pass --asof "
+                 "to choose another")
 
 
 def _read_current(path: Path) -> pd.Series:
@@ -178,12 +197,15 @@ def allocate(
                                                              "budgets (risk budgets from the mandate)."),
     mandate: Optional[Path] = typer.Option(None, "--mandate", help="Mandate YAML (default: none; "
                                                                    "'default' for the shipped one)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files."),
-    sample: bool = typer.Option(False, "--sample", help="Use the built-in simulated market (the default)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prices: a folder of long-format files or one file."),
+    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store (default: $COMPUTEFOLIO_HOME/store.duckdb)."),
+    sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
     universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
     basis: str = typer.Option("session", "--basis", help="session (252/yr) or calendar (365/yr)."),
     lookback: int = typer.Option(252, "--lookback", help="Periods of returns the allocator sees."),
-    date: Optional[str] = typer.Option(None, "--date", help="Allocation date (default: last date of the data)."),
+    date: Optional[str] = typer.Option(None, "--asof", "--date",
+                                       help="Allocation date (YYYY-MM-DD). Default: the last date on which every "
+                                            "sleeve has fresh prices for most of its members."),
     start: Optional[str] = typer.Option(None, "--start", help="First date of data to load."),
     end: Optional[str] = typer.Option(None, "--end", help="Last date of data to load."),
     current: Optional[Path] = typer.Option(None, "--current", help="CSV symbol,weight of the current book "
@@ -191,15 +213,17 @@ def allocate(
     vol_target: Optional[float] = typer.Option(None, "--vol-target", help="Scale to this annualized volatility."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write weights.csv and allocation.json here."),
 ) -> None:
-    """Target weights under a mandate, grouped by layer with risk contributions."""
+    """Target weights under a mandate, grouped by layer with risk contributions.
+
+    Data: --data, --store or --sample when given; else the default store when it holds prices;
+    else the built-in sample market (simulated, said in red).
+    """
     from ..allocate import METHODS
     from ..allocate.mandate import load_mandate
     from ..universe import load_universe
 
     if basis not in ("session", "calendar"):
         raise typer.BadParameter("--basis must be session or calendar")
-    if data is not None and sample:
-        raise typer.BadParameter("give at most one of --data, --sample")
     from ..allocate import _ALIASES
 
     if _ALIASES.get(method.lower(), method.lower()) not in METHODS:
@@ -208,7 +232,15 @@ def allocate(
     m = None
     if mandate is not None:
         m = load_mandate(None if str(mandate) == "default" else mandate)
-    mk = _load_market(u, data, start, end)
+    mk = _load_market(u, data, start, end, store=store, sample=sample)
+    if date is None:
+        day, why = default_date(mk, u)
+        date = str(day.date())
+        err_console.print(f"[dim]{why}[/]", highlight=False)
+    else:
+        from .risk import _asof
+
+        date = str(_asof(date).date())
     cw = _read_current(current) if current is not None else None
     try:
         res = run_allocation(method, mandate=m, universe=u, market=mk, basis=basis, lookback=lookback, date=date,

@@ -54,21 +54,33 @@ def show(
 def summary(
     by: str = typer.Option("layer", "--by", help=f"Group by one of: {', '.join(GROUP_FIELDS)}."),
     universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped compute_backed.yaml)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of long-format price files (default: the built-in sample market)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prices: a folder of long-format files or one file."),
+    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store (default: $COMPUTEFOLIO_HOME/store.duckdb)."),
+    sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
     start: str = typer.Option("2019-01-01", "--start", help="First date (YYYY-MM-DD)."),
-    end: str = typer.Option("2025-12-31", "--end", help="Last date (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Last date (YYYY-MM-DD; default: the data's last date)."),
     date: Optional[str] = typer.Option(None, "--date", help="As of this date: its classification and returns up to it."),
     seed: int = typer.Option(7, "--seed", help="Seed of the sample market."),
 ) -> None:
-    """The market by layer (or theme, sleeve...): basket volatility on both bases, correlation with BTC and QQQ."""
+    """The market by layer (or theme, sleeve...): basket volatility on both bases, correlation with BTC and QQQ.
+
+    Data: --data, --store or --sample when given; else the default store when it holds prices;
+    else the built-in sample market (simulated, said in red).
+    """
     from ..summary import group_summary
 
     if by not in GROUP_FIELDS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUP_FIELDS)}")
     u = load_universe(universe)
-    from ..data.load import load_market
+    from ..data.load import load_market, resolve_source
 
-    market = load_market(u, source="sample" if data is None else "files", path=data, start=start, end=end, seed=seed)
+    source = resolve_source(path=data, store=store, sample=sample)
+    market = load_market(u, source=source, path=data, store=store, start=start, end=end, seed=seed)
+    if market.simulated and not sample:
+        from ._common import err_console
+
+        err_console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] no --data or --store given and no store "
+                          "with prices: using the built-in sample market; no number describes real assets")
     s = group_summary(market, u, by, date=date)
     last = market.end if date is None else min(market.end, pd.Timestamp(date))
     t = Table(title=f"Market by {by}: {market.label}, {market.start.date()} to {last.date()}",
