@@ -15,6 +15,9 @@ from . import risk as _risk  # noqa: F401
 from . import allocate as _allocate  # noqa: F401
 from . import run as _run  # noqa: F401
 from . import sweep as _sweep  # noqa: F401
+from . import book as _book  # noqa: F401
+from . import rebalance as _rebalance  # noqa: F401
+from . import compliance as _compliance  # noqa: F401
 
 __all__ = ["app", "main"]
 
