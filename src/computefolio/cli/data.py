@@ -312,7 +312,7 @@ def sync_cmd(
         style = {"updated": "green", "unchanged": "dim", "failed": "red", "offline": "red"}
         for s in result.symbols:
             last = "" if s.last_bar is None else str(pd.Timestamp(s.last_bar).date()) + ("" if s.last_final else " (unfinished)")
-            why = f"{s.reason}: {s.message}" if s.status in ("failed", "offline") else "; ".join(
+            why = "source offline (below)" if s.status == "offline" else f"{s.reason}: {s.message}" if s.status == "failed" else "; ".join(
                 (["full re-fetch"] if s.full and s.rows_rewritten + s.rows_removed else []) + s.notes)
             t.add_row(s.symbol, f"{s.source} {s.source_symbol}", f"[{style.get(s.status, '')}]{s.status}[/]",
                       f"{s.rows_added:,}", f"{s.rows_rewritten + s.rows_removed:,}", f"{s.rows_quarantined:,}",
