@@ -28,11 +28,19 @@ Errors (the data is wrong or cannot be used as is):
     One column jumps by a split ratio while the other does not: ``close`` jumps by
     ~k or ~1/k while the independent ``adj_close`` moves by less than half of that
     (in log terms), or the reverse. One of the two columns is not adjusted for a
-    split. Value: the one-day price ratio.
+    split. Value: the one-day price ratio; ``ratio``: the split factor.
 ``split_jump``
     The price series (there is no independent adjusted series to compare, or it
-    jumps too) moves by a ratio within ``split_tol`` of k or 1/k for k in
-    :data:`SPLIT_RATIOS`, and (plausibility guard) the move persists - the next
+    jumps too) moves by a ratio near k or 1/k for k in :data:`SPLIT_RATIOS`: dividing
+    the move by the split factor leaves a residual within the day's ordinary move -
+    ``split_sd`` (4) of the asset's daily standard deviations (robust: 1.4826 x the
+    median absolute deviation of its log returns over the 63 bars on either side),
+    at least ``split_tol`` (6%) and at most ``split_tol_max`` (10%, below half the
+    log distance between neighbouring factors such as 4 and 5). So a 4:1 split on a
+    day the stock also fell 5% (ratio 0.2375) is found, and named: the finding's
+    ``ratio`` is the split factor (4.0 for a 4:1 split, 0.25 for a 1:4 reverse split)
+    and its message gives the residual move in percent and in standard deviations.
+    Plausibility guard: the move persists - the next
     ``persist`` bars do not go back more than half way, the move does not undo the
     previous bar's (the return leg of a one-bar spike) - and, when an open is
     given, the bar trades at the new level (open within 15% of the close). A real
@@ -141,6 +149,9 @@ class Finding:
         One line for a person.
     source : str
         The source (file name) the rows came from; ``""`` when not known.
+    ratio : float or None
+        For split findings, the split factor the move matches: new shares per old
+        share (4.0 for a 4:1 split, 0.25 for a 1:4 reverse split); None otherwise.
     """
 
     severity: str
@@ -150,11 +161,12 @@ class Finding:
     value: float
     message: str
     source: str = ""
+    ratio: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["date"] = None if self.date is None or pd.isna(self.date) else pd.Timestamp(self.date).date().isoformat()
-        d["value"] = None if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)) else float(self.value)
+        d["value"] = _json_number(self.value)
         return d
 
 
@@ -225,7 +237,10 @@ class ValidationReport:
         }
 
     def to_json(self, limit: int | None = None) -> str:
-        return json.dumps(self.to_dict(limit), indent=2)
+        """Strict JSON (the one rule of :mod:`computefolio._json`: no NaN or Infinity)."""
+        from .._json import dumps
+
+        return dumps(self.to_dict(limit), indent=2)
 
     def raise_for_errors(self, what: str = "data", limit: int = 5) -> None:
         """Raise :class:`DataError` listing the first ``limit`` errors when there are any."""
@@ -241,6 +256,14 @@ class ValidationReport:
         self.findings.extend(f for f in other.findings if (f.check, f.symbol, f.date) not in seen)
         self.notes.extend(n for n in other.notes if n not in self.notes)
         self.findings.sort(key=_sort_key)
+
+
+def _json_number(v) -> float | None:
+    """A finding's value for JSON: None when missing or not finite (the message says which)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 def _short(f: Finding) -> str:
@@ -339,7 +362,8 @@ def infer_classes(symbols: Iterable[str], df: pd.DataFrame | None = None, calend
 
 # ---------------------------------------------------------------------------- the checks
 def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *, stale_run: int = 5,
-             jump: float = 1.0, split_tol: float = 0.03, split_ratios: Sequence[int] = SPLIT_RATIOS,
+             jump: float = 1.0, split_tol: float = 0.06, split_ratios: Sequence[int] = SPLIT_RATIOS,
+             split_sd: float = 4.0, split_tol_max: float = 0.10,
              persist: int = 3, zero_volume_run: int = 1, scale_tol: float = 0.15, disagree: float = 0.25,
              min_overlap: int = 3, listed_only: bool = False) -> ValidationReport:
     """Check market data and report every problem with symbol, date and value.
@@ -358,8 +382,11 @@ def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *,
         Minimum number of consecutive identical prices reported as ``stale_close``.
     jump : float
         ``extreme_jump`` threshold as a simple return (1.0 = +100%, and symmetric -50%).
-    split_tol : float
-        Relative tolerance of a one-day ratio around k or 1/k (0.03 = 3%).
+    split_tol, split_sd, split_tol_max : float
+        A one-day ratio matches a split factor k (or 1/k) when the residual move
+        ``ratio * k`` (or ``ratio / k``) is within ``split_sd`` daily standard
+        deviations of the asset, at least ``split_tol`` and at most
+        ``split_tol_max`` (relative; see ``split_jump`` in the module docstring).
     split_ratios : sequence of int
         The k of :data:`SPLIT_RATIOS`.
     persist : int
@@ -392,7 +419,8 @@ def validate(data, calendars: Mapping[str, str] | None = None, universe=None, *,
     if len(df):
         findings += _row_checks(df, classes)
         series_findings, series_notes = _series_checks(df, cals, classes, stale_run=stale_run, jump=jump,
-                                                       split_tol=split_tol, split_ratios=split_ratios,
+                                                       split_tol=(split_tol, split_sd, split_tol_max),
+                                                       split_ratios=split_ratios,
                                                        persist=persist, zero_volume_run=zero_volume_run,
                                                        scale_tol=scale_tol)
         findings += series_findings
@@ -435,8 +463,9 @@ def _price_column(df: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(has_adj.to_numpy(), "adj_close", "close"), index=df.index)
 
 
-def _mk(sev, check, src, sym, date, value, msg) -> Finding:
-    return Finding(sev, check, str(sym), None if date is None else pd.Timestamp(date), float(value), msg, str(src))
+def _mk(sev, check, src, sym, date, value, msg, ratio=None) -> Finding:
+    return Finding(sev, check, str(sym), None if date is None else pd.Timestamp(date), float(value), msg, str(src),
+                   None if ratio is None else float(ratio))
 
 
 def _day(x) -> str:
@@ -594,9 +623,14 @@ def _series_checks(df, cals, classes, *, stale_run, jump, split_tol, split_ratio
                                f"volume 0 on {n} bar{'s' if n > 1 else ''}: {span}"))
         if cls == "rate" or len(p) < 2:
             continue
-        # ---- jumps
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lr = np.log(p[1:] / p[:-1])
+        # ---- jumps, between positive prices: a price <= 0 is an error of its own (non_positive)
+        # and the move around it is measured from the last positive bar, as across a gap
+        pos = p > 0
+        if not pos.all():
+            g, dates, p = g[pos], dates[pos], p[pos]
+            if len(p) < 2:
+                continue
+        lr = np.log(p[1:] / p[:-1])
         for j in np.flatnonzero(np.abs(lr) > jump_lim):
             i = j + 1
             out.append(_mk(WARNING, "extreme_jump", src, sym, dates[i], math.expm1(lr[j]),
@@ -611,6 +645,46 @@ def _series_checks(df, cals, classes, *, stale_run, jump, split_tol, split_ratio
     return out, notes
 
 
+def _ordinary_sd(lr: np.ndarray, j: int, window: int = 63) -> float:
+    """Robust daily standard deviation of log returns around position ``j`` (excluded):
+    1.4826 x the median absolute deviation over ``window`` bars on either side (the whole
+    series when that holds fewer than 10 returns); NaN with fewer than 5."""
+    ref = np.concatenate([lr[max(0, j - window):j], lr[j + 1:j + 1 + window]])
+    ref = ref[np.isfinite(ref)]
+    if len(ref) < 10:
+        ref = np.delete(lr, j)
+        ref = ref[np.isfinite(ref)]
+    if len(ref) < 5:
+        return math.nan
+    return float(1.4826 * np.median(np.abs(ref - np.median(ref))))
+
+
+def _split_candidates(lr: np.ndarray, logs: np.ndarray, split_tol) -> tuple[np.ndarray, np.ndarray]:
+    """Per return: index into ``logs`` of the split factor it matches (-1: none), and the
+    daily standard deviation used (NaN where not a candidate). ``split_tol`` is
+    (floor, number of standard deviations, cap), the floor and cap relative."""
+    lo, n_sd, hi = split_tol
+    m = _split_match(lr, logs, hi)
+    sd = np.full(len(lr), np.nan)
+    for j in np.flatnonzero(m >= 0):
+        sd[j] = _ordinary_sd(lr, j)
+        tol = math.log1p(lo) if not np.isfinite(sd[j]) else min(max(n_sd * sd[j], math.log1p(lo)), math.log1p(hi))
+        if abs(lr[j] - logs[m[j]]) >= tol:
+            m[j] = -1
+    return m, sd
+
+
+def _factor(r: float, k: float) -> float:
+    """Split factor as new shares per old: k for a k:1 split (price / k), 1/k for a reverse split."""
+    return float(round(k)) if r < 1 else 1.0 / round(k)
+
+
+def _residual_words(lr_j: float, log_factor: float, sd: float) -> str:
+    res = lr_j - log_factor
+    in_sd = f", {res / sd:+.1f} daily s.d." if np.isfinite(sd) and sd > 0 else ""
+    return f"with a same-day move of {math.expm1(res):+.1%}{in_sd}"
+
+
 def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, origin, scale_tol) -> list[Finding]:
     """Split-like one-day moves of one series (see the module docstring)."""
     out: list[Finding] = []
@@ -622,16 +696,18 @@ def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, ori
         with np.errstate(divide="ignore", invalid="ignore"):
             lq = np.log(q[1:] / q[:-1])
         # the other column jumps by a split factor while the price column does not
-        mq = _split_match(lq, logs, split_tol)
+        mq, sdq = _split_candidates(lq, logs, split_tol)
         for j in np.flatnonzero(mq >= 0):
             k = abs(logs[mq[j]])
             if np.isfinite(lr[j]) and abs(lr[j]) < k / 2:
                 i = j + 1
                 r = math.exp(lq[j])
+                words = _ratio_words(r, math.exp(k))
                 out.append(_mk(ERROR, "split_unadjusted", src, sym, dates[i], r,
-                               f"{other} {q[j]:g} -> {q[i]:g} (x{r:.4g}, like {_ratio_words(r, math.exp(k))}) while "
-                               f"{pcol} moves {math.expm1(lr[j]):+.1%}: {other} is not adjusted for the split"))
-    m = _split_match(lr, logs, split_tol)
+                               f"{other} {q[j]:g} -> {q[i]:g} (x{r:.4g}, like {words}, ratio "
+                               f"{_factor(r, math.exp(k)):g}) while {pcol} moves {math.expm1(lr[j]):+.1%}: "
+                               f"{other} is not adjusted for the split", ratio=_factor(r, math.exp(k))))
+    m, sd = _split_candidates(lr, logs, split_tol)
     seam = np.zeros(len(lr), dtype=bool)
     if origin is not None:
         seam = origin[1:] != origin[:-1]
@@ -644,15 +720,17 @@ def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, ori
         k = abs(logs[m[j]])
         r = math.exp(lr[j])
         words = _ratio_words(r, math.exp(k))
+        factor = _factor(r, math.exp(k))
         if seam[j]:
             out.append(_mk(ERROR, "split_jump", src, sym, dates[i], r,
                            f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}) where the series passes from {origin[j]} to "
-                           f"{origin[i]}: matches {words}: the sources are adjusted differently (or hold different instruments)"))
+                           f"{origin[i]}: matches {words} (ratio {factor:g}): the sources are adjusted differently "
+                           f"(or hold different instruments)", ratio=factor))
             continue
         if lq is not None and np.isfinite(lq[j]) and abs(lq[j]) < k / 2:
             out.append(_mk(ERROR, "split_unadjusted", src, sym, dates[i], r,
-                           f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}, like {words}) while close moves "
-                           f"{math.expm1(lq[j]):+.1%}: {pcol} is not adjusted consistently"))
+                           f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}, like {words}, ratio {factor:g}) while close "
+                           f"moves {math.expm1(lq[j]):+.1%}: {pcol} is not adjusted consistently", ratio=factor))
             continue
         # plausibility guards: not the return leg of a one-bar spike, the new level holds,
         # and the bar trades at it (open near close)
@@ -668,8 +746,9 @@ def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, ori
                 continue
         both = " (close jumps too)" if lq is not None else ""
         out.append(_mk(ERROR, "split_jump", src, sym, dates[i], r,
-                       f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}) on {_day(dates[i])} matches {words} and holds"
-                       f"{both}: unadjusted split or spliced sources"))
+                       f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}) on {_day(dates[i])} matches {words} (ratio "
+                       f"{factor:g}) {_residual_words(lr[j], logs[m[j]], sd[j])} and holds{both}: unadjusted "
+                       f"split or spliced sources", ratio=factor))
     return out
 
 
