@@ -72,20 +72,20 @@ def print_valuation(v, universe, by: str, accounts) -> None:
     console.print(f"[dim]Cut-off rule: {v.rule}[/]", highlight=False)
     if v.state:
         console.print(f"[dim]Ledger state {v.state['id']} ({v.state['entries']} entries)[/]", highlight=False)
-    t = Table(title=f"Positions ({cur}; price = last at or before the cut-off, with its date and age)")
-    for c in ("account", "symbol", "units", f"price {cur}", "price date", "age d", "status", f"value {cur}",
-              "% NAV"):
-        t.add_column(c, justify="left" if c in ("account", "symbol", "price date", "status") else "right")
+    t = Table(title=f"Positions ({cur}; price = last at or before the cut-off: its date, age in days, status)")
+    for c in ("account", "symbol", "units", f"price {cur}", "price of", f"value {cur}", "% NAV"):
+        t.add_column(c, justify="left" if c in ("account", "symbol", "price of") else "right", overflow="fold")
     for r in v.positions.sort_values(["account", "symbol"]).itertuples():
-        st = r.status if r.status == "fresh" else f"[yellow]{r.status} {int(r.stale_days)}d[/]"
+        st = "" if r.status == "fresh" else f" [yellow]{r.status} {int(r.stale_days)}d[/]"
         if r.field == "adj_close":
-            st += " (adj)"
-        t.add_row(r.account, r.symbol, f"{r.quantity:,.8g}", f"{r.price:,.6g}", str(pd.Timestamp(r.price_date).date()),
-                  str(int(r.age_days)), st, f"{r.value:,.0f}", f"{100 * r.weight:.2f}")
-    for r in v.cash.sort_values(["account", "currency"]).itertuples():
-        t.add_row(r.account, f"cash {r.currency}", f"{r.amount:,.2f}", f"{r.rate:g}", "", "", "", f"{r.value:,.0f}",
+            st += " adj"
+        t.add_row(r.account, r.symbol, f"{r.quantity:,.8g}", f"{r.price:,.6g}",
+                  f"{pd.Timestamp(r.price_date).date()} {int(r.age_days)}d{st}", f"{r.value:,.0f}",
                   f"{100 * r.weight:.2f}")
-    t.add_row("total", "", "", "", "", "", "", f"{v.nav:,.0f}", "100.00", style="bold")
+    for r in v.cash.sort_values(["account", "currency"]).itertuples():
+        t.add_row(r.account, f"cash {r.currency}", f"{r.amount:,.2f}", f"{r.rate:g}", "", f"{r.value:,.0f}",
+                  f"{100 * r.weight:.2f}")
+    t.add_row("total", "", "", "", "", f"{v.nav:,.0f}", "100.00", style="bold")
     console.print(t)
     e = exposure(v, universe, by, accounts=accounts)
     lt = " (look-through: GBTC/IBIT count as BTC; weighted membership)" if by not in ("venue", "account") else ""

@@ -155,7 +155,7 @@ def lists(store: Optional[Path] = _STORE, status: Optional[str] = typer.Option(N
     for c in ("list", "created (UTC)", "NAV date", "trade date", "strategy", "status", "orders", "NAV"):
         t.add_column(c, justify="right" if c in ("orders", "NAV") else "left")
     for r in df.itertuples():
-        t.add_row(r.list_id, f"{pd.Timestamp(r.created_at):%Y-%m-%d %H:%M:%S}", str(pd.Timestamp(r.asof).date()),
+        t.add_row(r.list_id, f"{pd.Timestamp(r.created_at):%Y-%m-%d %H:%M:%S}", str(pd.Timestamp(r.nav_date).date()),
                   str(pd.Timestamp(r.trade_date).date()), r.strategy or "", r.status, str(r.n_orders),
                   f"{r.nav:,.0f} {r.currency}")
     console.print(t)
@@ -185,7 +185,7 @@ def log_(
         seq, head = log.head()
     if json_out:
         for r in df.tail(last).to_dict("records"):
-            r["at"] = str(r["at"])
+            r["logged_at"] = str(r["logged_at"])
             typer.echo(json.dumps(r, default=str))
         return
     t = Table(title=f"Compliance log ({len(df)} entries shown of {seq}; head {head[:16]})")
@@ -200,7 +200,7 @@ def log_(
             pass
         st = r.status or ""
         st = f"[red]{st}[/]" if st == "block" else (f"[yellow]{st}[/]" if st == "warn" else st)
-        t.add_row(str(r.seq), f"{pd.Timestamp(r.at):%Y-%m-%d %H:%M:%S}", r.event, r.list_id or "", r.order_id or "",
+        t.add_row(str(r.seq), f"{pd.Timestamp(r.logged_at):%Y-%m-%d %H:%M:%S}", r.event, r.list_id or "", r.order_id or "",
                   r.check_name or "", st, r.actor or "", str(d)[:160])
     console.print(t)
     console.print(f"head: seq {seq} hash {head}", highlight=False)

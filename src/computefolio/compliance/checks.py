@@ -11,8 +11,8 @@ Order checks (each order on its own):
 restricted          buying an asset on the mandate's restricted list, or a benchmark the
                     mandate does not hold (block)
 venue_rules         quantity on the venue's lot step and minimum, notional above its minimum
-venue_hours         the venue is open for the order's session; an equity order placed on a
-                    closed day and marked for the next session warns
+venue_hours         the venue is open for the order's session (an equity order placed on a
+                    closed day passes when it is marked for the next session)
 price_collar        order price against the last price (fat finger): warn / block
 max_order_notional  order value above the policy's maximum (block)
 stale_price         the asset's last price is stale: warn / block by age
@@ -343,6 +343,7 @@ def check_venue_hours(ctx):
     out = []
     sess = o["session"] if "session" in o else o.get("trade_date")
     day_default = ctx.asof
+    deferred_n = 0
     for i in range(len(o)):
         s = ctx.symbols[ctx.o_sym[i]]
         if s in ctx.unknown:
@@ -355,9 +356,10 @@ def check_venue_hours(ctx):
             out.append(_order_result(ctx, i, "venue_hours", BLOCK, f"{r.venue} ({r.calendar}) is closed on "
                                                                    f"{day.date()}; its next session is {nxt.date()}"))
         elif deferred:
-            placed = pd.Timestamp(o.at[i, "trade_date"]).date() if "trade_date" in o else "the trade date"
-            out.append(_order_result(ctx, i, "venue_hours", WARN, f"{r.venue} is closed on {placed}: deferred to "
-                                                                  f"the {day.date()} session"))
+            deferred_n += 1
+    if deferred_n:
+        ctx.notes.append(f"{deferred_n} order(s) placed on a day their venue is closed are for its next session "
+                         f"(marked deferred; they pass venue_hours)")
     return out, len(o)
 
 
@@ -622,7 +624,7 @@ CHECKS: list[Check] = [
     Check("restricted", "buying a restricted asset, or a benchmark the mandate does not hold, blocks", check_restricted),
     Check("venue_rules", "quantity on the venue's lot step and minimum; notional above the venue minimum",
           check_venue_rules),
-    Check("venue_hours", "the venue is open for the order's session (an order deferred to the next session warns)",
+    Check("venue_hours", "the venue is open for the order's session (orders deferred to the next session pass)",
           check_venue_hours),
     Check("price_collar", "order price within the collar around the last price (fat finger)", check_price_collar),
     Check("max_order_notional", "order value at most the policy's maximum", check_max_order_notional),

@@ -1,6 +1,6 @@
 """The compliance log: every check, result, override, release and fill, hash-chained.
 
-One table in the store, ``compliance_log``: ``seq`` (1, 2, ...), ``at`` (UTC), ``event``
+One table in the store, ``compliance_log``: ``seq`` (1, 2, ...), ``logged_at`` (UTC), ``event``
 (``check``, ``result``, ``propose``, ``override``, ``release``, ``cancel``, ``supersede``,
 ``fill``), ``list_id``, ``order_id``, ``check_name``, ``status``, ``actor`` (a person's
 name), ``detail`` (JSON), ``prev_hash`` and ``hash``. Rows are only appended; each stores
@@ -21,10 +21,10 @@ from ..book.chain import GENESIS, link_hash, verify_chain
 from ..book.store import BookStore, utcnow
 
 EVENTS = ("check", "result", "propose", "override", "release", "cancel", "supersede", "fill")
-FIELDS = ("seq", "at", "event", "list_id", "order_id", "check_name", "status", "actor", "detail")
+FIELDS = ("seq", "logged_at", "event", "list_id", "order_id", "check_name", "status", "actor", "detail")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS compliance_log (
-    seq BIGINT PRIMARY KEY, at TIMESTAMP NOT NULL, event VARCHAR NOT NULL, list_id VARCHAR, order_id VARCHAR,
+    seq BIGINT PRIMARY KEY, logged_at TIMESTAMP NOT NULL, event VARCHAR NOT NULL, list_id VARCHAR, order_id VARCHAR,
     check_name VARCHAR, status VARCHAR, actor VARCHAR, detail VARCHAR, prev_hash VARCHAR NOT NULL,
     hash VARCHAR NOT NULL)"""
 
@@ -70,7 +70,7 @@ class ComplianceLog:
             if e.get("event") not in EVENTS:
                 raise ValueError(f"unknown compliance log event {e.get('event')!r}")
             seq += 1
-            row = {"seq": seq, "at": now, "event": e["event"], "list_id": e.get("list_id"),
+            row = {"seq": seq, "logged_at": now, "event": e["event"], "list_id": e.get("list_id"),
                    "order_id": e.get("order_id"), "check_name": e.get("check_name"), "status": e.get("status"),
                    "actor": e.get("actor"), "detail": _json(e.get("detail"))}
             h = link_hash(prev, row)
@@ -81,10 +81,10 @@ class ComplianceLog:
         return seq, prev
 
     def entries(self, since=None, list_id: str | None = None, event: str | None = None) -> pd.DataFrame:
-        """Log rows in ``seq`` order (``at`` on or after ``since``; one list; one event kind)."""
+        """Log rows in ``seq`` order (``logged_at`` on or after ``since``; one list; one event kind)."""
         where, args = [], []
         if since is not None:
-            where.append("at >= ?")
+            where.append("logged_at >= ?")
             args.append(pd.Timestamp(since).to_pydatetime())
         if list_id is not None:
             where.append("list_id = ?")
@@ -103,7 +103,7 @@ class ComplianceLog:
 
     def passive_since(self) -> dict[str, str]:
         """``"check:key" -> date`` each passive breach was first logged (for cure deadlines)."""
-        rows = self.con.execute("SELECT check_name, detail, min(at) FROM compliance_log WHERE event = 'result' "
+        rows = self.con.execute("SELECT check_name, detail, min(logged_at) FROM compliance_log WHERE event = 'result' "
                                 "AND detail LIKE '%\"kind\":\"passive\"%' GROUP BY check_name, detail").fetchall()
         out: dict[str, str] = {}
         for chk, detail, at in rows:

@@ -3,7 +3,7 @@
 Tables (same DuckDB file as prices and the book):
 
 ``order_lists``
-    ``list_id, created_at, asof, trade_date, book_state, strategy, status, nav, currency,
+    ``list_id, created_at, nav_date, trade_date, book_state, strategy, status, nav, currency,
     n_orders, log_head, payload`` (JSON: transfers, dropped orders, notes, pre/post book).
     ``status``: ``blocked`` or ``cleared`` (after compliance), ``released``, ``cancelled``,
     ``superseded``, ``done`` (every order filled or cancelled).
@@ -35,7 +35,7 @@ LIVE = ("blocked", "cleared", "released")
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS order_lists (
-        list_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, asof DATE NOT NULL, trade_date DATE NOT NULL,
+        list_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, nav_date DATE NOT NULL, trade_date DATE NOT NULL,
         book_state VARCHAR NOT NULL, strategy VARCHAR, status VARCHAR NOT NULL, nav DOUBLE, currency VARCHAR,
         n_orders BIGINT NOT NULL, log_head VARCHAR, payload VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS orders (
@@ -138,7 +138,7 @@ class OrderStore:
 
     # ------------------------------------------------------------------ reading
     def lists(self, status: str | None = None) -> pd.DataFrame:
-        sql = ("SELECT list_id, created_at, asof, trade_date, book_state, strategy, status, nav, currency, n_orders "
+        sql = ("SELECT list_id, created_at, nav_date, trade_date, book_state, strategy, status, nav, currency, n_orders "
                "FROM order_lists")
         args = []
         if status is not None:
