@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..allocate.sleeves import build_allocator
 from ..config import load_yaml_model
 from ..errors import ConfigError, DataError
 from ..strategy import Strategy, strategy_from_dict
@@ -235,7 +236,7 @@ def expand_grid(base: Strategy, grid: Grid, grid_file: str | None = None) -> lis
         try:
             _set_path(raw0, k, copy.deepcopy(v), base)
         except KeyError as exc:
-            raise ConfigError(grid_file, f"fixed.{k}", str(exc).strip("'\"")) from None
+            raise ConfigError(grid_file, f"fixed.{k}", exc.args[0]) from None
     names = list(grid.axes)
     out = []
     for n, combo in enumerate(itertools.product(*(grid.axes[a] for a in names)), start=1):
@@ -246,7 +247,7 @@ def expand_grid(base: Strategy, grid: Grid, grid_file: str | None = None) -> lis
             try:
                 _set_path(raw, a, copy.deepcopy(v), base)
             except KeyError as exc:
-                raise ConfigError(grid_file, f"axes.{a}", str(exc).strip("'\"")) from None
+                raise ConfigError(grid_file, f"axes.{a}", exc.args[0]) from None
             p = a.split(".")
             if len(p) == 3 and p[0] == base.budget_by + "s" and p[2] in ("risk_budget", "weight"):
                 budget_set.add(p[1])
@@ -254,6 +255,7 @@ def expand_grid(base: Strategy, grid: Grid, grid_file: str | None = None) -> lis
         try:
             _rebalance_budgets(raw, base.budget_by, budget_set)
             s = strategy_from_dict(raw, base.file)
+            build_allocator(s)  # allocator parameters a constructor refuses: a bad grid, not a failed task
         except (ConfigError, ValueError) as exc:
             msg = getattr(exc, "expected", None) or str(exc)
             fld = getattr(exc, "field", None)
