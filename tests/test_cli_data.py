@@ -75,7 +75,7 @@ def test_check_exit_codes_and_json(home, tmp_path):
     b = feed(tmp_path / "b.csv", scale=0.1)  # the same prices on another basis (10:1)
     r2 = runner.invoke(app, ["data", "check", str(a), str(b)])
     assert r2.exit_code == 1 and "source_scale" in r2.output
-    r3 = runner.invoke(app, ["data", "check", str(a), str(b), "--json"])
+    r3 = runner.invoke(app, ["data", "check", str(a), str(b), "--json", "-"])
     assert r3.exit_code == 1
     d = json.loads(r3.output)
     assert d["ok"] is False and d["counts"]["error:source_scale"] == 1
@@ -99,12 +99,12 @@ def test_check_the_store(home, tmp_path):
 def test_check_real_files_flags_splice_and_corz(shared_dir, home):
     a = shared_dir / "equities_ohlcv_daily_dieperdev.csv.gz"
     b = shared_dir / "equities_ohlcv_daily_spookylabs.csv.gz"
-    r = runner.invoke(app, ["data", "check", str(b), "--symbols", "CORZ", "--json"])
+    r = runner.invoke(app, ["data", "check", str(b), "--symbols", "CORZ", "--json", "-"])
     assert r.exit_code == 0, r.output  # warnings only
     d = json.loads(r.output)
     corz = [f for f in d["findings"] if f["check"] == "extreme_jump" and f["date"] == "2024-01-24"]
     assert len(corz) == 1 and corz[0]["value"] > 40
-    r2 = runner.invoke(app, ["data", "check", str(a), str(b), "--symbols", "NVDA", "--json",
+    r2 = runner.invoke(app, ["data", "check", str(a), str(b), "--symbols", "NVDA", "--json", "-",
                              "--priority", f"{a.name},{b.name}"])
     assert r2.exit_code == 1
     d2 = json.loads(r2.output)

@@ -18,8 +18,21 @@ underscore, in the scikit-learn manner:
     Symbol -> reason for every symbol held at 0 before the allocator ran
     (NaN in the window, zero variance, fixed at 0 by the mandate). Never silent.
 ``status_`` : str
-    How the weights were obtained (``"closed form"``, ``"optimal"``,
-    ``"projected"``, ...); ``diagnostics_`` holds solver details.
+    How the weights were obtained, starting with one of four phrases:
+
+    * ``"solved exactly"``: the allocator's own problem, no mandate rule at its limit
+      (risk budgets met exactly, caps not touched);
+    * ``"solved with binding rules: ..."``: optimal under the mandate with the named
+      rules at their limits (for risk budgets: each rule's effect on the shares);
+    * ``"projected onto the mandate: ..."``: heuristic weights moved to the closest
+      compliant book (Euclidean projection), with the reason;
+    * ``"fell back: ..."``: the first method failed (why) and another answered.
+
+    The solver follows in parentheses. ``status_kind_`` holds the phrase's key
+    (``"exact"``, ``"binding"``, ``"projected"``, ``"fallback"``), ``binding_``
+    the binding rules, ``cash_note_`` what is left in cash beyond the mandate's floor
+    when the rules do not let the book be fully invested (empty otherwise);
+    ``diagnostics_`` holds solver details.
 ``breaches_`` : list[str]
     Mandate rules that the final weights break (empty when a mandate holds).
 
@@ -44,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from .._params import ParamsMixin
-from ..errors import DataError
+from ..errors import DataError, InfeasibleError, SolverError
 
 __all__ = ["Allocator", "FitContext", "risk_contributions", "sample_covariance"]
 
@@ -173,22 +186,145 @@ class Allocator(ParamsMixin):
         """
         self._capital = capital
         ctx = self._prepare(returns, universe=universe, current_weights=current_weights, adv=adv, date=date)
-        if ctx.symbols:
-            w = np.asarray(self._allocate(ctx), dtype=float)
-            status = getattr(self, "_status", "closed form")
-            if ctx.constraints is not None and not self.handles_constraints:
-                from .projection import project
-
-                w0 = w.copy()
-                w = project(w, ctx.constraints)
-                self.diagnostics_["projection_distance"] = float(np.linalg.norm(w - w0))
-                status = f"{status}; projected onto mandate"
-        else:
+        if not ctx.symbols:
             raise DataError(f"{type(self).__name__}: no asset left to allocate to ("
                             + "; ".join(f"{k}: {v}" for k, v in list(self.excluded_.items())[:5])
                             + (" ..." if len(self.excluded_) > 5 else "") + ")")
-        self._finish(returns, ctx, w, status)
+        try:
+            w = np.asarray(self._allocate(ctx), dtype=float)
+        except (SolverError, InfeasibleError):
+            if ctx.constraints is None or not self._fit_budget(ctx, force=True):
+                raise
+            w = np.asarray(self._allocate(ctx), dtype=float)
+        if ctx.constraints is not None:
+            cons = ctx.constraints
+            if self.handles_constraints and self.status_kind_ == "exact" and not self.binding_:
+                act = cons.active(w)
+                if act:
+                    self._set_status("binding", binding=act)
+            if not self.handles_constraints:
+                from .projection import project
+
+                w0 = w.copy()
+                w = project(w, cons)
+                dist = float(np.linalg.norm(w - w0))
+                self.diagnostics_["projection_distance"] = dist
+                if dist > 1e-12:
+                    self._set_status("projected", reason=f"{type(self).__name__} has no constrained form "
+                                                         f"(moved {0.5 * np.abs(w - w0).sum():.2%} of capital)")
+            bad = cons.breaches(w)
+            if bad:
+                from .projection import project
+
+                cons.check_feasible()  # infeasible rules raise InfeasibleError naming them
+                w = project(w, cons)
+                self._set_status("fallback", reason=f"{type(self).__name__}'s answer broke {'; '.join(bad)}; "
+                                                    "projected onto the mandate")
+        self._finish(returns, ctx, w, self._status)
         return self
+
+    def _under_rules(self, ctx: FitContext, w_box: np.ndarray, what: str) -> np.ndarray:
+        """A heuristic's weights under the mandate, keeping the heuristic's logic.
+
+        ``w_box`` already meets the per-asset bounds and the budget by the allocator's own
+        rule (capped bisection, proportional water-filling). When another rule (group limits,
+        compute exposure) still breaks, the book is the constrained risk-budgeting portfolio
+        (Richard & Roncalli 2019) whose budgets are ``w_box``'s own risk contributions: the
+        heuristic's distribution of risk, kept as far as the rules allow. Turnover, and
+        mandates that allow shorts, end in the Euclidean projection (status ``projected``).
+        """
+        self._solver = what
+        cons = ctx.constraints
+        if cons is None or not cons.breaches(w_box, tol=1e-12):
+            return w_box
+        if not cons.homogeneous_supported():
+            return self._project(ctx, w_box, "the mandate allows shorts")
+        from .riskparity import risk_budget_under
+
+        rc = risk_contributions(w_box, ctx.cov)
+        beta = np.maximum(rc, 1e-9 * max(float(rc.max()), 1e-300))
+        start = np.maximum(w_box, 1e-12 * ctx.budget)
+        w, rep = risk_budget_under(ctx.cov, beta / beta.sum(), cons, start=start)
+        self._solver = (f"{what}; other rules by constrained risk budgeting with its own risk contributions "
+                        f"as budgets ({rep['info']['method']})")
+        self.risk_effects_ = {k: pd.Series(v, index=ctx.symbols) for k, v in rep["effects"].items()}
+        self._set_status("binding", binding=rep["binding"] or cons.active(w))
+        if rep["unsupported"]:
+            return self._project(ctx, w, "; ".join(f"{r.name} ({r.detail}) binds" for r in rep["unsupported"]))
+        return w
+
+    def _project(self, ctx: FitContext, w: np.ndarray, reason: str) -> np.ndarray:
+        """The closest book to ``w`` (Euclidean) meeting every rule, recorded as ``projected``."""
+        from .projection import project
+
+        x = project(np.asarray(w, float), ctx.constraints)
+        self.diagnostics_["projection_distance"] = float(np.linalg.norm(x - w))
+        if np.abs(x - w).max() > 1e-12:
+            self._set_status("projected", reason=f"{reason} (moved {0.5 * np.abs(x - w).sum():.2%} of capital)")
+        return x
+
+    # ---------------------------------------------------------- status
+    def _set_status(self, kind: str, *, binding=None, solver: str | None = None, reason: str | None = None) -> None:
+        """Record how the weights were obtained (see ``status_`` in the module docstring)."""
+        self.status_kind_ = kind
+        if binding is not None:
+            self.binding_ = list(binding)
+        if solver is not None:
+            self._solver = solver
+        if reason is not None:
+            self._reason = reason
+
+    @property
+    def _status(self) -> str:
+        kind = getattr(self, "status_kind_", "exact")
+        solver = getattr(self, "_solver", "")
+        tail = f" ({solver})" if solver else ""
+        if kind == "exact":
+            text = "solved exactly"
+        elif kind == "binding":
+            text = "solved with binding rules: " + "; ".join(getattr(self, "binding_", []) or ["?"])
+        elif kind == "projected":
+            text = "projected onto the mandate: " + getattr(self, "_reason", "")
+        else:
+            text = "fell back: " + getattr(self, "_reason", "")
+        note = getattr(self, "cash_note_", "")
+        return text + tail + (f"; {note}" if note else "")
+
+    @_status.setter
+    def _status(self, solver: str) -> None:
+        # allocators written before the status taxonomy set a solver description
+        self._solver = solver
+
+    def _fit_budget(self, ctx: FitContext, force: bool = False) -> bool:
+        """Remainder to cash: when the rules cannot hold with the book invested at the mandate's
+        fraction (e.g. every asset at its cap), invest the most they allow and say so.
+
+        Returns True when the budget was lowered (``ctx`` updated), False when it stands.
+        Raises :class:`InfeasibleError` naming the conflicting rules when no book meets them.
+        """
+        cons = ctx.constraints
+        B = cons.budget
+        if B is None:
+            return False
+        if not force:
+            lo, hi = cons.bounds()
+            if np.isfinite(hi).all() and hi.sum() >= B - 1e-12:
+                return False
+            if not np.isfinite(hi).all():
+                return False
+        best = cons.max_investable()
+        if best is None or best <= 1e-9:
+            cons.check_feasible()
+            return False
+        if best >= B - 1e-9:
+            return False
+        ctx.budget = best
+        ctx.constraints = cons.with_budget(best, f"weights sum to {best:.6g}: the most the rules allow "
+                                                 f"(the mandate's fraction is {B:g}; the rest is cash)")
+        self.cash_note_ = (f"the rules allow at most {best:.2%} invested (not {B:.2%}): "
+                           f"{B - best:.2%} of capital left in cash beyond the mandate's floor")
+        self.diagnostics_["remainder_to_cash"] = float(B - best)
+        return True
 
     def _allocate(self, ctx: FitContext) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -203,7 +339,7 @@ class Allocator(ParamsMixin):
         if len(returns) < 2:
             raise DataError(f"returns need at least 2 dates, got {len(returns)}")
         self.diagnostics_: dict = {}
-        self._status = "closed form"
+        self.status_kind_, self.binding_, self._solver, self._reason, self.cash_note_ = "exact", [], "", "", ""
         excluded: dict[str, str] = {}
         x = returns.to_numpy(dtype=float)
         cols = [str(c) for c in returns.columns]
@@ -242,8 +378,9 @@ class Allocator(ParamsMixin):
             kept = [cols[j] for j in keep]
             budget = mandate.invested_fraction()
             held_out = {s: v for s, v in (cw.items() if cw is not None else []) if s not in set(kept)}
+            # feasibility is proven by the solution itself; the LP runs only when a solver fails
             constraints = mandate.constraints(kept, universe=universe, date=date, current_weights=cw,
-                                              adv=advs, held_out=held_out)
+                                              adv=advs, held_out=held_out, check=False)
             if constraints.skipped:
                 self.diagnostics_["skipped_rules"] = list(constraints.skipped)
         kept = [cols[j] for j in keep]
@@ -254,10 +391,13 @@ class Allocator(ParamsMixin):
             sub.columns = kept
         cov = self._covariance(sub) if kept else np.zeros((0, 0))
         self.excluded_ = excluded
-        return FitContext(extra={"columns": cols}, symbols=kept, returns=sub, cov=cov, budget=budget, constraints=constraints,
-                          universe=universe, date=date,
-                          current_weights=None if cw is None else cw.reindex(kept).fillna(0.0).to_numpy(),
-                          adv=None if advs is None else advs.reindex(kept).to_numpy())
+        ctx = FitContext(extra={"columns": cols}, symbols=kept, returns=sub, cov=cov, budget=budget,
+                         constraints=constraints, universe=universe, date=date,
+                         current_weights=None if cw is None else cw.reindex(kept).fillna(0.0).to_numpy(),
+                         adv=None if advs is None else advs.reindex(kept).to_numpy())
+        if constraints is not None and kept:
+            self._fit_budget(ctx)
+        return ctx
 
     def _mandate(self):
         m = self.mandate

@@ -36,7 +36,7 @@ from scipy.spatial.distance import squareform
 from .base import Allocator, FitContext
 
 __all__ = ["HierarchicalRiskParity", "HierarchicalEqualRiskContribution", "correlation_distance",
-           "hrp_weights", "herc_weights"]
+           "hrp_weights", "herc_weights", "hrp_weights_capped", "herc_weights_capped"]
 
 _LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
 
@@ -97,6 +97,95 @@ def hrp_weights(cov: np.ndarray, order: np.ndarray) -> np.ndarray:
     out = np.empty(n)
     out[order] = w
     return out
+
+
+def _capacity(lo: np.ndarray, hi: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """Finite per-asset bounds for the capped splits (an open upper bound can hold the whole budget)."""
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    hi = np.where(np.isfinite(hi), hi, abs(budget) + np.abs(lo).sum())
+    return lo, hi
+
+
+def _split(alpha: float, W: float, loL: float, hiL: float, loR: float, hiR: float) -> float:
+    """The left share of ``W``: ``alpha W`` clipped so that both sides can meet their members' bounds."""
+    return min(max(alpha * W, loL, W - hiR), hiL, W - loR)
+
+
+def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                       budget: float = 1.0) -> np.ndarray:
+    """HRP's recursive bisection under per-asset bounds (*capped recursive bisection*).
+
+    Each split gives the left half ``alpha W`` of its parent's weight ``W`` exactly as
+    :func:`hrp_weights` does, clipped to what the halves can hold: the left half gets at
+    least the sum of its members' floors and at most the sum of their caps (and the same
+    for the right half). Weight a capped cluster cannot take goes to its sibling cluster,
+    one level up the tree at a time, never spread evenly. With every bound slack it equals
+    ``budget * hrp_weights(cov, order)``; each leaf ends inside its bounds when
+    ``sum(lo) <= budget <= sum(hi)``.
+    """
+    n = len(order)
+    c = cov[np.ix_(order, order)]
+    lo, hi = _capacity(lo, hi, budget)
+    clo = np.concatenate([[0.0], np.cumsum(lo[order])])
+    chi = np.concatenate([[0.0], np.cumsum(hi[order])])
+    w = np.empty(n)
+    total = {(0, n): float(budget)}
+    ranges = [(0, n)]
+    while ranges:
+        nxt = []
+        for a, b in ranges:
+            W = total.pop((a, b))
+            if b - a == 1:
+                w[a] = min(max(W, lo[order[a]]), hi[order[a]])
+                continue
+            m = a + (b - a) // 2
+            v1 = _ivp_variance(c[a:m, a:m])
+            v2 = _ivp_variance(c[m:b, m:b])
+            left = _split(1.0 - v1 / (v1 + v2), W, clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m])
+            total[(a, m)] = left
+            total[(m, b)] = W - left
+            nxt += [(a, m), (m, b)]
+        ranges = nxt
+    out = np.empty(n)
+    out[order] = w
+    return out
+
+
+def herc_weights_capped(cov: np.ndarray, z: np.ndarray, k: int, lo: np.ndarray, hi: np.ndarray,
+                        budget: float = 1.0) -> np.ndarray:
+    """HERC under per-asset bounds: the same top-down splits as :func:`herc_weights`, each
+    clipped to what the two sub-trees can hold (as :func:`hrp_weights_capped`), and inside
+    each cluster inverse-variance weights water-filled into the bounds
+    (:func:`~computefolio.allocate.projection.scale_into_bounds`)."""
+    from .projection import scale_into_bounds
+
+    n = cov.shape[0]
+    k = max(1, min(int(k), n))
+    lo, hi = _capacity(lo, hi, budget)
+    lab = sch.fcluster(z, k, criterion="maxclust")
+    groups = [np.flatnonzero(lab == g) for g in np.unique(lab)]
+    cvar = np.array([_ivp_variance(cov[np.ix_(g, g)]) for g in groups])
+    gsets = [set(g.tolist()) for g in groups]
+    root, nodes = sch.to_tree(z, rd=True)
+    heights = np.array([nd.dist for nd in nodes])
+    split = {int(nodes[i].id) for i in np.argsort(heights)[::-1][: k - 1] if not nodes[i].is_leaf()}
+    iv = 1.0 / np.diag(cov)
+    w = np.zeros(n)
+    stack = [(root, float(budget))]
+    while stack:
+        nd, W = stack.pop()
+        mem = np.asarray(nd.pre_order())
+        if nd.id in split:
+            left, right = nd.get_left(), nd.get_right()
+            lm, rm = np.asarray(left.pre_order()), np.asarray(right.pre_order())
+            ls, rs = set(lm.tolist()), set(rm.tolist())
+            lr = sum(cvar[j] for j, g in enumerate(gsets) if g <= ls)
+            rr = sum(cvar[j] for j, g in enumerate(gsets) if g <= rs)
+            L = _split(1.0 - lr / (lr + rr), W, lo[lm].sum(), hi[lm].sum(), lo[rm].sum(), hi[rm].sum())
+            stack += [(left, L), (right, W - L)]
+        else:
+            w[mem] = scale_into_bounds(iv[mem], lo[mem], hi[mem], W)
+    return w
 
 
 def _two_diff_gap_k(dist: np.ndarray, z: np.ndarray, max_k: int) -> int:
@@ -177,8 +266,9 @@ class HierarchicalRiskParity(Allocator):
         Optimal leaf ordering before seriation (Riskfolio-Lib's default is True;
         PyPortfolioOpt has none). See the module docstring.
     covariance, mandate
-        See :class:`~computefolio.allocate.base.Allocator`. Under a mandate the
-        weights are projected onto the rules (exact Euclidean projection).
+        See :class:`~computefolio.allocate.base.Allocator`. Under a mandate,
+        per-asset bounds by capped recursive bisection (:func:`hrp_weights_capped`);
+        other rules as in :meth:`~computefolio.allocate.base.Allocator._under_rules`.
 
     Attributes
     ----------
@@ -187,6 +277,8 @@ class HierarchicalRiskParity(Allocator):
     order_ : list[str]
         Quasi-diagonal order of the kept symbols.
     """
+
+    handles_constraints = True
 
     def __init__(self, linkage: str = "single", leaf_order: bool = False, *, covariance=None, mandate=None):
         super().__init__(covariance=covariance, mandate=mandate)
@@ -203,7 +295,16 @@ class HierarchicalRiskParity(Allocator):
         order = sch.leaves_list(z)
         self.linkage_ = z
         self.order_ = [ctx.symbols[i] for i in order]
-        return ctx.budget * hrp_weights(ctx.cov, order)
+        w = ctx.budget * hrp_weights(ctx.cov, order)
+        if ctx.constraints is None:
+            return w
+        lo, hi = ctx.constraints.bounds()
+        if (w < lo - 1e-15).any() or (w > hi + 1e-15).any():
+            if (lo < 0).any():
+                return self._project(ctx, w, "the mandate allows shorts")
+            w = hrp_weights_capped(ctx.cov, order, lo, hi, ctx.budget)
+            return self._under_rules(ctx, w, "capped recursive bisection")
+        return self._under_rules(ctx, w, "closed form")
 
 
 class HierarchicalEqualRiskContribution(Allocator):
@@ -227,6 +328,8 @@ class HierarchicalEqualRiskContribution(Allocator):
         Symbol -> cluster label (1..k).
     """
 
+    handles_constraints = True
+
     def __init__(self, linkage: str = "single", n_clusters: int | None = None, max_k: int = 10, *,
                  covariance=None, mandate=None):
         super().__init__(covariance=covariance, mandate=mandate)
@@ -248,4 +351,13 @@ class HierarchicalEqualRiskContribution(Allocator):
         self.n_clusters_ = int(len(np.unique(lab)))
         self.clusters_ = dict(zip(ctx.symbols, lab.tolist()))
         self.linkage_ = z
-        return ctx.budget * herc_weights(ctx.cov, z, k)
+        w = ctx.budget * herc_weights(ctx.cov, z, k)
+        if ctx.constraints is None:
+            return w
+        lo, hi = ctx.constraints.bounds()
+        if (w < lo - 1e-15).any() or (w > hi + 1e-15).any():
+            if (lo < 0).any():
+                return self._project(ctx, w, "the mandate allows shorts")
+            w = herc_weights_capped(ctx.cov, z, k, lo, hi, ctx.budget)
+            return self._under_rules(ctx, w, "capped top-down splits, water-filled clusters")
+        return self._under_rules(ctx, w, "closed form")

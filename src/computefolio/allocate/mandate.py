@@ -525,6 +525,83 @@ class Constraints:
         """True when the only rules are per-asset bounds and the budget."""
         return all(r.kind == "box" or r.name == "budget" for r in self.rules)
 
+    def bound_sources(self, rules=None) -> tuple[list[str | None], list[str | None]]:
+        """Per asset, the name of the box rule giving the tightest lower and upper bound
+        (None where no rule bounds it; ``long_only`` names the 0 floor)."""
+        lo, hi = np.full(self.n, -np.inf), np.full(self.n, np.inf)
+        slo: list[str | None] = [None] * self.n
+        shi: list[str | None] = [None] * self.n
+        for r in (self.rules if rules is None else rules):
+            if r.kind != "box":
+                continue
+            for i in np.flatnonzero(r.lo > lo):
+                lo[i], slo[i] = r.lo[i], r.name
+            for i in np.flatnonzero(r.hi < hi):
+                hi[i], shi[i] = r.hi[i], r.name
+        return slo, shi
+
+    def homogeneous_supported(self) -> bool:
+        """True when risk budgeting applies: long-only bounds (every ``lo >= 0``) and a positive budget."""
+        lo, _ = self.bounds()
+        B = self.budget
+        return B is not None and B > 0 and bool((lo >= 0).all()) and not any(r.kind == "gross" for r in self.rules)
+
+    def homogeneous(self, budget: float | None = None):
+        """The rules as homogeneous rows over ``y`` (any positive multiple of the weights).
+
+        A rule ``a'w <= c`` on weights summing to ``B`` (the budget rule) is the row
+        ``(a - c/B 1)'y <= 0``; per-asset bounds become ``y_i - hi_i 1'y/B <= 0`` and, for
+        ``lo_i > 0``, ``-y_i + lo_i 1'y/B <= 0`` (``lo_i = hi_i`` gives an equality row).
+        Used by constrained risk budgeting (:func:`~computefolio.allocate.riskparity.constrained_risk_budget`).
+
+        Returns
+        -------
+        F : ndarray (m, n)
+            Inequality rows ``F y <= 0``.
+        H : ndarray (p, n)
+            Equality rows ``H y = 0`` (every equality rule except the budget).
+        labels_F, labels_H : list of (rule name, symbol or None)
+            What each row is: the rule and, for per-asset rows, the symbol.
+        other : list of Rule
+            Rules that are not linear rows (turnover, gross leverage): not in ``F``.
+        """
+        B = self.budget if budget is None else budget
+        if B is None or B <= 0:
+            raise ValueError("homogeneous rows need a positive budget rule")
+        n = self.n
+        lo, hi = self.bounds()
+        slo, shi = self.bound_sources()
+        F, lf, H, lh = [], [], [], []
+        one = np.ones(n)
+        for i in range(n):
+            e = np.zeros(n)
+            e[i] = 1.0
+            if np.isfinite(hi[i]) and np.isfinite(lo[i]) and hi[i] - lo[i] <= 1e-15:
+                H.append(e - hi[i] / B * one)
+                lh.append((shi[i] or "bounds", self.symbols[i]))
+                continue
+            if np.isfinite(hi[i]):
+                F.append(e - hi[i] / B * one)
+                lf.append((shi[i], self.symbols[i]))
+            if np.isfinite(lo[i]) and lo[i] > 0:
+                F.append(-e + lo[i] / B * one)
+                lf.append((slo[i], self.symbols[i]))
+        other = []
+        for r in self.rules:
+            if r.kind == "ineq":
+                for k in range(r.A.shape[0]):
+                    F.append(r.A[k] - r.b[k] / B * one)
+                    lf.append((r.name, None))
+            elif r.kind == "eq" and r.name != "budget":
+                for k in range(r.A.shape[0]):
+                    H.append(r.A[k] - r.b[k] / B * one)
+                    lh.append((r.name, None))
+            elif r.kind in ("turnover", "gross"):
+                other.append(r)
+        F = np.array(F) if F else np.zeros((0, n))
+        H = np.array(H) if H else np.zeros((0, n))
+        return F, H, lf, lh, other
+
     # --------------------------------------------------------------- checks
     def breaches(self, w: np.ndarray, tol: float = TOL) -> list[str]:
         """Human lines for the rules ``w`` breaks by more than ``tol``."""
@@ -547,6 +624,44 @@ class Constraints:
         extra = [r for r in rules if r.kind in ("turnover", "gross")]
         if not extra and n and not len(b) and not len(be):
             return True
+        res = self._lp(rules, np.zeros(n))
+        if res is None:
+            return False
+        if res.status == 2:
+            return False
+        if res.status != 0:  # pragma: no cover - numerical trouble: call it feasible and let the solver speak
+            return True
+        # Guard against HiGHS tolerances: accept only if the point meets every rule
+        x = res.x[:n]
+        return all(r.violation(x) <= 1e-6 for r in rules)
+
+    def max_investable(self) -> float | None:
+        """The largest ``sum(w)`` the rules allow with the budget rule relaxed to ``sum(w) <= budget``
+        (an LP); None when no book meets the other rules at all."""
+        B = self.budget
+        rules = [r for r in self.rules if r.name != "budget"]
+        if B is not None:
+            rules.append(Rule.ineq("budget", np.ones((1, self.n)), np.array([B])))
+        res = self._lp(rules, -np.ones(self.n))
+        if res is None or res.status != 0:
+            return None
+        return float(-res.fun)
+
+    def with_budget(self, budget: float, detail: str) -> "Constraints":
+        """A copy whose budget rule is ``sum(w) = budget``."""
+        rules = [r for r in self.rules if r.name != "budget"]
+        rules.append(Rule.eq("budget", np.ones(self.n), budget, detail))
+        return Constraints(symbols=list(self.symbols), rules=rules, skipped=list(self.skipped), name=self.name)
+
+    def _lp(self, rules, cost):
+        """HiGHS LP ``min cost'w`` over ``rules`` (``|w - c| <= u`` variables for turnover/gross)."""
+        n = self.n
+        lo, hi = self.bounds(rules)
+        if (lo > hi + 1e-12).any():
+            return None
+        A, b = self.linear("ineq", rules)
+        Ae, be = self.linear("eq", rules)
+        extra = [r for r in rules if r.kind in ("turnover", "gross")]
         from scipy.optimize import linprog
 
         nv = n * (1 + len(extra))
@@ -571,15 +686,35 @@ class Constraints:
         A_ub = np.vstack(A_rows) if A_rows else None
         b_ub = np.concatenate(b_rows) if b_rows else None
         A_eq = np.hstack([Ae, np.zeros((Ae.shape[0], nv - n))]) if len(be) else None
-        res = linprog(np.zeros(nv), A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=be if len(be) else None,
-                      bounds=bounds, method="highs")
-        if res.status == 2:
-            return False
-        if res.status != 0:  # pragma: no cover - numerical trouble: call it feasible and let the solver speak
-            return True
-        # Guard against HiGHS tolerances: accept only if the point meets every rule
-        x = res.x[:n]
-        return all(r.violation(x) <= 1e-6 for r in rules)
+        c = np.concatenate([np.asarray(cost, float), np.zeros(nv - n)])
+        return linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=be if len(be) else None,
+                       bounds=bounds, method="highs")
+
+    def active(self, w: np.ndarray, tol: float = 1e-9) -> list[str]:
+        """Rules at their limit for ``w`` (slack at most ``tol``), one line each, with the assets
+        for per-asset rules (``"assets.max: NVDA, DLR"``); the budget and 0 floors are left out."""
+        w = np.asarray(w, float)
+        out = []
+        slo, shi = self.bound_sources()
+        lo, hi = self.bounds()
+        at_hi: dict[str, list[str]] = {}
+        at_lo: dict[str, list[str]] = {}
+        for i, s in enumerate(self.symbols):
+            if np.isfinite(hi[i]) and w[i] >= hi[i] - tol and shi[i]:
+                at_hi.setdefault(shi[i], []).append(s)
+            if np.isfinite(lo[i]) and lo[i] > 0 and w[i] <= lo[i] + tol and slo[i]:
+                at_lo.setdefault(slo[i], []).append(s)
+        for name, syms in at_hi.items():
+            out.append(f"{name}: {', '.join(syms)}")
+        for name, syms in at_lo.items():
+            out.append(f"{name} (floor): {', '.join(syms)}")
+        for r in self.rules:
+            if r.kind == "ineq" and np.max(r.A @ w - r.b) >= -tol:
+                out.append(r.name)
+            elif r.kind in ("turnover", "gross") and r.violation(w) <= tol and \
+                    (np.abs(w - (r.w0 if r.kind == "turnover" else 0.0)).sum() >= r.limit - tol):
+                out.append(r.name)
+        return out
 
     def conflicting_rules(self) -> list[Rule]:
         """A minimal subset of rules that cannot hold together (deletion filter).

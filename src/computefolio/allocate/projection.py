@@ -27,7 +27,51 @@ import numpy as np
 from ..errors import SolverError
 from .mandate import TOL, Constraints
 
-__all__ = ["project", "project_box_budget"]
+__all__ = ["project", "project_box_budget", "scale_into_bounds"]
+
+
+def scale_into_bounds(p: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> np.ndarray:
+    """Proportional water-filling: ``w_i = clip(t p_i, lo_i, hi_i)`` with ``t`` making ``sum(w) = budget``.
+
+    The rule that keeps a heuristic's own proportions under per-asset bounds: assets at a
+    cap (or floor) are held there and every other asset keeps its ratio to the others
+    (inverse volatility stays inverse volatility among the uncapped names; equal weight
+    stays equal). ``t`` is exact: found between consecutive breakpoints ``lo_i/p_i``,
+    ``hi_i/p_i``, then solved on the free set. Requires ``p > 0`` and
+    ``sum(lo) <= budget <= sum(hi)``.
+    """
+    p = np.asarray(p, float)
+    lo = np.asarray(lo, float)
+    hi = np.asarray(hi, float)
+    lo = np.where(np.isfinite(lo), lo, 0.0)
+    if lo.sum() > budget + 1e-12 or hi.sum() < budget - 1e-12:
+        raise SolverError(f"bounds cannot reach the budget {budget:g}")
+    x = p * (budget / p.sum())
+    if (x >= lo).all() and (x <= hi).all():
+        return x
+    bps = np.unique(np.concatenate([lo / p, np.where(np.isfinite(hi), hi / p, np.inf)]))
+    bps = bps[np.isfinite(bps)]
+
+    def total(t):
+        return np.clip(t * p, lo, hi).sum()
+
+    a, b = 0, len(bps) - 1
+    if total(bps[b]) < budget:  # pragma: no cover - sum(hi) >= budget with finite hi
+        b_t = bps[b]
+    else:
+        while b - a > 1:
+            m = (a + b) // 2
+            if total(bps[m]) >= budget:
+                b = m
+            else:
+                a = m
+        b_t = bps[b]
+    t_lo, t_hi = (bps[a], b_t) if total(bps[a]) <= budget else (0.0, bps[a])
+    mid = 0.5 * (t_lo + t_hi)
+    free = (mid * p > lo) & (mid * p < hi)
+    fixed = np.where(mid * p <= lo, lo, 0.0).sum() + np.where(mid * p >= hi, hi, 0.0).sum()
+    t = (budget - fixed) / p[free].sum() if free.any() else t_hi
+    return np.clip(t * p, lo, hi)
 
 
 def project_box_budget(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: float) -> np.ndarray:

@@ -32,7 +32,7 @@ from scipy.linalg import cho_factor, cho_solve
 from ..errors import SolverError
 from .base import Allocator, FitContext
 
-__all__ = ["RiskParity", "risk_budget_weights"]
+__all__ = ["RiskParity", "risk_budget_weights", "constrained_risk_budget"]
 
 
 @numba.njit(cache=True)
@@ -121,6 +121,289 @@ def risk_budget_weights(cov: np.ndarray, budgets: np.ndarray | None = None, *, t
     return w, {"sweeps": int(sweeps), "iterations": it, "max_error": max_err}
 
 
+# ----------------------------------------------------------------------------- constrained risk budgeting
+def _face_newton(R, beta, C, y, *, tol=1e-13, max_iter=200):
+    """Minimize ``1/2 y'Ry - beta'log y`` subject to ``C y = 0`` (infeasible-start Newton,
+    Boyd & Vandenberghe 2004, algorithm 10.2), from a positive ``y``.
+
+    Returns ``(y, nu, iterations)`` with ``Ry - beta/y + C'nu = 0`` and ``Cy = 0``, or None
+    when the face has no positive point (the iteration cannot make progress).
+    """
+    k = C.shape[0]
+    nu = np.zeros(k)
+
+    def resid(y, nu):
+        g = R @ y - beta / y
+        rd = g + C.T @ nu if k else g
+        rp = C @ y if k else np.zeros(0)
+        return g, rd, rp
+
+    g, rd, rp = resid(y, nu)
+    scale = 1.0
+    for it in range(1, max_iter + 1):
+        K = R + np.diag(beta / (y * y))
+        try:
+            cf = cho_factor(K, check_finite=False)
+        except np.linalg.LinAlgError:  # pragma: no cover - K is PD: R PSD plus a positive diagonal
+            return None
+        if k:
+            KiC = cho_solve(cf, C.T, check_finite=False)
+            Kig = cho_solve(cf, g, check_finite=False)
+            S = C @ KiC
+            rhs = rp - C @ Kig
+            try:
+                nu_new = np.linalg.solve(S, rhs)
+            except np.linalg.LinAlgError:
+                nu_new = np.linalg.lstsq(S, rhs, rcond=None)[0]
+            d = -(Kig + KiC @ nu_new)
+        else:
+            nu_new = nu
+            d = -cho_solve(cf, g, check_finite=False)
+        r0 = np.sqrt(float(rd @ rd) + float(rp @ rp)) if k else float(np.sqrt(rd @ rd))
+        neg = d < 0
+        t = 1.0
+        if neg.any():
+            t = min(1.0, 0.99 * float(np.min(y[neg] / -d[neg])))
+        while True:
+            yn = y + t * d
+            nun = nu + t * (nu_new - nu) if k else nu
+            gn, rdn, rpn = resid(yn, nun)
+            r1 = np.sqrt(float(rdn @ rdn) + float(rpn @ rpn)) if k else float(np.sqrt(rdn @ rdn))
+            if r1 <= (1.0 - 0.01 * t) * r0 or t < 1e-12:
+                break
+            t *= 0.5
+        if t < 1e-12:
+            return None
+        y, nu, g, rd, rp = yn, nun, gn, rdn, rpn
+        if it == 1:
+            scale = max(1.0, float(np.max(np.abs(beta / y))))
+        if float(np.max(np.abs(rd))) <= tol * scale and (not k or float(np.max(np.abs(rp))) <= tol * scale) \
+                and t == 1.0:
+            return y, nu, it
+    return None
+
+
+def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray | None = None,
+                            H: np.ndarray | None = None, *, budget: float = 1.0, start: np.ndarray | None = None,
+                            active=None, tol: float = 1e-11, max_rounds: int | None = None,
+                            fallback: bool = True) -> tuple[np.ndarray, dict]:
+    """Constrained risk budgeting (Richard & Roncalli, 2019) under homogeneous linear rules.
+
+    Solves ::
+
+        min_y  1/2 y' Sigma y - sum_i b_i log y_i   s.t.  F y <= 0,  H y = 0,
+
+    and returns ``w = budget * y / sum(y)``. The rules are the *homogenized* mandate: a rule
+    ``a'w <= c`` on weights summing to ``B`` becomes ``(a - c/B 1)'y <= 0`` (the cone over the
+    feasible set, Cornuejols & Tutuncu 2007 section 8.2), so the solution does not depend on the
+    scale of ``y``. This is skfolio's ``RiskBudgeting`` formulation (``b'log w >= 0`` with a
+    homogenizing factor) and minimizes ``log sigma(w) - b'log w`` over the mandate's feasible
+    set. At the optimum ``y'Sigma y = 1`` and the KKT conditions read ::
+
+        RC_i(w) - b_i = -y_i (F'mu + H'nu)_i,   mu >= 0,   mu_j (F y)_j = 0,
+
+    where ``RC_i`` are shares of variance: when no rule binds the shares equal the budgets
+    exactly; otherwise each binding rule ``j`` moves asset ``i``'s share by
+    ``-y_i mu_j F_ji`` (the moves of one rule sum to 0 over the assets).
+
+    Solver: the unconstrained Spinu solution, then a primal-dual active-set method
+    (Hintermueller, Ito & Kunisch 2002) whose faces are solved exactly by infeasible-start
+    Newton on the correlation scale; cycling falls back to adding one rule at a time, then
+    to cvxpy/Clarabel (exponential cone), polished by the same active-set step.
+
+    Parameters
+    ----------
+    cov : ndarray (n, n)
+    budgets : ndarray (n,)
+        Positive risk budgets (normalized to sum 1).
+    F, H : ndarray (m, n), (p, n), optional
+        Homogeneous inequality and equality rows in weight space.
+    budget : float
+        Sum of the returned weights.
+    start : ndarray (n,), optional
+        Positive starting point (e.g. a previous solution); default: the unconstrained one.
+    active : iterable of int, optional
+        Initial working set (rows of ``F`` believed active).
+
+    Returns
+    -------
+    w : ndarray (n,)
+    info : dict
+        ``active`` (rows of ``F`` in the final working set), ``mu`` (their multipliers, same
+        order), ``nu`` (multipliers of ``H``), ``y`` (the solution on the correlation scale,
+        ``y_i = sigma_i y_i``), ``shares`` (risk shares), ``rounds``, ``newton`` (Newton steps),
+        ``method``, ``kkt`` (largest stationarity residual of the share equation),
+        ``feasibility`` (largest ``(F y)_+`` on the weights' scale).
+    """
+    n = cov.shape[0]
+    b = np.asarray(budgets, dtype=float)
+    if b.shape != (n,) or (b <= 0).any() or not np.isfinite(b).all():
+        raise ValueError("risk budgets must be positive and finite, one per asset")
+    b = b / b.sum()
+    F = np.zeros((0, n)) if F is None else np.atleast_2d(np.asarray(F, float))
+    H = np.zeros((0, n)) if H is None else np.atleast_2d(np.asarray(H, float))
+    sd = np.sqrt(np.diag(cov))
+    R = cov / np.outer(sd, sd)
+    # rows on the correlation scale (y~ = sd * y), each of unit norm
+    Ft = F / sd
+    fn = np.linalg.norm(Ft, axis=1)
+    fn[fn == 0] = 1.0
+    Ft = Ft / fn[:, None]
+    Ht = H / sd
+    hn = np.linalg.norm(Ht, axis=1)
+    hn[hn == 0] = 1.0
+    Ht = Ht / hn[:, None]
+    m = Ft.shape[0]
+    info: dict = {"method": "unconstrained", "rounds": 0, "newton": 0}
+    if start is None:
+        w0, _ = risk_budget_weights(cov, b)
+        y = w0 * sd
+    else:
+        y = np.asarray(start, float) * sd
+        if (y <= 0).any():
+            y = np.where(y > 0, y, 1e-8 * max(float(y.max()), 1e-8))
+    y = y / np.sqrt(float(y @ R @ y))
+    ftol = tol
+    W = set() if active is None else {int(j) for j in active}
+    if start is None and not W and not len(H):
+        viol = Ft @ y
+        if not m or float(viol.max()) <= ftol:
+            return _crb_result(y, sd, R, b, Ft, fn, Ht, hn, [], np.zeros(0), np.zeros(0), budget, info)
+    max_rounds = max_rounds or 4 * (m + 2) + 20
+    visited: set = set()
+    one_at_a_time = False
+    for rnd in range(1, max_rounds + 1):
+        act = sorted(W)
+        C = np.vstack([Ht, Ft[act]]) if (len(H) or act) else np.zeros((0, n))
+        out = _face_newton(R, b, C, y)
+        if out is None:
+            break
+        y, nu, its = out
+        info["newton"] += its
+        info["rounds"] = rnd
+        p = len(H)
+        mu = nu[p:]
+        viol = Ft @ y
+        viol[act] = -np.inf
+        drop = [act[k] for k in range(len(act)) if mu[k] < -ftol]
+        add = [j for j in np.flatnonzero(viol > ftol)]
+        if not drop and not add:
+            info["method"] = "active set" if not one_at_a_time else "active set (one rule at a time)"
+            return _crb_result(y, sd, R, b, Ft, fn, Ht, hn, act, mu, nu[:p], budget, info)
+        key = frozenset(W)
+        if key in visited:
+            one_at_a_time = True
+        visited.add(key)
+        if one_at_a_time:
+            if add:
+                W.add(int(add[int(np.argmax(viol[add]))]))
+            else:
+                k = int(np.argmin(mu))
+                W.discard(act[k])
+        else:
+            W = (W - set(drop)) | {int(j) for j in add}
+    if not fallback:
+        raise SolverError("constrained risk budgeting: active-set method did not converge")
+    return _crb_clarabel(cov, b, F, H, sd, R, Ft, fn, Ht, hn, budget, info, tol)
+
+
+def _crb_result(y, sd, R, b, Ft, fn, Ht, hn, act, mu, nu, budget, info):
+    shares = y * (R @ y) / float(y @ R @ y)
+    C = np.vstack([Ht, Ft[act]]) if (len(Ht) or len(act)) else np.zeros((0, len(y)))
+    lam = np.concatenate([nu, mu])
+    corr = y * (C.T @ lam) if len(lam) else np.zeros(len(y))
+    # effect of each row on each asset's risk share: shares - b = sum over rows of effects
+    effects = -(y[None, :] * C) * lam[:, None] if len(lam) else np.zeros((0, len(y)))
+    info.update(active=list(act), mu=np.asarray(mu, float), nu=np.asarray(nu, float), y=y,
+                shares=shares, kkt=float(np.max(np.abs(shares - b + corr))),
+                feasibility=float(max(np.max(Ft @ y, initial=0.0), 0.0)),
+                row_scale=fn, eq_scale=hn, effects=effects,
+                effect_rows=[("H", j) for j in range(len(Ht))] + [("F", j) for j in act])
+    x = y / sd
+    return budget * x / x.sum(), info
+
+
+def _crb_clarabel(cov, b, F, H, sd, R, Ft, fn, Ht, hn, budget, info, tol):
+    """cvxpy/Clarabel on the correlation scale, then the active-set polish from its active rows."""
+    import cvxpy as cp
+
+    n = len(b)
+    L = np.linalg.cholesky(R + 1e-14 * np.eye(n))
+    y = cp.Variable(n)
+    cons = []
+    if len(Ft):
+        cons.append(Ft @ y <= 0)
+    if len(Ht):
+        cons.append(Ht @ y == 0)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(L.T @ y) - b @ cp.log(y)), cons)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10, max_iter=300)
+    except cp.error.SolverError as exc:  # pragma: no cover
+        raise SolverError(f"constrained risk budgeting: Clarabel failed ({exc})") from None
+    if y.value is None or prob.status not in ("optimal", "optimal_inaccurate"):
+        raise SolverError(f"constrained risk budgeting: Clarabel status {prob.status}")
+    yv = np.maximum(np.asarray(y.value, float), 1e-300)
+    act = [int(j) for j in np.flatnonzero(Ft @ yv >= -1e-7)] if len(Ft) else []
+    try:
+        w, inf2 = constrained_risk_budget(cov, b, F, H, budget=budget, start=yv / sd, active=act, tol=tol,
+                                          fallback=False)
+        inf2["method"] = "clarabel, polished by the active set"
+        return w, inf2
+    except SolverError:
+        C = Ht
+        mu = np.zeros(len(act))
+        info["method"] = f"clarabel ({prob.status})"
+        res = _crb_result(yv, sd, R, b, Ft, fn, Ht, hn, act, mu, np.zeros(len(Ht)), budget, info)
+        res[1]["kkt"] = float("nan")
+        return res
+
+
+def risk_budget_under(cov: np.ndarray, budgets: np.ndarray, cons, *, start=None, active=None,
+                      tol: float = 1e-10) -> tuple[np.ndarray, dict]:
+    """Constrained risk budgeting under a compiled mandate (:class:`~computefolio.allocate.mandate.Constraints`).
+
+    Every linear rule (bounds, groups, compute exposure, cash through the budget) enters
+    :func:`constrained_risk_budget` as a homogeneous row. Turnover and gross leverage are not
+    linear rows: the caller checks them on the answer (``report["unsupported"]``).
+
+    Returns
+    -------
+    w : ndarray
+    report : dict
+        ``binding``: lines naming the binding rules (``"assets.max: DLR, EQIX"``, multiplier
+        above ``tol``); ``effects``: rule label -> per-asset change of risk share caused by it
+        (sums to ``shares - budgets``); ``labels``; ``info`` (the solver's); ``unsupported``:
+        rules not applied (turnover, gross).
+    """
+    F, H, lf, lh, other = cons.homogeneous()
+    try:
+        w, info = constrained_risk_budget(cov, budgets, F, H, budget=cons.budget, start=start, active=active,
+                                          fallback=False)
+    except SolverError:
+        cons.check_feasible()  # an infeasible mandate is named, not handed to a solver
+        w, info = constrained_risk_budget(cov, budgets, F, H, budget=cons.budget, start=start, active=active)
+    effects: dict[str, np.ndarray] = {}
+    binding: dict[str, list[str]] = {}
+    strength = info["effects"]
+    for k, (kind, j) in enumerate(info["effect_rows"]):
+        name, sym = (lh if kind == "H" else lf)[j]
+        lam = (info["nu"][j] if kind == "H" else info["mu"][k - len(info["nu"])])
+        if kind == "F" and lam <= tol:
+            continue
+        label = name if sym is None else f"{name}: {sym}"
+        effects[label] = effects.get(label, 0.0) + strength[k]
+        binding.setdefault(name, [])
+        if sym is not None:
+            binding[name].append(sym)
+    lines = [f"{name}: {', '.join(syms)}" if syms else name for name, syms in binding.items()]
+    return w, {"binding": lines, "effects": effects, "info": info, "labels": (lf, lh),
+               "unsupported": [r for r in other if r.violation(w) > 1e-9]}
+
+
 class RiskParity(Allocator):
     """Risk budgeting (Maillard, Roncalli & Teiletche, 2010): each asset's share
     of portfolio variance equals its budget; equal budgets give ERC.
@@ -143,6 +426,8 @@ class RiskParity(Allocator):
         ``iterations`` (Newton steps) and ``max_error`` (max |RC share - budget|).
     """
 
+    handles_constraints = True
+
     def __init__(self, budgets=None, *, covariance=None, mandate=None):
         super().__init__(covariance=covariance, mandate=mandate)
         self.budgets = budgets
@@ -164,8 +449,27 @@ class RiskParity(Allocator):
         if len(ctx.symbols) == 1:
             self.budgets_ = pd.Series([1.0], index=ctx.symbols)
             return np.array([ctx.budget])
-        w, info = risk_budget_weights(ctx.cov, b)
-        self.budgets_ = pd.Series(np.full(len(w), 1 / len(w)) if b is None else b / b.sum(), index=ctx.symbols)
-        self.diagnostics_.update(info)
-        self._status = "optimal (Spinu objective: coordinate descent + Newton)"
-        return ctx.budget * w
+        n = len(ctx.symbols)
+        bb = np.full(n, 1.0 / n) if b is None else b / b.sum()
+        self.budgets_ = pd.Series(bb, index=ctx.symbols)
+        cons = ctx.constraints
+        if cons is None or not cons.homogeneous_supported():
+            w, info = risk_budget_weights(ctx.cov, b)
+            self.diagnostics_.update(info)
+            self._status = "Spinu objective: coordinate descent + Newton"
+            w = ctx.budget * w
+            if cons is not None:
+                return self._project(ctx, w, "risk budgeting is long-only; the mandate allows shorts")
+            return w
+        w, rep = risk_budget_under(ctx.cov, bb, cons)
+        info = rep["info"]
+        self.diagnostics_.update({"method": info["method"], "rounds": info["rounds"], "newton": info["newton"],
+                                  "kkt_residual": info["kkt"],
+                                  "max_error": float(np.max(np.abs(info["shares"] - bb)))})
+        self.risk_effects_ = {k: pd.Series(v, index=ctx.symbols) for k, v in rep["effects"].items()}
+        self._status = f"constrained risk budgeting, Richard & Roncalli 2019; {info['method']}"
+        if rep["binding"]:
+            self._set_status("binding", binding=rep["binding"])
+        if rep["unsupported"]:
+            return self._project(ctx, w, "; ".join(f"{r.name} ({r.detail}) binds" for r in rep["unsupported"]))
+        return w

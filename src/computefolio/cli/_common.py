@@ -313,6 +313,8 @@ def emit_json(obj: Any, dest: Optional[str | Path], *, what: str = "JSON") -> bo
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         return True
+    if str(dest).startswith("-"):
+        raise typer.BadParameter(f"--json needs a path or '-' after it; got {str(dest)!r} (an option?)")
     p = Path(dest)
     if p.suffix.lower() in (".csv", ".gz", ".parquet", ".yaml", ".yml", ".duckdb", ".html", ".py"):
         raise typer.BadParameter(f"--json {dest}: that looks like an input file, not a JSON output; "

@@ -25,7 +25,9 @@ from rich.table import Table
 
 from ..data.store import Store
 from ..data.validate import ValidationReport, check as check_data
-from ._common import app, console, err_console, guard
+from rich.markup import escape
+
+from ._common import app, console, emit_json, err_console, fmt_num, guard, json_option
 
 data_app = typer.Typer(help="Import, check and list market data (DuckDB store).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -45,8 +47,10 @@ def _universe(path: Optional[Path], none: bool = False):
 
 
 def _fmt_value(v) -> str:
-    if v is None or pd.isna(v):
-        return ""
+    """A finding's value: 'missing' / 'infinite' in words, whole numbers with separators."""
+    x = fmt_num(v)
+    if x in ("missing", "infinite", "-infinite"):
+        return x
     v = float(v)
     if v == int(v) and abs(v) < 1e12:
         return f"{int(v):,}"
@@ -63,14 +67,14 @@ def print_report(report: ValidationReport, limit: int = 50, title: str = "Data c
         for f in shown:
             by_source.setdefault(f.source, []).append(f)
         for src, items in by_source.items():
-            t = Table(title=f"source: {src}" if src else None, title_justify="left")
+            t = Table(title=f"source: {escape(src)}" if src else None, title_justify="left")
             for c, j in (("", "left"), ("check", "left"), ("symbol", "left"), ("date", "left"), ("value", "right")):
                 t.add_column(c, justify=j, no_wrap=True)
             t.add_column("message", overflow="fold", ratio=1)
             for f in items:
                 sev = "[red]E[/]" if f.severity == "error" else "[yellow]W[/]"
                 d = "" if f.date is None or pd.isna(f.date) else str(pd.Timestamp(f.date).date())
-                t.add_row(sev, f.check, f.symbol, d, _fmt_value(f.value), f.message)
+                t.add_row(sev, f.check, escape(f.symbol), d, _fmt_value(f.value), escape(f.message))
             console.print(t)
         c = Table(title="Findings per check")
         for col, j in (("severity", "left"), ("check", "left"), ("count", "right")):
@@ -79,9 +83,9 @@ def print_report(report: ValidationReport, limit: int = 50, title: str = "Data c
             c.add_row(r.severity, r.check, f"{r.count:,}")
         console.print(c)
     for n in report.notes:
-        console.print(f"[dim]note: {n}[/]", highlight=False)
+        console.print(f"[dim]note: {escape(n)}[/]", highlight=False)
     style = "bold green" if report.ok else "bold red"
-    console.print(f"[{style}]{report.summary()}[/]", highlight=False)
+    console.print(f"[{style}]{escape(report.summary())}[/]", highlight=False)
 
 
 @data_app.command("import")
@@ -149,13 +153,16 @@ def check_cmd(
     universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML: calendars and asset classes (default: the shipped one)."),
     no_universe: bool = typer.Option(False, "--no-universe", help="Check every row; infer calendars and classes from the symbols and data."),
     listed_only: bool = typer.Option(False, "--listed-only", help="Leave out rows outside each asset's listed dates in the universe."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    json_out: Optional[str] = json_option("Write the report as JSON to PATH ('-' for stdout, then without the "
+                                          "tables)."),
     priority: Optional[str] = typer.Option(None, "--priority", help="Also check the series spliced from these sources, most preferred first (comma-separated names)."),
     plan: Optional[Path] = typer.Option(None, "--plan", help="Also check the series a source plan (primary.csv) selects."),
     symbols: Optional[str] = typer.Option(None, "--symbols", help="Check only these symbols (comma-separated)."),
-    limit: int = typer.Option(50, "--limit", help="Findings shown in the table."),
-    stale_run: int = typer.Option(5, "--stale-run", help="Identical closes in a row reported as stale."),
-    jump: float = typer.Option(1.0, "--jump", help="Extreme one-day move (simple return; 1.0 = +100%/-50%)."),
+    limit: int = typer.Option(50, "--limit", min=0, help="Findings shown in the table."),
+    stale_run: int = typer.Option(5, "--stale-run", min=2, max=100_000,
+                                  help="Identical closes in a row reported as stale."),
+    jump: float = typer.Option(1.0, "--jump", min=0.01, max=1000.0,
+                               help="Extreme one-day move (simple return; 1.0 = +100%/-50%)."),
 ) -> None:
     """Validate prices; exit 1 when an error is found (warnings alone exit 0)."""
     u = _universe(universe, no_universe)
@@ -170,10 +177,9 @@ def check_cmd(
             report = check_data(None, store=st, universe=u, priority=prio, plan=plan, symbols=syms,
                                 stale_run=stale_run, jump=jump, listed_only=listed_only)
             what = str(st.path)
-    if as_json:
-        typer.echo(report.to_json())
-    else:
+    if json_out != "-":
         print_report(report, limit=limit, title=f"Check of {what}")
+    emit_json(report.to_dict(), json_out, what="data check report")
     if not report.ok:
         raise typer.Exit(code=1)
 

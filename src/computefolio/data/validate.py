@@ -163,10 +163,11 @@ class Finding:
     source: str = ""
     ratio: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, raw: bool = False) -> dict:
+        """JSON-ready dict; ``value`` None when missing or not finite (kept as is with ``raw``)."""
         d = asdict(self)
         d["date"] = None if self.date is None or pd.isna(self.date) else pd.Timestamp(self.date).date().isoformat()
-        d["value"] = _json_number(self.value)
+        d["value"] = (None if self.value is None else float(self.value)) if raw else _json_number(self.value)
         return d
 
 
@@ -228,13 +229,19 @@ class ValidationReport:
         return f"{len(self.errors)} errors, {len(self.warnings)} warnings in {self.rows:,} rows ({detail})"
 
     def to_dict(self, limit: int | None = None) -> dict:
-        """JSON-ready dict: ok, counts, notes and findings (first ``limit`` when given)."""
+        """JSON-ready dict: ok, counts, notes and findings (first ``limit`` when given).
+
+        Under the one JSON rule (:mod:`computefolio._json`): a value that is not finite (a
+        jump from a price near zero) is None and listed under ``"nonfinite"``.
+        """
+        from .._json import json_safe
+
         items = self.findings if limit is None else self.findings[:limit]
-        return {
+        return json_safe({
             "ok": self.ok, "rows": self.rows, "errors": len(self.errors), "warnings": len(self.warnings),
             "counts": {f"{r.severity}:{r.check}": int(r.count) for r in self.counts().itertuples()},
-            "notes": list(self.notes), "findings": [f.to_dict() for f in items],
-        }
+            "notes": list(self.notes), "findings": [f.to_dict(raw=True) for f in items],
+        })
 
     def to_json(self, limit: int | None = None) -> str:
         """Strict JSON (the one rule of :mod:`computefolio._json`: no NaN or Infinity)."""
@@ -630,11 +637,13 @@ def _series_checks(df, cals, classes, *, stale_run, jump, split_tol, split_ratio
             g, dates, p = g[pos], dates[pos], p[pos]
             if len(p) < 2:
                 continue
-        lr = np.log(p[1:] / p[:-1])
+        with np.errstate(over="ignore", divide="ignore"):
+            lr = np.log(p[1:] / p[:-1])
         for j in np.flatnonzero(np.abs(lr) > jump_lim):
             i = j + 1
-            out.append(_mk(WARNING, "extreme_jump", src, sym, dates[i], math.expm1(lr[j]),
-                           f"{pcol} {p[j]:g} -> {p[i]:g} ({math.expm1(lr[j]):+.1%}) since {_day(dates[j])}"))
+            ret = math.expm1(lr[j]) if lr[j] < 700 else math.inf  # a price near 0 and back: x1e300
+            out.append(_mk(WARNING, "extreme_jump", src, sym, dates[i], ret,
+                           f"{pcol} {p[j]:g} -> {p[i]:g} ({ret:+.1%}) since {_day(dates[j])}"))
         if cls in _NO_SPLIT_CLASSES:
             continue
         origin = g["origin"].to_numpy() if has_origin else None

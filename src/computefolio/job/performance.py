@@ -42,7 +42,7 @@ import pandas as pd
 
 from .. import attribution as A
 from .. import metrics as M
-from ..report import column, quantity, table
+from ..report import column, quantity, table, words
 from ..strategy import Strategy
 from ..universe import Universe
 
@@ -522,10 +522,12 @@ def executive_summary(results: dict) -> dict:
     headline (return against each benchmark), trailing, volatility and VaR against the
     budgets, attribution (largest contributors and detractors), stress (the worst
     scenario), mandate (breaches), data (validation, simulated data, stale prices and
-    other caveats, ``warnings``).
+    other caveats, ``warnings``). ``caveats`` are dicts ``{"severity", "label", "text"}``:
+    the run's own (``results["caveats"]["items"]``) first, then notes on how numbers here
+    were made.
     """
     out: list[str] = []
-    caveats: list[str] = []
+    caveats: list[dict] = []
     conv = results.get("conventions") or {}
     cur = conv.get("currency", "USD")
     head = {r.get("book"): r for r in _rows(results.get("headline"))}
@@ -604,34 +606,37 @@ def executive_summary(results: dict) -> dict:
         na = [r for r in mand if r.get("status") == "n/a"]
         if br:
             out.append(f"Mandate: {len(br)} of {len(mand)} rules breached on the final book: "
-                       + "; ".join(f"{r['rule']} by {_pct(r.get('breach'), 2)}" for r in br[:4]) + ".")
+                       + "; ".join(f"{words(r['rule'])} by {_pct(r.get('breach'), 2)}" for r in br[:4]) + ".")
         else:
             out.append(f"Mandate: all {len(mand) - len(na)} checked rules hold on the final book"
                        + (f" ({len(na)} could not be checked)" if na else "") + ".")
     data = results.get("data") or {}
-    if data.get("simulated"):
-        caveats.append("Every price is simulated by the built-in sample market: no number here describes real assets.")
+    cav = results.get("caveats")
+
+    def note(severity: str, label: str, text: str) -> None:
+        if text and all(c["text"] != text for c in caveats):
+            caveats.append({"severity": severity, "label": label, "text": text})
+
+    if isinstance(cav, dict) and cav.get("items"):
+        for it in cav["items"]:
+            note(it.get("severity", "note"), it.get("class_name") or words(it.get("class", "")), str(it.get("text", "")))
+    elif isinstance(cav, list):
+        for it in cav:
+            note("note", "", str(it.get("text", it)) if isinstance(it, dict) else str(it))
+    if data.get("simulated") and not any(c["label"] == "simulated data" for c in caveats):
+        note("warning", "simulated data", "every price is simulated by the built-in sample market: no number here "
+                                          "describes real assets")
     line = (data.get("validation") or {}).get("line")
-    if line:
-        caveats.append(f"Data validation: {line}.")
-    for key in ("caveats", "data_caveats", "stale"):
-        v = results.get(key)
-        if isinstance(v, list):
-            caveats.extend(str(x.get("message", x)) if isinstance(x, dict) else str(x) for x in v)
-        elif isinstance(v, dict):
-            rows = v.get("rows") if "rows" in v else None
-            if rows:
-                caveats.extend("; ".join(f"{k}: {x}" for k, x in r.items() if x is not None) for r in rows[:6])
-            elif v.get("lines"):
-                caveats.extend(str(x) for x in v["lines"])
+    if line and not any(line in c["text"] for c in caveats):
+        note("note", "data validation", line)
     rf = results.get("risk_free") or {}
     if rf.get("label"):
-        caveats.append(f"Sharpe, Sortino and alpha in the tear-sheet tables use {rf['label']}"
-                       + (f" ({rf['note']})" if rf.get("note") else "") + ".")
+        note("note", "risk-free rate", f"Sharpe, Sortino and alpha in the tear-sheet tables use {rf['label']}"
+                                       + (f" ({rf['note']})" if rf.get("note") else ""))
     nw = len(results.get("warnings") or [])
     if nw:
-        caveats.append(f"{nw} run warning{'s' if nw != 1 else ''} (listed under Data).")
-    return {"sentences": out, "caveats": list(dict.fromkeys(caveats))}
+        note("note", "run warnings", f"{nw} run warning{'s' if nw != 1 else ''}, listed under Data")
+    return {"sentences": out, "caveats": caveats}
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -678,10 +683,14 @@ def add_performance(results: dict, strategy: Strategy, *, universe: Universe, ma
     rb = {}
     for ref in ("QQQ", "BTC"):
         if ref in books:
-            rb[f"to {ref} (lead-lag corrected)"] = M.rolling_beta(r, books[ref].returns, win, lags=1)
+            rb[f"to {ref}, same date"] = M.rolling_beta(r, books[ref].returns, win, lags=0)
+            rb[f"to {ref}, lead-lag"] = M.rolling_beta(r, books[ref].returns, win, lags=1)
     if rb:
         series["rolling_beta"] = _series(pd.DataFrame(rb).dropna(how="all"), "ratio", btxt, window=win,
-                                         note="Dimson beta: covariances at lags -1, 0, +1 over the benchmark's variance")
+                                         note="same date = cov(r_t, b_t) / var(b); lead-lag = Dimson (1979) sum of "
+                                              "the covariances at lags -1, 0, +1 over var(b), which corrects for "
+                                              "crypto closing at 00:00 UTC and US equities at 16:00 New York but is "
+                                              "noisier (it also picks up the benchmark's own autocorrelation)")
     if result.weights is not None and len(result.weights):
         try:
             att, aser = attribution_section(strategy, universe, market, result, btxt, ppy)

@@ -81,15 +81,19 @@ def thin(series: dict, max_points: int = MAX_POINTS) -> dict:
 
 
 def line_chart(series: dict | None, title: str, ytitle: str, *, log: bool = False,
-               fill_zero: bool = False, ref: float | None = None) -> go.Figure | None:
-    """One line per column of ``series``; ``ref`` draws a dotted reference level."""
+               fill_zero: bool = False, ref: float | None = None, pair_styles: bool = False) -> go.Figure | None:
+    """One line per column of ``series``; ``ref`` draws a dotted reference level; ``pair_styles``
+    draws columns two by two in one colour, the second dotted (two estimates of one thing)."""
     if not _has(series):
         return None
     series = thin(series)
     fig = go.Figure()
+    pairs = pair_styles and len(series["columns"]) % 2 == 0
     for i, (name, vals) in enumerate(series["columns"].items()):
+        color = PALETTE[(i // 2 if pairs else i) % len(PALETTE)]
+        dash = "dot" if pairs and i % 2 else None
         fig.add_trace(go.Scatter(x=series["index"], y=vals, name=name, mode="lines",
-                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2.2 if i == 0 else 1.4),
+                                 line=dict(color=color, width=2.2 if (i == 0 and not pairs) else 1.5, dash=dash),
                                  fill="tozeroy" if (fill_zero and i == 0) else None))
     _layout(fig, title)
     fig.update_yaxes(title=ytitle + (", log scale" if log else ""), type="log" if log else "linear",
@@ -272,7 +276,7 @@ def build_figures(results: dict) -> dict[str, go.Figure | None]:
         "rolling_sharpe": line_chart(rs or None, f"Rolling Sharpe ratio ({rs.get('window', '')} periods)",
                                      "Sharpe ratio", ref=0.0),
         "rolling_beta": line_chart(rb or None, f"Rolling beta of the strategy ({rb.get('window', '')} periods)",
-                                   "beta", ref=1.0),
+                                   "beta", ref=1.0, pair_styles=True),
         "cumulative_contribution": line_chart(series.get("cumulative_contribution"),
                                               "Cumulative contribution to return by layer", "contribution",
                                               ref=0.0),

@@ -272,7 +272,7 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
     for s in scen:
         try:
             stress.append(stress_test(held_w, s, rets_all, universe, capital=capital, currency=cur,
-                                      confidence=confidence))
+                                      confidence=confidence, simulated=bool(market.simulated)))
         except ComputefolioError as exc:
             stress.append({"name": s.name, "kind": s.kind, "title": s.title, "error": str(exc)})
 

@@ -22,6 +22,13 @@ rules). Two kinds:
 
 P&L is ``weight x return`` (fraction of capital) and ``x capital`` (currency), by asset
 and by layer (weighted membership).
+
+**Real history on every market.** The real returns of every historical window are
+shipped (``resources/scenario_returns.json``, written by ``scripts/record_scenarios.py``
+from the real files). A market that covers the window with real prices replays its own;
+an asset it lacks there takes its recorded return before any proxy; the simulated sample
+market replays the recorded returns only (a simulated "DeepSeek day" would mislead).
+``StressResult.source`` says which (``market``, ``recorded`` or ``market+recorded``).
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from ..errors import ConfigError, DataError, ItemFieldError
 from .portfolio import DEFAULT_CAPITAL, check_weights
 
 __all__ = ["HistoricalScenario", "HypotheticalScenario", "Shocks", "CorrelationStress", "load_scenarios",
-           "default_scenarios_path", "StressResult", "stress_test", "run_stress", "window_returns"]
+           "default_scenarios_path", "StressResult", "stress_test", "run_stress", "window_returns", "load_recorded",
+           "default_recorded_path"]
 
 TAXONOMIES = ("layer", "theme", "sleeve", "asset_class", "asset")
 
@@ -214,6 +222,7 @@ class StressResult:
     periods: int | None = None
     proxies: dict = field(default_factory=dict)
     stressed_risk: dict | None = None
+    source: str | None = None
 
     @property
     def pnl(self) -> float:
@@ -227,7 +236,7 @@ class StressResult:
         return {"name": self.name, "kind": self.kind, "title": self.title, "description": self.description,
                 "pnl_pct": self.pnl_pct, "pnl": self.pnl, "capital": self.capital, "currency": self.currency,
                 "basis": self.basis, "start": self.start, "end": self.end, "periods": self.periods,
-                "proxies": self.proxies, "stressed_risk": self.stressed_risk,
+                "proxies": self.proxies, "stressed_risk": self.stressed_risk, "source": self.source,
                 "by_asset": rows(self.by_asset), "by_layer": rows(self.by_layer)}
 
 
@@ -322,17 +331,70 @@ def _by_layer(w: pd.Series, ret: pd.Series, universe, capital: float) -> pd.Data
     return df.sort_values("pnl_pct")
 
 
-def _historical(s: HistoricalScenario, w, returns, universe, capital, currency):
-    cum, n, used = window_returns(returns, s.start, s.end, s.days)
-    if n == 0:
-        raise DataError(f"scenario {s.name}: no periods of data between {s.start} and {s.end}")
+def default_recorded_path() -> Path:
+    """Path of the shipped recorded scenario returns (``resources/scenario_returns.json``)."""
+    return Path(str(resources.files("computefolio") / "resources" / "scenario_returns.json"))
+
+
+_RECORDED: dict = {}
+
+
+def load_recorded(path: str | Path | None = None) -> dict:
+    """The recorded real returns of the historical scenarios (see :mod:`scripts/record_scenarios.py`).
+
+    Returns ``{}`` when the file is absent (stress then uses the market alone and says so).
+    """
+    import json
+
+    p = Path(path) if path is not None else default_recorded_path()
+    key = str(p)
+    if key not in _RECORDED:
+        try:
+            _RECORDED[key] = json.loads(p.read_text(encoding="utf-8")).get("scenarios", {}) if p.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{p}: recorded scenario returns unreadable ({exc})") from None
+    return _RECORDED[key]
+
+
+def _historical(s: HistoricalScenario, w, returns, universe, capital, currency, recorded=None,
+                simulated: bool = False):
+    basis = (returns.attrs or {}).get("basis") or "session"
+    rec = ((recorded or {}).get(s.name) or {}).get("bases", {}).get(basis)
     held = list(w.index)
-    ret, notes = _proxy_returns(held, cum, universe)
-    src = pd.Series({h: notes.get(h, "data") for h in held})
+    cum, n, used = window_returns(returns, s.start, s.end, s.days)
+    notes: dict[str, str] = {}
+    if simulated or n == 0:
+        if rec is None:
+            if n == 0:
+                raise DataError(f"scenario {s.name}: no periods of data between {s.start} and {s.end}, and no "
+                                f"recorded real returns for it")
+            raise DataError(f"scenario {s.name}: the market is simulated and no real returns are recorded for it "
+                            f"(run scripts/record_scenarios.py)")
+        # replay the recorded real window; an asset not recorded stands in by its layer's or sleeve's recorded mean
+        cum = pd.Series(rec["assets"], dtype=float).reindex(sorted(set(held) | set(rec["assets"])))
+        source, n, first, last = "recorded", int(rec["periods"]), rec["first"], rec["last"]
+        ret, notes = _proxy_returns(held, cum, universe)
+        srcs = {h: ("recorded" if h in rec["assets"] else notes.get(h, "")) for h in held}
+    else:
+        first, last = str(used[0].date()), str(used[-1].date())
+        source = "market"
+        if rec is not None and rec.get("first") == first and rec.get("last") == last:
+            # assets the market lacks over the window take their recorded real return before any proxy
+            fill = [h for h in held if pd.isna(cum.get(h, np.nan)) and h in rec["assets"]]
+            if fill:
+                cum = cum.copy()
+                for h in fill:
+                    cum[h] = rec["assets"][h]
+                source = "market+recorded"
+        else:
+            fill = []
+        ret, notes = _proxy_returns(held, cum, universe)
+        srcs = {h: ("recorded" if h in fill else notes.get(h, "data")) for h in held}
+    src = pd.Series(srcs)
     by_asset = _by_asset(w, ret, src, capital)
     return StressResult(s.name, "historical", s.title, s.description, float((w * ret).sum()), capital, currency,
-                        (returns.attrs or {}).get("basis"), by_asset, _by_layer(w, ret, universe, capital),
-                        start=str(used[0].date()), end=str(used[-1].date()), periods=n, proxies=notes)
+                        basis, by_asset, _by_layer(w, ret, universe, capital),
+                        start=first, end=last, periods=n, proxies=notes, source=source)
 
 
 # ----------------------------------------------------------------------------- hypothetical
@@ -423,19 +485,24 @@ def _correlation_stress(s, w, returns, universe, shock, direct, src, confidence)
 # ----------------------------------------------------------------------------- public
 def stress_test(weights: pd.Series, scenario: Scenario, returns: pd.DataFrame | None = None, universe=None, *,
                 capital: float = DEFAULT_CAPITAL, currency: str | None = None,
-                confidence: float = 0.99) -> StressResult:
+                confidence: float = 0.99, recorded: dict | None = None, simulated: bool = False) -> StressResult:
     """P&L of a book (fractions of capital) in one scenario.
 
     ``returns``: per-period simple returns on one basis (needed for historical scenarios and
     correlation stress), e.g. ``market.returns("session")``.
+    ``recorded``: the recorded real window returns (:func:`load_recorded`; default: the
+    shipped ones). ``simulated``: the returns come from a simulated market, so historical
+    windows replay the recorded real returns instead (module docstring).
     """
+    if recorded is None:
+        recorded = load_recorded()
     w = check_weights(weights)
     w = w[w != 0]
     cur = currency or ((returns.attrs or {}).get("currency") if returns is not None else None) or "USD"
     if isinstance(scenario, HistoricalScenario):
         if returns is None:
             raise DataError(f"scenario {scenario.name}: historical replay needs returns")
-        return _historical(scenario, w, returns, universe, float(capital), cur)
+        return _historical(scenario, w, returns, universe, float(capital), cur, recorded, simulated)
     return _hypothetical(scenario, w, returns, universe, float(capital), cur, confidence)
 
 
