@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from computefolio.report import column, quantity, table
+from computefolio.report import column, quantity, table, words
 
 
 def fake_results(simulated: bool = True, n: int = 400) -> dict:
@@ -34,7 +34,7 @@ def fake_results(simulated: bool = True, n: int = 400) -> dict:
     exp_cols = [column("group", "Group"), column("name", "Name"), column("weight", "Weight", "fraction"),
                 column("vol_contribution", "Share of volatility", "fraction"),
                 column("es_contribution", "Share of ES", "fraction")]
-    exposure = {by: table(f"By {by}", exp_cols, [{"group": g, "name": g.replace("_", " "), "weight": 0.2,
+    exposure = {by: table(f"By {by}", exp_cols, [{"group": g, "name": words(g), "weight": 0.2,
                                                   "vol_contribution": 0.25, "es_contribution": 0.24}
                                                  for g in (["digital_assets", "ai_equities"] if by == "sleeve" else layers)],
                           basis=basis) for by in ("sleeve", "layer", "theme")}
@@ -87,6 +87,7 @@ def fake_results(simulated: bool = True, n: int = 400) -> dict:
         "weights": table("Final weights", [column("symbol", "Symbol"), column("weight", "Weight", "fraction")],
                          [{"symbol": "BTC", "weight": 0.12}]),
         "warnings": ["a fake warning"],
+        **_performance_sections(books, basis, idx),
         "series": {
             "equity": {"unit": "USD", "basis": basis, "index": dates, "columns": eq},
             "drawdown": {"unit": "fraction", "basis": basis, "index": dates, "columns": dd},
@@ -99,7 +100,53 @@ def fake_results(simulated: bool = True, n: int = 400) -> dict:
             "weights_by_layer": {"unit": "fraction", "basis": basis, "index": dates,
                                  "columns": {l: list(w[:, i]) for i, l in enumerate(layers)}},
             "turnover": {"unit": "fraction", "index": dates[::21], "columns": {"turnover": [0.05] * len(dates[::21])}},
+            "rolling_sharpe": {"unit": "ratio", "basis": basis, "window": 126, "index": dates,
+                               "columns": {b: list(np.sin(np.arange(n) / 40 + i)) for i, b in enumerate(books[:3])}},
+            "rolling_beta": {"unit": "ratio", "basis": basis, "window": 126, "index": dates, "note": "fake",
+                             "columns": {"to QQQ, same date": list(0.8 + 0.1 * np.sin(np.arange(n) / 30)),
+                                         "to QQQ, lead-lag": list(0.7 + 0.1 * np.sin(np.arange(n) / 30))}},
+            "cumulative_contribution": {"unit": "fraction", "basis": basis, "index": dates,
+                                        "columns": {words(l): list(np.linspace(0, 0.1 * (i - 1), n))
+                                                    for i, l in enumerate(layers)}},
+            "cumulative_effects": {"unit": "fraction", "basis": basis, "index": dates,
+                                   "columns": {"Allocation": list(np.linspace(0, 0.03, n)),
+                                               "Selection": list(np.linspace(0, -0.02, n))}},
+            "return_histogram": {"unit": "fraction", "edges": list(np.linspace(-0.05, 0.05, 21)),
+                                 "counts": [1, 2, 3, 5, 8, 12, 20, 30, 40, 45, 45, 40, 30, 20, 12, 8, 5, 3, 2, 1],
+                                 "marks": {"99%": {"var": 0.04, "es": 0.045}, "95%": {"var": 0.025, "es": 0.033}}},
         },
+    }
+
+
+def _performance_sections(books: list[str], basis: str, idx: pd.DatetimeIndex) -> dict:
+    """The tables of computefolio.job.performance with made-up numbers."""
+    years = sorted(set(idx.year))
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    frac = [column("book", "Book")] + [column(k, k, "fraction") for k in ("mtd", "ytd", "1y")]
+    return {
+        "summary": {"sentences": ["The fake strategy returned 12.00% net of costs.", "Worst stress: FTX."],
+                    "caveats": [{"severity": "warning", "label": "stale prices", "text": "WULF since 2022-01-05"}]},
+        "trailing": table("Trailing returns", frac, [{"book": b, "mtd": 0.01 * i - 0.01, "ytd": 0.05, "1y": 0.1}
+                                                     for i, b in enumerate(books)], basis=basis),
+        "monthly": {"heatmap": table("Monthly", [column("year", "Year")] + [column(m, m, "fraction") for m in months]
+                                     + [column("Year", "Year", "fraction")],
+                                     [{"year": str(y), **{m: 0.01 * ((k % 5) - 2) for k, m in enumerate(months)},
+                                       "Year": 0.05} for y in years], basis=basis),
+                    "calendar_years": table("Calendar years", [column("book", "Book")]
+                                            + [column(str(y), str(y), "fraction") for y in years],
+                                            [{"book": b, **{str(y): 0.1 - 0.05 * i for y in years}}
+                                             for i, b in enumerate(books)], basis=basis)},
+        "drawdowns": table("Worst drawdowns", [column("rank", "Rank", "count"), column("start", "Start", "date"),
+                                               column("depth", "Depth", "fraction")],
+                           [{"rank": 1, "start": "2022-02-01", "depth": -0.2}], basis=basis),
+        "attribution": {"sleeve": table("By sleeve", [column("name", "Sleeve"),
+                                                      column("contribution", "Contribution", "fraction")],
+                                        [{"name": "Digital assets", "contribution": 0.05},
+                                         {"name": "AI equities", "contribution": 0.07}], basis=basis),
+                        "checks": {"max_period_residual": 1e-16, "linked_residual": 1e-15, "bf_linked_residual": 1e-15,
+                                   "tolerance": 1e-10}},
+        "distribution": table("Distribution", [column("confidence", "Confidence"), column("var", "VaR", "fraction")],
+                              [{"confidence": "99%", "var": 0.04}], basis=basis),
     }
 
 

@@ -182,14 +182,14 @@ def contributions(weights: pd.DataFrame, returns: pd.DataFrame, *, cash_return: 
 Membership = pd.DataFrame | Sequence[tuple[pd.Timestamp, pd.DataFrame]] | Mapping[pd.Timestamp, pd.DataFrame]
 
 
-def _segments(membership: Membership) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+def _segments(membership: Membership) -> list[tuple[pd.Timestamp | None, pd.DataFrame]]:
     if isinstance(membership, pd.DataFrame):
-        return [(pd.Timestamp.min, membership)]
+        return [(None, membership)]
     items = list(membership.items()) if isinstance(membership, Mapping) else list(membership)
     if not items:
         raise ValueError("membership is empty")
     items = sorted(((pd.Timestamp(d), m) for d, m in items), key=lambda t: t[0])
-    return [(pd.Timestamp.min, items[0][1])] + items[1:]
+    return [(None, items[0][1])] + items[1:]  # the first one also applies before its date
 
 
 def membership_weights(membership: Membership, symbols: Sequence[str],
@@ -203,8 +203,10 @@ def membership_weights(membership: Membership, symbols: Sequence[str],
     segs = _segments(membership)
     groups = list(dict.fromkeys(g for _, m in segs for g in m.columns))
     mats = [m.reindex(index=list(symbols), columns=groups).fillna(0.0).to_numpy(dtype=float) for _, m in segs]
-    starts = np.array([d.value if d is not pd.Timestamp.min else np.iinfo(np.int64).min for d, _ in segs])
-    which = np.searchsorted(starts, pd.DatetimeIndex(asof).asi8, side="right") - 1
+    # compare in one unit: pandas indexes may hold microseconds where a Timestamp holds nanoseconds
+    starts = np.array([np.iinfo(np.int64).min if d is None else d.as_unit("ns").value for d, _ in segs],
+                      dtype=np.int64)
+    which = np.searchsorted(starts, pd.DatetimeIndex(asof).as_unit("ns").asi8, side="right") - 1
     return np.stack([mats[k] for k in which]) if len(which) else np.zeros((0, len(symbols), len(groups))), groups
 
 
