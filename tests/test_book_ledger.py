@@ -227,14 +227,21 @@ def test_unit_price_is_the_traded_close_not_the_adjusted_close(universe):
     assert p.at["NVDA", "field"] == "close"
 
 
-def test_unpriced_holding_is_an_error(tmp_path, universe, market):
+def test_unpriced_holding_is_an_error(tmp_path, universe):
     es = funded_entries() + [{"date": "2025-01-03", "kind": "buy", "account": "bybit", "symbol": "RENDER",
+                              "quantity": 1, "price": 5},
+                             {"date": "2025-01-03", "kind": "buy", "account": "binance", "symbol": "BTC",
                               "quantity": 1, "price": 5}]
     book_with(tmp_path / "s.duckdb", es, universe=universe)
     with BookStore(tmp_path / "s.duckdb") as bs:
         e = bs.entries()
-    with pytest.raises(DataError, match="no price on or before 2023-12-01 for held RENDER|no price"):
-        value_book(e, market, "2023-12-01")
+    m = synthetic_market(universe, symbols=("BTC",), start="2025-03-01")
+    with pytest.raises(DataError, match=r"no market data for held RENDER \(bybit\)"):
+        value_book(e, m, "2025-06-30")
+    m = synthetic_market(universe, symbols=("BTC", "RENDER"), start="2025-03-01")
+    with pytest.raises(DataError, match="no price on or before 2025-02-01 for held BTC, RENDER"):
+        value_book(e, m, "2025-02-01")
+    assert value_book(e, m, "2024-12-01").nav == 0.0  # nothing held yet
 
 
 def test_exposure_with_look_through_and_by_account(tmp_path, universe, market):

@@ -94,6 +94,9 @@ def prices_at(market, day, symbols=None) -> pd.DataFrame:
     unknown = [s for s in symbols if s not in market.symbols]
     if unknown:
         raise DataError(f"no market data for {', '.join(unknown)}")
+    if not symbols:
+        return pd.DataFrame(columns=["price", "date", "field", "calendar", "expected", "age_days", "stale_days",
+                                     "missed_bars", "status"], index=pd.Index([], name="symbol"))
     px, adj = unit_prices(market)
     px = px.loc[:day, symbols]
     adj = adj.loc[:day, symbols]
