@@ -273,8 +273,12 @@ def check_mandate(mandate, universe, file: str | Path | None = None) -> None:
 
 
 def check_costs(costs, universe, file: str | Path | None = None) -> None:
-    """Every symbol of a cost file exists in the universe, and every asset of the universe
-    has a venue in the cost file (or the file names a ``default_venue``).
+    """Every symbol of a cost file exists in the universe, and every venue an asset of the
+    universe trades on has its costs in the file (or the asset its own ``venue`` override).
+
+    ``default_venue`` covers symbols outside the universe only: an asset of the universe
+    whose venue the cost file does not list is refused here rather than charged another
+    venue's costs (a misspelt or renamed venue would otherwise go unnoticed).
 
     Raises
     ------
@@ -284,14 +288,13 @@ def check_costs(costs, universe, file: str | Path | None = None) -> None:
     u = universe
     check_names(costs.assets, u.symbols, file=f, field="assets", what=f"a symbol of the universe {u.name}",
                 loc=("assets",))
-    if costs.default_venue is None:
-        for a in u.assets:
-            v = costs.assets.get(a.symbol).venue if a.symbol in costs.assets else None
-            if (v or a.venue) not in costs.venues:
-                raise ConfigError(f, "venues", f"a venue for every asset of the universe {u.name}, or a "
-                                               f"default_venue: {a.symbol} trades on {a.venue!r} "
-                                               f"(venues here: {_known_text(costs.venues)})",
-                                  line=line_of(f, ("venues",)))
+    for a in u.assets:
+        own = costs.assets[a.symbol].venue if a.symbol in costs.assets else None
+        if own is None and a.venue not in costs.venues:
+            raise ConfigError(f, "venues", f"the costs of every venue the universe {u.name} trades on: "
+                                           f"{a.symbol} trades on {a.venue!r}, not among {_known_text(costs.venues)} "
+                                           f"(add it, or give {a.symbol} a venue under 'assets')",
+                              line=line_of(f, ("venues",)))
 
 
 def check_strategy(strategy, universe=None) -> None:
