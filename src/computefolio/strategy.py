@@ -41,6 +41,7 @@ Schema (every key but ``name`` has a default; unknown keys are errors)::
       - {name: Equal-weight universe, equal_weight: [digital_assets, ai_equities]}
     risk: {confidence: 0.99, horizon: 1, window: 756, participation: 0.2, correlation_window: 63}
     stress: {historical: all, hypothetical: all, file: null}
+    report: {paper: A4}               # A4 | Letter: page size of `computefolio run --pdf`
 
 Budgets of one kind only (all ``risk_budget`` or all ``weight``), each in (0, 1],
 summing to 1 (fractions of total risk or of the invested book).
@@ -227,6 +228,12 @@ class StressSpec(_Strict):
     file: str | None = None
 
 
+class ReportSpec(_Strict):
+    """The report's print settings: ``paper`` for ``computefolio run --pdf`` (A4 or Letter)."""
+
+    paper: Literal["A4", "Letter"] = "A4"
+
+
 class Strategy(_Strict):
     """A validated strategy file; see the module docstring for the schema."""
 
@@ -254,6 +261,7 @@ class Strategy(_Strict):
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
     risk: RiskSpec = Field(default_factory=RiskSpec)
     stress: StressSpec = Field(default_factory=StressSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
 
     _file: Path | None = PrivateAttr(default=None)
 

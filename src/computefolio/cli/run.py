@@ -44,6 +44,8 @@ def run(
                                                         "applied, proxies in stress, data errors): for scheduled "
                                                         "runs."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (on stderr)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print the report to OUT/<strategy-name>/report.pdf through "
+                                                  "headless Chromium (page size: the strategy's report.paper)."),
 ) -> None:
     """Run a strategy file end to end and write its report.
 
@@ -59,7 +61,23 @@ def run(
     s = _override(s, data=data, sample=sample, store=store, start=start, end=end)
     res = run_strategy(s, out_dir=out, progress=progress, console=err_console if progress else console)
     print_summary(res, console)
+    if pdf:
+        _write_pdf(res)
     _strict_exit(res, strict)
+
+
+def _write_pdf(res) -> None:
+    """``--pdf``: print the report to ``report.pdf``; one line and exit 1 when Chromium is absent or fails."""
+    from ..errors import ComputefolioError
+    from ..report import write_pdf
+
+    path = res.out_dir / "report.pdf"
+    try:
+        write_pdf(res.results, path, paper=res.strategy.report.paper)
+    except ComputefolioError as exc:
+        err_console.print(f"[bold red]pdf:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    console.print(f"pdf: {path}", highlight=False, soft_wrap=True)
 
 
 def _strict_exit(res, strict: bool) -> None:
