@@ -236,7 +236,8 @@ def prepare(prices, *, basis: str | None = None, calendars: Mapping[str, str] | 
                     tradable=np.ascontiguousarray(tradable),
                     last_row=last_row, sigma=np.ascontiguousarray(sigma), adv=np.ascontiguousarray(adv),
                     growth=growth, data_hash=data_hash, warnings=warns,
-                    last_date=np.array([idx[k] if k >= 0 else pd.NaT for k in last], dtype="datetime64[ns]"),
+                    last_date=np.array([idx[int(k)] if k >= 0 else np.datetime64("NaT") for k in last],
+                                       dtype="datetime64[ns]"),
                     calendars=dict(md.calendars) if isinstance(prices, MarketData) else dict(calendars or {}),
                     open=None if opn is None else np.ascontiguousarray(opn.to_numpy(dtype=float)))
 
