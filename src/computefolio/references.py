@@ -30,7 +30,7 @@ from .config import line_of
 from .errors import ConfigError, ItemFieldError
 
 __all__ = ["allocator_method", "allocator_names", "check_allocator_params", "check_strategy", "check_mandate",
-           "check_costs", "check_names", "PARAMETER_RULES"]
+           "check_costs", "check_names", "PARAMETER_RULES", "KINDS", "detect_kind", "load_checked"]
 
 #: Long names of the short method names of :data:`computefolio.allocate.METHODS` (the
 #: others are the same in both forms).
@@ -349,3 +349,101 @@ def check_strategy(strategy, universe=None) -> None:
             if isinstance(want, list):
                 check_names(want, [x.name for x in scen if x.kind == kind], file=f, field=f"stress.{kind}",
                             what=f"a {kind} scenario", loc=("stress", kind), by_key=False)
+
+
+# ----------------------------------------------------------------------------- any input file
+#: Input file kinds :func:`load_checked` reads.
+KINDS: tuple[str, ...] = ("strategy", "mandate", "costs", "universe", "scenarios", "holdings")
+
+_STRATEGY_KEYS = {"allocator", "lookback", "min_history", "schedule", "benchmarks", "data", "basis", "mandate",
+                  "costs", "stress", "vol_target", "drift_bands", "covariance", "cash_rate", "start", "end"}
+_MANDATE_KEYS = {"long_only", "cash_min", "groups", "restricted", "turnover_max", "gross_leverage_max", "liquidity",
+                 "risk_budgets", "hold_benchmarks", "compute_exposure_min", "cure_days"}
+
+
+def detect_kind(path: str | Path) -> str:
+    """The kind of an input file from its suffix (CSV: holdings) and its top-level keys.
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read or its keys match no kind.
+    """
+    from .config import read_yaml
+    from .holdings import is_holdings_yaml
+
+    p = Path(path)
+    if p.suffix.lower() not in (".yaml", ".yml"):
+        return "holdings"
+    raw = read_yaml(p, aliases=True)
+    if isinstance(raw, dict):
+        if "scenarios" in raw:
+            return "scenarios"
+        if is_holdings_yaml(raw):
+            return "holdings"
+        if isinstance(raw.get("assets"), list):
+            return "universe"
+        if "venues" in raw or "impact_k" in raw or "default_venue" in raw:
+            return "costs"
+        if _STRATEGY_KEYS & set(raw) or "sleeves" in raw or "layers" in raw:
+            return "strategy"
+        if _MANDATE_KEYS & set(raw) or "assets" in raw:
+            return "mandate"
+    raise ConfigError(str(p), "(top level)", f"a {', '.join(KINDS[:-1])} or {KINDS[-1]} file "
+                                             "(its top-level keys match none; give the kind)")
+
+
+def load_checked(path: str | Path, kind: str | None = None, universe=None) -> tuple[str, Any]:
+    """Load any input file as a run would, with every check of this module.
+
+    Parameters
+    ----------
+    path : path
+    kind : one of :data:`KINDS`, optional
+        Detected from the file when None (:func:`detect_kind`).
+    universe : Universe or path, optional
+        What mandate, cost, scenario and holdings files are checked against (default:
+        the shipped universe). A strategy names its own.
+
+    Returns
+    -------
+    (kind, object)
+        The loaded Strategy, Mandate, CostModel, Universe, list of scenarios or Holdings.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the line and the field.
+    """
+    from .universe import Universe, load_universe
+
+    p = Path(path)
+    kind = kind or detect_kind(p)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "strategy":
+        from .strategy import load_strategy
+
+        return kind, load_strategy(p)
+    if kind == "universe":
+        return kind, load_universe(p)
+    u = universe if isinstance(universe, Universe) else load_universe(universe)
+    if kind == "mandate":
+        from .allocate.mandate import load_mandate
+
+        m = load_mandate(p)
+        check_mandate(m, u, p)
+        return kind, m
+    if kind == "costs":
+        from .backtest.costs import load_costs
+
+        c = load_costs(p)
+        check_costs(c, u, p)
+        return kind, c
+    if kind == "scenarios":
+        from .risk.stress import load_scenarios
+
+        return kind, load_scenarios(p, u)
+    from .holdings import load_holdings
+
+    return kind, load_holdings(p, u)
