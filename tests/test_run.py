@@ -44,7 +44,7 @@ def demo(tmp_path_factory):
 
 
 def test_demo_writes_every_output(demo):
-    assert demo.out_dir.name == "compute_backed"
+    assert demo.out_dir.name == "compute_backed-sample"  # a sample run never overwrites a real one
     for name in OUTPUT_FILES:
         p = demo.files[name]
         assert p.is_file() and p.stat().st_size > 0, name
@@ -108,7 +108,7 @@ def test_demo_cli_prints_report_path(tmp_path, monkeypatch):
     assert "report:" in res.output and "report.html" in res.output
     assert "SAMPLE MARKET (SIMULATED)" in res.output
     assert "Market by layer" in res.output
-    assert (tmp_path / "compute_backed" / "report.html").is_file()
+    assert (tmp_path / "compute_backed-sample" / "report.html").is_file()
 
 
 # ----------------------------------------------------------------------------- real data
@@ -248,4 +248,4 @@ def test_run_without_a_strategy_file_uses_the_shipped_one(tmp_path):
     res = CliRunner().invoke(app, ["run", "--sample", "--start", "2025-06-02", "--end", "2025-09-30",
                                    "--out", str(tmp_path), "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "compute_backed" / "report.html").is_file()
+    assert (tmp_path / "compute_backed-sample" / "report.html").is_file()

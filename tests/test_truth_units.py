@@ -1,0 +1,143 @@
+"""Units of the real-data truth issue that need no real files: freshness and ages, the run's end
+rule, volume plans valued at their own close and their seams, recorded stress on the sample market,
+the caveats panel and --strict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from computefolio.data.market import MarketData
+from computefolio.data.sources import SourcePlan, SourceRule, attach_volume, volume_from_plan, volume_seams
+
+
+def _market(days=60, end_early=None):
+    idx = pd.date_range("2024-01-01", periods=days, freq="D")
+    sess = idx[idx.day_of_week < 5]
+    rng = np.random.default_rng(1)
+    btc = pd.Series(40000 * np.exp(np.cumsum(rng.normal(0, 0.02, days))), index=idx)
+    eth = pd.Series(2000 * np.exp(np.cumsum(rng.normal(0, 0.02, days))), index=idx)
+    qqq = pd.Series(400 * np.exp(np.cumsum(rng.normal(0, 0.01, len(sess)))), index=sess)
+    close = pd.DataFrame({"BTC": btc, "ETH": eth, "QQQ": qqq})
+    if end_early is not None:
+        close.loc[pd.Timestamp(end_early) + pd.Timedelta(days=1):, "ETH"] = np.nan
+    return MarketData(close=close, calendars={"BTC": "24/7", "ETH": "24/7", "QQQ": "XNYS"})
+
+
+def test_freshness_ages_and_weekends():
+    md = _market(end_early="2024-02-10")
+    fr = md.freshness("2024-02-24", delisted={})  # a Saturday
+    assert fr.at["BTC", "status"] == "fresh"
+    assert fr.at["ETH", "status"] == "stale" and fr.at["ETH", "age_days"] == 14
+    assert fr.at["ETH", "missed_bars"] == 14
+    # an equity on a Saturday whose last bar is Friday is fresh (no session missed)
+    assert fr.at["QQQ", "status"] == "fresh" and fr.at["QQQ", "last"] == pd.Timestamp("2024-02-23")
+    fr2 = md.freshness("2024-02-24", delisted={"ETH": pd.Timestamp("2024-02-10")})
+    assert fr2.at["ETH", "status"] == "delisted"
+
+
+def test_last_fresh_date_by_majority_of_weight():
+    md = _market(end_early="2024-02-10")
+    day, fail = md.last_fresh_date({"crypto": {"BTC": 1.0, "ETH": 1.0}})
+    # one of two (50%) fresh is not "most": the group is fresh only up to ETH's last date
+    assert day == pd.Timestamp("2024-02-10") and fail["group"] == "crypto" and fail["fresh"] == ["BTC"]
+    day, fail = md.last_fresh_date({"crypto": {"BTC": 3.0, "ETH": 1.0}})
+    assert day == md.end and fail is None
+
+
+def test_volume_plan_values_volume_at_its_own_close_and_flags_seams():
+    dates = pd.date_range("2024-01-01", periods=40, freq="D")
+    rows = []
+    for i, d in enumerate(dates):
+        rows.append({"date": d, "symbol": "X", "close": 100.0, "adj_close": np.nan, "volume": 1000.0,
+                     "source": "a.csv"})
+        # file b: the same days, prices split 10:1 and a venue feed of 2% of the volume
+        rows.append({"date": d, "symbol": "X", "close": 10.0, "adj_close": np.nan, "volume": 200.0,
+                     "source": "b.csv"})
+    df = pd.DataFrame(rows)
+    plan = SourcePlan([SourceRule("X", "a.csv", "volume", None, dates[19]),
+                       SourceRule("X", "b.csv", "volume", dates[20], None)])
+    v = volume_from_plan(df, plan)
+    assert (v.loc[v["volume_source"] == "a.csv", "traded_value"] == 100_000.0).all()
+    assert (v.loc[v["volume_source"] == "b.csv", "traded_value"] == 2_000.0).all()
+    seams = volume_seams(df, plan)
+    assert seams["X"]["ratio"] == pytest.approx(0.02) and seams["X"]["days"] == 40
+    md = MarketData(close=pd.DataFrame({"X": np.full(40, 50.0)}, index=dates), calendars={"X": "24/7"})
+    attach_volume(md, v)
+    info = md.adv_info(5, asof=dates[-1])
+    assert info.at["X", "adv"] == pytest.approx(2000.0) and info.at["X", "age_days"] == 0
+    assert md.provenance["volume_sources"]["X"] == ["a.csv", "b.csv"]
+    info = md.adv_info(5, asof=dates[-1] + pd.Timedelta(days=30))
+    assert info.at["X", "age_days"] == 30 and "30 days old" in info.at["X", "text"]
+
+
+def test_overlapping_volume_rules_are_refused():
+    from computefolio.errors import DataError
+
+    d = pd.DataFrame({"date": pd.to_datetime(["2024-01-01", "2024-01-01"]), "symbol": ["X", "X"],
+                      "close": [1.0, 1.0], "adj_close": [np.nan, np.nan], "volume": [1.0, 1.0],
+                      "source": ["a.csv", "b.csv"]})
+    plan = SourcePlan([SourceRule("X", "a.csv", "volume"), SourceRule("X", "b.csv", "volume")])
+    with pytest.raises(DataError, match="several files"):
+        volume_from_plan(d, plan)
+
+
+def test_sample_market_stress_replays_recorded_real_returns(universe):
+    """On the sample market each historical scenario's P&L = weights x the recorded real returns."""
+    from computefolio.data.load import load_market
+    from computefolio.risk.report import risk_report
+    from computefolio.risk.stress import load_recorded
+
+    md = load_market(universe, source="sample")
+    w = pd.Series({"NVDA": 0.4, "BTC": 0.3, "MSFT": 0.2, "ETH": 0.1})
+    rep = risk_report(w, md, universe, capital=50e6, methods=("gaussian",), dcc=False, pairs=())
+    rec = load_recorded()
+    n = 0
+    for s in rep.stress:
+        if isinstance(s, dict) or s.kind != "historical":
+            continue
+        r = rec[s.name]["bases"]["session"]["assets"]
+        expect = sum(w[k] * r[k] for k in w.index if k in r)
+        covered = all(k in r for k in w.index)
+        if covered:
+            assert s.pnl_pct == pytest.approx(expect, abs=1e-12)
+            assert s.pnl == pytest.approx(expect * 50e6, rel=1e-12)
+            n += 1
+        assert s.source == "recorded"
+    assert n >= 5
+    ds = next(s for s in rep.stress if not isinstance(s, dict) and s.name == "deepseek_jan_2025")
+    one = risk_report(pd.Series({"NVDA": 1.0}), md, universe, methods=("gaussian",), dcc=False, pairs=())
+    nvda = next(s for s in one.stress if not isinstance(s, dict) and s.name == "deepseek_jan_2025")
+    assert nvda.pnl_pct == pytest.approx(-0.17, abs=0.01) and ds.periods == 1
+
+
+def test_caveats_strict_classes():
+    from computefolio.job.caveats import Caveats
+
+    c = Caveats()
+    c.add("note", "as_of", "ends on its last date")
+    assert not c.strict_failures()
+    c.add("warning", "stale_price", "FET stale", ["FET"])
+    c.add("warning", "stale_price", "FET stale", ["FET"])  # de-duplicated
+    assert len(c.items) == 2 and [x.cls for x in c.strict_failures()] == ["stale_price"]
+    d = c.to_dict()
+    assert d["counts"] == {"error": 0, "warning": 1, "note": 1}
+    assert d["items"][0]["severity"] == "warning"
+
+
+def test_mandate_shifted_by_a_stale_block(universe):
+    """The rest of the book invests what the held block leaves, within group bounds moved by it."""
+    from computefolio.allocate.mandate import load_mandate
+    from computefolio.backtest.policy import mandate_with_fixed
+
+    m = load_mandate()
+    fixed = pd.Series({"FET": 0.03, "THETA": 0.02})
+    m2 = mandate_with_fixed(m, fixed, universe=universe)
+    assert m2.invested_fraction() == pytest.approx(m.invested_fraction() - 0.05)
+    g = {(r.by, r.group): r for r in m2.groups}
+    assert g[("sleeve", "digital_assets")].min == pytest.approx(0.10 - 0.05)
+    assert g[("sleeve", "digital_assets")].max == pytest.approx(0.50 - 0.05)
+    dc = universe.exposure(fixed, "layer")["decentralized_compute"]
+    assert g[("layer", "decentralized_compute")].max == pytest.approx(0.15 - dc)
+    assert m.cash_min == 0.02  # the original is unchanged
