@@ -275,7 +275,11 @@ class Syncer:
         except FetchError as exc:
             out.status, out.reason, out.message = "failed", exc.reason, exc.detail
             return out
-        return self._store(ref, fetched, state, mode, reason, now, out)
+        try:
+            return self._store(ref, fetched, state, mode, reason, now, out)
+        except DataError as exc:  # an answer the store cannot take as it is: this symbol fails, the sync goes on
+            out.status, out.reason, out.message = "failed", "bad response", str(exc)
+            return out
 
     def _fetch(self, ref: SourceRef, start: dt.date | None, out: SymbolSync) -> Fetched:
         """Fetch ``ref`` from ``start``, one call per ticker segment (migrations), joined by date."""
