@@ -165,6 +165,10 @@ def scenarios_from_dict(raw, file: str | None = None, universe=None) -> list[Sce
     """Validate in-memory scenario definitions (same schema as the YAML file)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("scenarios"), list):
         raise ConfigError(file, "scenarios", "a list of scenarios under the top-level key 'scenarios'")
+    extra = [k for k in raw if k != "scenarios"]
+    if extra:
+        raise ConfigError(file, str(extra[0]), "is not a known field (the file holds 'scenarios' only)",
+                          line=line_of(file, (extra[0],)))
     out = [_parse_item(item, i, file) for i, item in enumerate(raw["scenarios"])]
     seen = set()
     for i, s in enumerate(out):
