@@ -59,6 +59,10 @@ def load_market_for(universe, *, data: Optional[Path], store: Optional[Path], sa
     return retry_locked(go, what=str(st.path))
 
 
+def _s(v) -> str:
+    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+
 def _f(v, fmt="{:,.2f}") -> str:
     return "" if v is None or (isinstance(v, float) and pd.isna(v)) else fmt.format(v)
 
@@ -276,10 +280,10 @@ def ledger(
               "counter", "reverses", "order", "memo"):
         t.add_column(c, justify="right" if c in ("id", "quantity", "price", "amount", "fee", "reverses") else "left")
     for r in e.tail(last).itertuples():
-        t.add_row(str(r.entry_id), str(pd.Timestamp(r.date).date()), r.kind, r.account or "", r.symbol or "",
-                  _f(r.quantity, "{:,.8g}"), _f(r.price, "{:,.6g}"), _f(r.amount), r.currency or "", _f(r.fee),
-                  r.counter_account or "", "" if pd.isna(r.reverses) else str(int(r.reverses)), r.order_id or "",
-                  r.memo or "")
+        t.add_row(str(r.entry_id), str(pd.Timestamp(r.date).date()), r.kind, _s(r.account), _s(r.symbol),
+                  _f(r.quantity, "{:,.8g}"), _f(r.price, "{:,.6g}"), _f(r.amount), _s(r.currency), _f(r.fee),
+                  _s(r.counter_account), "" if pd.isna(r.reverses) else str(int(r.reverses)), _s(r.order_id),
+                  _s(r.memo))
     console.print(t)
     if verify:
         if ok:

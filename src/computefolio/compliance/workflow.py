@@ -185,7 +185,7 @@ def apply_fills(book: BookStore, fills: list[dict], *, universe=None, settle=Non
     if unknown:
         raise DataError(f"{where}: no order {unknown[0]!r} (fills apply to orders of a released list)")
     filled = od["filled_quantity"].astype(float).to_dict()
-    cost = {i: float(od.at[i, "avg_price"] or 0.0) * filled[i] for i in ids}
+    cost = {i: (0.0 if pd.isna(od.at[i, "avg_price"]) else float(od.at[i, "avg_price"])) * filled[i] for i in ids}
     fees = od["fees"].astype(float).to_dict()
     entries, events = [], []
     for f in fills:
