@@ -131,7 +131,7 @@ def _parse_item(raw, i: int, file: str | None):
     if not isinstance(raw, dict):
         raise ConfigError(file, "(item)", "a mapping with name, kind, title, ...", item=item, line=line_of(file, at))
     kind = raw.get("kind")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ConfigError(file, "kind", f"'historical' or 'hypothetical' (got {kind!r})", item=item,
                           line=line_of(file, at + ("kind",)))
     try:
