@@ -26,6 +26,7 @@ BENCHMARKS = {
     "risk": ("risk.py", [], ["--assets", "200"]),
     "data": ("data.py", [], []),
     "sample": ("sample.py", [], []),
+    "compliance": ("compliance.py", [], ["--repeat", "2"]),
 }
 
 

@@ -179,6 +179,10 @@ class Context:
             raise DataError(f"order {o.loc[bad, 'order_id'].iloc[0]}: field 'side': buy or sell, "
                             f"got {o.loc[bad, 'side'].iloc[0]!r}")
         self.orders = o
+        self.o_id = o["order_id"].astype(str).tolist()
+        self.o_acct = o["account"].astype(str).tolist()
+        self.o_symbol = o["symbol"].astype(str).tolist()
+        self.o_side = o["side"].astype(str).tolist()
         self.asof = pd.Timestamp(asof if asof is not None else valuation.day).normalize()
         self.valuation = valuation
         self.accounts = dict(accounts or {})
@@ -286,10 +290,9 @@ class Context:
 
 # ----------------------------------------------------------------------------- order checks
 def _order_result(ctx, i, check, status, message, value=None, limit=None):
-    o = ctx.orders
-    return CheckResult(check, status, f"{o.at[i, 'side']} {o.at[i, 'quantity']:g} {o.at[i, 'symbol']} "
-                                      f"({o.at[i, 'account']}): {message}", order_id=str(o.at[i, "order_id"]),
-                       key=str(o.at[i, "symbol"]), value=value, limit=limit)
+    return CheckResult(check, status, f"{ctx.o_side[i]} {ctx.o_qty[i]:g} {ctx.o_symbol[i]} ({ctx.o_acct[i]}): "
+                                      f"{message}", order_id=ctx.o_id[i], key=ctx.o_symbol[i],
+                       value=None if value is None else float(value), limit=None if limit is None else float(limit))
 
 
 def check_restricted(ctx):
@@ -304,31 +307,43 @@ def check_restricted(ctx):
     return out, len(ctx.orders)
 
 
-def check_venue_rules(ctx):
-    vr = ctx.engine.venue_rules
-    if vr is None:
-        return [], 0
-    from ..rebalance.venues import round_quantity
+def _rule_arrays(ctx):
+    """Per order: lot step, minimum quantity, minimum notional, venue, calendar (from its symbol's rule)."""
+    if "rules" not in ctx.__dict__:
+        vr = ctx.engine.venue_rules
+        per = {s: vr.rule(s) for s in ctx.symbols if s not in ctx.unknown}
+        n = len(ctx.symbols)
+        lot, mn, mnot = np.zeros(n), np.zeros(n), np.zeros(n)
+        for s, r in per.items():
+            j = ctx.idx[s]
+            lot[j], mn[j], mnot[j] = r.lot, r.min_qty, r.min_notional
+        ctx.rules = (per, lot[ctx.o_sym], mn[ctx.o_sym], mnot[ctx.o_sym])
+    return ctx.rules
 
+
+def check_venue_rules(ctx):
+    if ctx.engine.venue_rules is None:
+        return [], 0
+    per, lot, mn, mnot = _rule_arrays(ctx)
+    q = ctx.o_qty
+    known = np.array([s not in ctx.unknown for s in ctx.o_symbol], dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(lot > 0, (q - mn) / np.where(lot > 0, lot, 1.0), 0.0)
+    off_lot = (lot > 0) & (np.abs(k - np.round(k)) > 1e-6 * np.maximum(1.0, np.abs(k)))
+    bad = known & (~(q > 0) | (q < mn * (1 - 1e-12)) | off_lot | (ctx.o_notional < mnot))
     out = []
-    for i in range(len(ctx.orders)):
-        s = ctx.symbols[ctx.o_sym[i]]
-        if s in ctx.unknown:
-            continue
-        r = vr.rule(s)
-        q = ctx.o_qty[i]
-        if not (q > 0):
-            out.append(_order_result(ctx, i, "venue_rules", BLOCK, "quantity must be > 0", q, 0.0))
-            continue
-        rq = round_quantity(q, r.lot, r.min_qty)
-        if rq == 0.0:
+    for i in np.flatnonzero(bad):
+        r = per[ctx.o_symbol[i]]
+        if not (q[i] > 0):
+            out.append(_order_result(ctx, i, "venue_rules", BLOCK, "quantity must be > 0", q[i], 0.0))
+        elif q[i] < mn[i] * (1 - 1e-12):
             out.append(_order_result(ctx, i, "venue_rules", BLOCK, f"below the minimum quantity {r.min_qty:g} on "
-                                                                   f"{r.venue}", q, r.min_qty))
-        elif abs(rq - q) > 1e-9 * max(1.0, q):
+                                                                   f"{r.venue}", q[i], r.min_qty))
+        elif off_lot[i]:
             out.append(_order_result(ctx, i, "venue_rules", BLOCK, f"quantity is not a multiple of the lot step "
-                                                                   f"{r.lot:g} on {r.venue} (nearest below {rq:g})",
-                                     q, rq))
-        elif ctx.o_notional[i] < r.min_notional:
+                                                                   f"{r.lot:g} on {r.venue} (nearest below "
+                                                                   f"{r.round_qty(q[i]):g})", q[i], r.lot))
+        else:
             out.append(_order_result(ctx, i, "venue_rules", BLOCK, f"notional {ctx.o_notional[i]:,.2f} below the "
                                                                    f"venue minimum {r.min_notional:g}",
                                      ctx.o_notional[i], r.min_notional))
@@ -336,26 +351,30 @@ def check_venue_rules(ctx):
 
 
 def check_venue_hours(ctx):
-    vr = ctx.engine.venue_rules
-    if vr is None:
+    if ctx.engine.venue_rules is None:
         return [], 0
+    per = _rule_arrays(ctx)[0]
     o = ctx.orders
-    out = []
-    sess = o["session"] if "session" in o else o.get("trade_date")
-    day_default = ctx.asof
-    deferred_n = 0
+    col = o["session"] if "session" in o else (o["trade_date"] if "trade_date" in o else None)
+    days = pd.to_datetime(col).dt.normalize() if col is not None else pd.Series(ctx.asof, index=o.index)
+    days = days.fillna(ctx.asof).tolist()
+    deferred = o["deferred"].fillna(False).astype(bool).tolist() if "deferred" in o else [False] * len(o)
+    cache: dict = {}
+    out, deferred_n = [], 0
     for i in range(len(o)):
-        s = ctx.symbols[ctx.o_sym[i]]
+        s = ctx.o_symbol[i]
         if s in ctx.unknown:
             continue
-        r = vr.rule(s)
-        day = pd.Timestamp(sess.iloc[i]) if sess is not None and pd.notna(sess.iloc[i]) else day_default
-        deferred = bool(o.at[i, "deferred"]) if "deferred" in o and pd.notna(o.at[i, "deferred"]) else False
-        if not r.is_open(day):
-            nxt, _ = r.session(day)
+        r = per[s]
+        key = (r.calendar, days[i])
+        if key not in cache:
+            cache[key] = r.is_open(days[i])
+        if not cache[key]:
+            nxt, _ = r.session(days[i])
             out.append(_order_result(ctx, i, "venue_hours", BLOCK, f"{r.venue} ({r.calendar}) is closed on "
-                                                                   f"{day.date()}; its next session is {nxt.date()}"))
-        elif deferred:
+                                                                   f"{days[i].date()}; its next session is "
+                                                                   f"{nxt.date()}"))
+        elif deferred[i]:
             deferred_n += 1
     if deferred_n:
         ctx.notes.append(f"{deferred_n} order(s) placed on a day their venue is closed are for its next session "
@@ -417,40 +436,42 @@ def check_adv(ctx):
     if liq is None or not liq.max_adv_fraction:
         return [], 0
     adv = ctx.adv[ctx.o_sym]
-    frac = ctx.o_notional / adv
+    known = np.isfinite(adv) & (adv > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(known, ctx.o_notional / np.where(known, adv, 1.0), np.nan)
+    cap = liq.max_adv_fraction
     out = []
-    for i in range(len(ctx.orders)):
-        if not np.isfinite(adv[i]) or adv[i] <= 0:
+    for i in np.flatnonzero(~known | (frac > ctx.policy.adv_warn * cap)):
+        if not known[i]:
             out.append(_order_result(ctx, i, "adv_participation", WARN, "no ADV known: participation not checked"))
-        elif frac[i] > liq.max_adv_fraction + TOL:
-            out.append(_order_result(ctx, i, "adv_participation", BLOCK,
-                                     f"{100 * frac[i]:.1f}% of ADV {adv[i]:,.0f} (at most "
-                                     f"{100 * liq.max_adv_fraction:g}%)", float(frac[i]), liq.max_adv_fraction))
-        elif frac[i] > ctx.policy.adv_warn * liq.max_adv_fraction:
-            out.append(_order_result(ctx, i, "adv_participation", WARN,
-                                     f"{100 * frac[i]:.1f}% of ADV {adv[i]:,.0f} (limit "
-                                     f"{100 * liq.max_adv_fraction:g}%)", float(frac[i]), liq.max_adv_fraction))
+        else:
+            st = BLOCK if frac[i] > cap + TOL else WARN
+            out.append(_order_result(ctx, i, "adv_participation", st, f"{100 * frac[i]:.1f}% of ADV {adv[i]:,.0f} "
+                                     + (f"(at most {100 * cap:g}%)" if st == BLOCK else f"(limit {100 * cap:g}%)"),
+                                     frac[i], cap))
     return out, len(ctx.orders)
 
 
 def check_oversell(ctx):
-    o = ctx.orders
     pos = ctx.valuation.positions
-    have = {(a, s): q for a, s, q in pos[["account", "symbol", "quantity"]].itertuples(index=False)} if len(pos) else {}
-    net = pd.Series(ctx.o_sign * ctx.o_qty).groupby([o["account"].astype(str), o["symbol"].astype(str)]).sum()
+    have = {(a, s): float(q) for a, s, q in pos[["account", "symbol", "quantity"]].itertuples(index=False)} \
+        if len(pos) else {}
+    net: dict = {}
+    for a, s, d in zip(ctx.o_acct, ctx.o_symbol, (ctx.o_sign * ctx.o_qty).tolist()):
+        net[(a, s)] = net.get((a, s), 0.0) + d
     bad = {}
-    for (a, s), d in net.items():
-        post = have.get((a, s), 0.0) + d
-        if post < -TOL * max(1.0, abs(have.get((a, s), 0.0))) and (ctx.mandate is None or ctx.mandate.long_only):
-            bad[(a, s)] = (have.get((a, s), 0.0), post)
+    if ctx.mandate is None or ctx.mandate.long_only:
+        for k, d in net.items():
+            h = have.get(k, 0.0)
+            if h + d < -TOL * max(1.0, abs(h)):
+                bad[k] = (h, h + d)
     out = []
-    if bad:
-        for i in np.flatnonzero(ctx.o_sign < 0):
-            k = (str(o.at[i, "account"]), str(o.at[i, "symbol"]))
-            if k in bad:
-                h, p = bad[k]
-                out.append(_order_result(ctx, i, "oversell", BLOCK, f"{k[0]} holds {h:g} {k[1]}; after the orders "
-                                                                    f"{p:g} (long only)", p, 0.0))
+    for i in np.flatnonzero(ctx.o_sign < 0) if bad else []:
+        k = (ctx.o_acct[i], ctx.o_symbol[i])
+        if k in bad:
+            h, p = bad[k]
+            out.append(_order_result(ctx, i, "oversell", BLOCK, f"{k[0]} holds {h:g} {k[1]}; after the orders "
+                                                                f"{p:g} (long only)", p, 0.0))
     return out, len(net)
 
 
