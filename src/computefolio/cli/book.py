@@ -80,7 +80,8 @@ def print_valuation(v, universe, by: str, accounts) -> None:
     for c in ("account", "symbol", "units", f"price {cur}", "price of", f"value {cur}", "% NAV"):
         t.add_column(c, justify="left" if c in ("account", "symbol", "price of") else "right", overflow="fold")
     for r in v.positions.sort_values(["account", "symbol"]).itertuples():
-        st = "" if r.status == "fresh" else f" [yellow]{r.status} {int(r.stale_days)}d[/]"
+        st = "" if r.status == "fresh" else (f" [yellow]{r.status}[/]" if int(r.stale_days) == int(r.age_days)
+                                             else f" [yellow]{r.status} {int(r.stale_days)}d[/]")
         if r.field == "adj_close":
             st += " adj"
         t.add_row(r.account, r.symbol, f"{r.quantity:,.8g}", f"{r.price:,.6g}",
