@@ -75,6 +75,9 @@ def main(argv=None) -> int:
     html_size = res.report_path.stat().st_size
 
     imp = _import_time()
+    import logging
+
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # quantstats asks for Arial
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import quantstats as qs

@@ -415,8 +415,9 @@ def attribution_section(strategy: Strategy, universe: Universe, market, result, 
     by = strategy.budget_by
     groups = [g for g in strategy.budgets]
     memb = universe.membership(by, symbols=syms)
-    all_syms = [s for s in universe.symbols if s in set(market.symbols)
-                and (universe.membership(by, symbols=[s]).loc[s, groups] > 0).any()]
+    have = set(market.symbols)
+    m_all = universe.membership(by)
+    all_syms = [s for s in universe.symbols if s in have and (m_all.loc[s, groups] > 0).any()]
     mret = market.subset(all_syms).returns(strategy.basis).reindex(idx)
     sched = Calendar(strategy.schedule.frequency, clock="session").dates(idx)
     wb, rb, desc = policy_benchmark(strategy, universe, mret, groups, universe.membership(by, symbols=all_syms), sched)

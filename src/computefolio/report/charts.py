@@ -2,7 +2,10 @@
 
 Each function takes parts of the ``results.json`` layout (see
 :mod:`computefolio.report.tables` and :func:`computefolio.report.build_report`) and
-returns a :class:`plotly.graph_objects.Figure`, or None when the data it needs is absent.
+returns a Plotly figure as a plain dict ``{"data": [trace, ...], "layout": {...}}`` (what
+``Plotly.newPlot`` takes; ``plotly.graph_objects.Figure(fig)`` turns it into an object),
+or None when the data it needs is absent. Plain dicts, not graph objects: building and
+validating graph objects cost about a second per report.
 Series are dicts ``{"unit", "basis", "index": [ISO dates], "columns": {name: [values]}}``.
 
 Long series are thinned for drawing (:func:`thin`): a chart a few hundred pixels wide
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import math
 
-import plotly.graph_objects as go
+from typing import Any
+
+Figure = dict[str, Any]
 
 #: One color per book, stable across charts (strategy first, then benchmarks).
 PALETTE = ["#1f3b73", "#e07b00", "#2a9d8f", "#b5179e", "#6c757d", "#8ab17d", "#e76f51", "#264653",
@@ -28,10 +33,12 @@ REGIME_COLORS = {"decoupled": "rgba(42,157,143,0.10)", "coupled": "rgba(224,123,
 MAX_POINTS = 700
 
 _FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=48, b=10), height=400,
+_GRID = "#e5eaf2"
+_AXIS = dict(automargin=True, gridcolor=_GRID, zerolinecolor="#c9d2df", linecolor=_GRID, ticks="")
+_LAYOUT = dict(paper_bgcolor="#fff", plot_bgcolor="#fff", margin=dict(l=10, r=10, t=48, b=10), height=400,
                legend=dict(orientation="h", yanchor="top", y=-0.1, xanchor="left", x=0),
-               font=dict(family=_FONT, size=12), hovermode="x unified",
-               title=dict(x=0.01, xanchor="left", font=dict(size=14)))
+               font=dict(family=_FONT, size=12, color="#2a3f5f"), hovermode="x unified",
+               title=dict(x=0.01, xanchor="left", font=dict(size=14)), colorway=None)
 
 
 def _axis_format(unit: str) -> dict:
@@ -46,11 +53,24 @@ def _has(series: dict | None) -> bool:
     return bool(series) and bool(series.get("index")) and bool(series.get("columns"))
 
 
-def _layout(fig: go.Figure, title: str, **kw) -> None:
-    fig.update_layout(**_LAYOUT)
-    fig.update_layout(title=dict(text=title), **kw)
-    fig.update_xaxes(automargin=True)
-    fig.update_yaxes(automargin=True)
+def _merge(a: dict, b: dict) -> dict:
+    """``a`` updated by ``b``, recursively for nested dicts (a new dict)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _figure(data: list[dict], title: str, *, xaxis: dict | None = None, yaxis: dict | None = None, **kw) -> Figure:
+    layout = _merge(_LAYOUT, dict(title=dict(text=title), **kw))
+    layout.pop("colorway")
+    layout["xaxis"] = _merge(_AXIS, xaxis or {})
+    layout["yaxis"] = _merge(_AXIS, yaxis or {})
+    return {"data": data, "layout": layout}
+
+
+def _hline(y: float) -> dict:
+    return dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line=dict(color="#888", width=1, dash="dot"))
 
 
 def thin(series: dict, max_points: int = MAX_POINTS) -> dict:
@@ -81,30 +101,33 @@ def thin(series: dict, max_points: int = MAX_POINTS) -> dict:
 
 
 def line_chart(series: dict | None, title: str, ytitle: str, *, log: bool = False,
-               fill_zero: bool = False, ref: float | None = None, pair_styles: bool = False) -> go.Figure | None:
+               fill_zero: bool = False, ref: float | None = None, pair_styles: bool = False) -> Figure | None:
     """One line per column of ``series``; ``ref`` draws a dotted reference level; ``pair_styles``
     draws columns two by two in one colour, the second dotted (two estimates of one thing)."""
     if not _has(series):
         return None
     series = thin(series)
-    fig = go.Figure()
+    data = []
     pairs = pair_styles and len(series["columns"]) % 2 == 0
     for i, (name, vals) in enumerate(series["columns"].items()):
         color = PALETTE[(i // 2 if pairs else i) % len(PALETTE)]
-        dash = "dot" if pairs and i % 2 else None
-        fig.add_trace(go.Scatter(x=series["index"], y=vals, name=name, mode="lines",
-                                 line=dict(color=color, width=2.2 if (i == 0 and not pairs) else 1.5, dash=dash),
-                                 fill="tozeroy" if (fill_zero and i == 0) else None))
-    _layout(fig, title)
-    fig.update_yaxes(title=ytitle + (", log scale" if log else ""), type="log" if log else "linear",
-                     **_axis_format(series.get("unit", "")))
-    if ref is not None:
-        fig.add_hline(y=ref, line=dict(color="#888", width=1, dash="dot"))
+        line = dict(color=color, width=2.2 if (i == 0 and not pairs) else 1.5)
+        if pairs and i % 2:
+            line["dash"] = "dot"
+        tr = dict(type="scatter", x=series["index"], y=vals, name=name, mode="lines", line=line)
+        if fill_zero and i == 0:
+            tr["fill"] = "tozeroy"
+        data.append(tr)
+    yaxis = dict(title=dict(text=ytitle + (", log scale" if log else "")), type="log" if log else "linear",
+                 **_axis_format(series.get("unit", "")))
     if log:
         vals = [v for col in series["columns"].values() for v in col if v is not None and v > 0]
         if vals:
             tv = _log_ticks(min(vals), max(vals))
-            fig.update_yaxes(tickvals=tv, ticktext=[_money(v) for v in tv])
+            yaxis.update(tickvals=tv, ticktext=[_money(v) for v in tv])
+    fig = _figure(data, title, yaxis=yaxis)
+    if ref is not None:
+        fig["layout"]["shapes"] = [_hline(ref)]
     return fig
 
 
@@ -128,7 +151,7 @@ def _money(v: float) -> str:
     return f"{v:,.0f}"
 
 
-def correlation_chart(series: dict | None, title: str) -> go.Figure | None:
+def correlation_chart(series: dict | None, title: str) -> Figure | None:
     """Rolling / EWMA / DCC correlation lines with regimes shaded behind them."""
     if not _has(series):
         return None
@@ -144,57 +167,52 @@ def correlation_chart(series: dict | None, title: str) -> go.Figure | None:
                     spans.append((idx[start], idx[min(i, len(idx) - 1)], cur))
                 if i < len(regimes):
                     start, cur = i, regimes[i]
-        shapes = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, fillcolor=REGIME_COLORS[r],
-                       line=dict(width=0), layer="below") for a, b, r in spans]
-        fig.update_layout(shapes=shapes)
+        fig["layout"]["shapes"] = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1,
+                                         fillcolor=REGIME_COLORS[r], line=dict(width=0), layer="below")
+                                    for a, b, r in spans]
         for r, c in REGIME_COLORS.items():  # legend entries for the shading
             if r in set(regimes):
-                fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"regime: {r}",
-                                         marker=dict(size=12, symbol="square", color=c.replace("0.1", "0.5"))))
-    fig.update_yaxes(range=[-1, 1])
+                fig["data"].append(dict(type="scatter", x=[None], y=[None], mode="markers", name=f"regime: {r}",
+                                        marker=dict(size=12, symbol="square", color=c.replace("0.1", "0.5"))))
+    fig["layout"]["yaxis"]["range"] = [-1, 1]
     return fig
 
 
-def stacked_area(series: dict | None, title: str, ytitle: str) -> go.Figure | None:
+def stacked_area(series: dict | None, title: str, ytitle: str) -> Figure | None:
     """Stacked areas (weights over time by layer)."""
     if not _has(series):
         return None
     series = thin(series)
-    fig = go.Figure()
-    for i, (name, vals) in enumerate(series["columns"].items()):
-        fig.add_trace(go.Scatter(x=series["index"], y=vals, name=name, mode="lines", stackgroup="one",
-                                 line=dict(width=0.5, color=PALETTE[i % len(PALETTE)])))
-    _layout(fig, title, height=520)
-    fig.update_yaxes(title=ytitle, **_axis_format(series.get("unit", "fraction")))
-    return fig
+    data = [dict(type="scatter", x=series["index"], y=vals, name=name, mode="lines", stackgroup="one",
+                 line=dict(width=0.5, color=PALETTE[i % len(PALETTE)]))
+            for i, (name, vals) in enumerate(series["columns"].items())]
+    return _figure(data, title, height=520,
+                   yaxis=dict(title=dict(text=ytitle), **_axis_format(series.get("unit", "fraction"))))
 
 
 def grouped_bars(tab: dict | None, label_key: str, keys: list[tuple[str, str]], title: str,
-                 *, horizontal: bool = False, unit: str = "fraction") -> go.Figure | None:
+                 *, horizontal: bool = False, unit: str = "fraction") -> Figure | None:
     """Bars of several columns of a table side by side, one group per row."""
     if not tab or not tab.get("rows"):
         return None
     labels = [str(r.get(label_key)) for r in tab["rows"]]
-    fig = go.Figure()
+    data = []
     for i, (k, name) in enumerate(keys):
         vals = [r.get(k) for r in tab["rows"]]
         if all(v is None for v in vals):
             continue
         kw = dict(y=labels, x=vals, orientation="h") if horizontal else dict(x=labels, y=vals)
-        fig.add_trace(go.Bar(name=name, marker_color=PALETTE[i % len(PALETTE)], **kw))
-    if not fig.data:
+        data.append(dict(type="bar", name=name, marker=dict(color=PALETTE[i % len(PALETTE)]), **kw))
+    if not data:
         return None
-    _layout(fig, title, barmode="group", hovermode="closest")
     if horizontal:
-        fig.update_layout(height=max(300, 22 * len(labels) * max(1, len(fig.data)) // 2 + 140))
-        fig.update_xaxes(**_axis_format(unit))
-        fig.update_yaxes(autorange="reversed")
-    else:
-        fig.update_yaxes(**_axis_format(unit))
-    return fig
+        return _figure(data, title, barmode="group", hovermode="closest",
+                       height=max(300, 22 * len(labels) * max(1, len(data)) // 2 + 140),
+                       xaxis=_axis_format(unit), yaxis=dict(autorange="reversed"))
+    return _figure(data, title, barmode="group", hovermode="closest", yaxis=_axis_format(unit))
 
 
-def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") -> go.Figure | None:
+def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") -> Figure | None:
     """Heatmap of a table's numeric columns (rows x columns) with the values written in the cells."""
     if not tab or not tab.get("rows"):
         return None
@@ -204,39 +222,33 @@ def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") 
     z = [[r.get(c["key"]) for c in cols] for r in tab["rows"]]
     ys = [str(r.get(row_key)) for r in tab["rows"]]
     fmt = ".1%" if unit in ("fraction", "fraction/yr") else ",.0f"
-    fig = go.Figure(go.Heatmap(z=z, x=[c["label"] for c in cols], y=ys, colorscale="RdBu", zmid=0,
-                               texttemplate="%{z:" + fmt + "}",
-                               hovertemplate="%{y}<br>%{x}: %{z:" + fmt + "}<extra></extra>",
-                               colorbar=dict(tickformat=fmt.replace(".1", ".0"))))
-    _layout(fig, title, height=max(320, 30 * len(ys) + 160), hovermode="closest")
-    fig.update_yaxes(autorange="reversed")
-    return fig
+    data = [dict(type="heatmap", z=z, x=[c["label"] for c in cols], y=ys, colorscale="RdBu", zmid=0,
+                 texttemplate="%{z:" + fmt + "}", hovertemplate="%{y}<br>%{x}: %{z:" + fmt + "}<extra></extra>",
+                 colorbar=dict(tickformat=fmt.replace(".1", ".0")))]
+    return _figure(data, title, height=max(320, 30 * len(ys) + 160), hovermode="closest",
+                   yaxis=dict(autorange="reversed"))
 
 
-def bar_series(series: dict | None, title: str, ytitle: str) -> go.Figure | None:
+def bar_series(series: dict | None, title: str, ytitle: str) -> Figure | None:
     """Bars over time (turnover per rebalance)."""
     if not _has(series):
         return None
-    fig = go.Figure()
     day_ms = 86_400_000
-    for i, (name, vals) in enumerate(series["columns"].items()):
-        fig.add_trace(go.Bar(x=series["index"], y=vals, name=name, marker_color=PALETTE[i % len(PALETTE)],
-                             width=[12 * day_ms] * len(vals)))
-    _layout(fig, title, barmode="group")
-    fig.update_yaxes(title=ytitle, **_axis_format(series.get("unit", "fraction")))
-    return fig
+    data = [dict(type="bar", x=series["index"], y=vals, name=name, marker=dict(color=PALETTE[i % len(PALETTE)]),
+                 width=[12 * day_ms] * len(vals)) for i, (name, vals) in enumerate(series["columns"].items())]
+    return _figure(data, title, barmode="group",
+                   yaxis=dict(title=dict(text=ytitle), **_axis_format(series.get("unit", "fraction"))))
 
 
-def distribution_chart(hist: dict | None, title: str) -> go.Figure | None:
+def distribution_chart(hist: dict | None, title: str) -> Figure | None:
     """Histogram of per-period returns with VaR (dashed) and ES (solid) marked at each confidence."""
     if not hist or not hist.get("counts"):
         return None
     e = hist["edges"]
     mids = [(a + b) / 2 for a, b in zip(e[:-1], e[1:])]
     widths = [b - a for a, b in zip(e[:-1], e[1:])]
-    fig = go.Figure(go.Bar(x=mids, y=hist["counts"], width=widths, name="periods",
-                           marker=dict(color="#9fb3d9", line=dict(width=0)),
-                           hovertemplate="%{x:.2%}: %{y} periods<extra></extra>"))
+    data = [dict(type="bar", x=mids, y=hist["counts"], width=widths, name="periods",
+                 marker=dict(color="#9fb3d9", line=dict(width=0)), hovertemplate="%{x:.2%}: %{y} periods<extra></extra>")]
     colors = ["#e07b00", "#c1121f", "#7209b7"]
     for i, (conf, m) in enumerate(sorted((hist.get("marks") or {}).items())):
         c = colors[i % len(colors)]
@@ -244,17 +256,16 @@ def distribution_chart(hist: dict | None, title: str) -> go.Figure | None:
             v = m.get(key)
             if v is None:
                 continue
-            fig.add_trace(go.Scatter(x=[-v, -v], y=[0, max(hist["counts"])], mode="lines",
-                                     line=dict(color=c, dash=dash, width=2), name=f"{lab} {conf}: {v:.2%} loss",
-                                     hoverinfo="name"))
-    _layout(fig, title, bargap=0, hovermode="closest")
-    fig.update_xaxes(title="return per period", tickformat=".0%")
-    fig.update_yaxes(title="number of periods")
-    return fig
+            data.append(dict(type="scatter", x=[-v, -v], y=[0, max(hist["counts"])], mode="lines",
+                             line=dict(color=c, dash=dash, width=2), name=f"{lab} {conf}: {v:.2%} loss",
+                             hoverinfo="name"))
+    return _figure(data, title, bargap=0, hovermode="closest",
+                   xaxis=dict(title=dict(text="return per period"), tickformat=".0%"),
+                   yaxis=dict(title=dict(text="number of periods")))
 
 
 # ----------------------------------------------------------------------------- every figure by name
-def build_figures(results: dict) -> dict[str, go.Figure | None]:
+def build_figures(results: dict) -> dict[str, Figure | None]:
     """Every figure of the report, by name (None where the run has no data for it)."""
     r = results
     series = r.get("series") or {}
@@ -267,7 +278,7 @@ def build_figures(results: dict) -> dict[str, go.Figure | None]:
     rs = series.get("rolling_sharpe") or {}
     rb = series.get("rolling_beta") or {}
     rv = series.get("rolling_vol") or {}
-    figs: dict[str, go.Figure | None] = {
+    figs: dict[str, Figure | None] = {
         "equity": line_chart(series.get("equity"), "Value of the book and benchmarks",
                              (series.get("equity") or {}).get("unit", cur), log=True),
         "drawdown": line_chart(series.get("drawdown"), "Drawdown from the running peak", "drawdown"),

@@ -35,8 +35,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
-import plotly.io as pio
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
 from markupsafe import Markup
 
@@ -138,11 +136,15 @@ class Figures:
         if fig is None:
             return Markup('<p class="note">Chart "{}": not available for this run.</p>').format(words(name))
         fid = f"fig-{len(self.items) + 1}-{name}"
+        if not isinstance(fig, dict):  # a plotly.graph_objects.Figure
+            fig = fig.to_plotly_json()
+        layout = dict(fig.get("layout") or {})
         # the title goes into the page, where it wraps on a phone, instead of into the SVG
-        title = (fig.layout.title.text if fig.layout.title else None) or words(name)
-        fig = go.Figure(fig)
-        fig.update_layout(title=None, margin=dict(t=12))
-        self.items[fid] = pio.to_json(fig, validate=False, engine="json")
+        t = layout.pop("title", None)
+        title = (t.get("text") if isinstance(t, dict) else t) or words(name)
+        layout["margin"] = {**(layout.get("margin") or {}), "t": 12}
+        self.items[fid] = json.dumps(_finite({"data": fig.get("data") or [], "layout": layout}),
+                                     separators=(",", ":"), allow_nan=False, default=str)
         return Markup('<figure class="cf"><figcaption>{}</figcaption><div class="chart" id="{}" data-chart="{}" '
                       'role="img" aria-label="{}"></div></figure>').format(title, fid, name, title)
 
