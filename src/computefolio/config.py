@@ -425,11 +425,15 @@ def read_yaml_doc(path: str | Path, *, aliases: bool = False, max_bytes: int = M
     """
     file = str(path)
     doc = parse_yaml(read_text(path, max_bytes=max_bytes, what="a UTF-8 YAML file"), file, aliases=aliases)
-    _LINES[file] = dict(doc.lines)
+    _remember_lines(file, doc.lines)
+    return doc
+
+
+def _remember_lines(file: str, lines: Mapping[tuple, int]) -> None:
+    _LINES[file] = dict(lines)
     _LINES.move_to_end(file)
     while len(_LINES) > 32:
         _LINES.popitem(last=False)
-    return doc
 
 
 def read_yaml(path: str | Path, *, aliases: bool = False) -> Any:
@@ -596,6 +600,12 @@ def check_values(obj: Any, raw: Any = None, file: str | None = None,
             raise ConfigError(file, fld, problem, item=item, line=line)
 
 
+#: Models loaded most recently, by file, model, aliases and content digest: loading the
+#: same bytes again (a run reads the universe, mandate and costs the strategy check read)
+#: returns the same frozen object instead of parsing and validating again.
+_MODELS: "OrderedDict[tuple, tuple[Any, dict]]" = OrderedDict()
+
+
 def load_yaml_model(path: str | Path, model: type[M], *, aliases: bool = False) -> M:
     """Read a YAML file and validate it into ``model``.
 
@@ -606,12 +616,33 @@ def load_yaml_model(path: str | Path, model: type[M], *, aliases: bool = False) 
     aliases : bool
         Whether the file kind may use YAML aliases (bounded; see the module docstring).
 
+    Returns
+    -------
+    model instance
+        Frozen; a file whose content has not changed since it was last loaded gives the
+        same instance.
+
     Raises
     ------
     ConfigError
         One line naming the file, the line, the item (asset, scenario, ...) and the field.
     """
-    doc = read_yaml_doc(path, aliases=aliases)
+    import hashlib
+
+    file = str(path)
+    text = read_text(path, what="a UTF-8 YAML file")
+    key = (file, model, aliases, hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest())
+    hit = _MODELS.get(key)
+    if hit is not None:
+        _MODELS.move_to_end(key)
+        _remember_lines(file, hit[1])
+        return hit[0]
+    doc = parse_yaml(text, file, aliases=aliases)
+    _remember_lines(file, doc.lines)
     if doc.data is None:
-        raise ConfigError(str(path), "(top level)", "a non-empty YAML mapping")
-    return parse_model(model, doc.data, str(path), doc.lines)
+        raise ConfigError(file, "(top level)", "a non-empty YAML mapping")
+    out = parse_model(model, doc.data, file, doc.lines)
+    _MODELS[key] = (out, dict(doc.lines))
+    while len(_MODELS) > 16:
+        _MODELS.popitem(last=False)
+    return out
