@@ -59,6 +59,34 @@ def load_market_for(universe, *, data: Optional[Path], store: Optional[Path], sa
     return retry_locked(go, what=str(st.path))
 
 
+def stored_book_weights(universe, *, data=None, store=None, sample=False, asof=None, capital=None):
+    """For ``computefolio risk --book``: the stored book's weights of NAV at the cut-off of ``asof``
+    (default: the last price date). Returns ``(weights, capital, asof, reason, market)``; capital is
+    the NAV unless given. Prints the cut-off and every price not from the NAV date."""
+    from ..book.store import BookStore
+    from ..book.valuation import value_book
+
+    with BookStore(store) as bs:
+        e, st = bs.entries(), bs.state()
+    if st.entries == 0:
+        raise DataError("the stored book is empty: import it first (computefolio book import FILE)")
+    m = load_market_for(universe, data=data, store=store, sample=sample)
+    day = pd.Timestamp(asof) if asof is not None else m.end
+    v = value_book(e, m, day, state=st)
+    if not len(v.positions):
+        raise DataError(f"the stored book holds no positions on {day.date()} (only cash)")
+    old = v.stale()
+    console.print(f"[bold]Stored book[/] NAV {v.nav:,.0f} {v.currency} at the cut-off {v.cutoff} (state {st.id}); "
+                  f"{v.rule}", highlight=False)
+    if len(old):
+        console.print("Prices not from the NAV date: " + ", ".join(
+            f"{s} {pd.Timestamp(r['date']).date()} ({int(r['age_days'])}d old{', stale' if r['status'] != 'fresh' else ''})"
+            for s, r in old.iterrows()), highlight=False)
+    w = v.weights()
+    reason = f"the stored book at the cut-off {v.cutoff} (state {st.id})"
+    return w, float(capital or v.nav), day, reason, m
+
+
 def _s(v) -> str:
     return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
 

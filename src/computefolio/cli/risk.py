@@ -247,8 +247,8 @@ def print_report(d: dict) -> None:
 @app.command("risk")
 @guard
 def risk(
-    holdings: Path = typer.Argument(..., help="CSV (symbol + weight|value|quantity), YAML weights/holdings, "
-                                              "or a strategy YAML."),
+    holdings: Optional[Path] = typer.Argument(None, help="CSV (symbol + weight|value|quantity), YAML "
+                                                        "weights/holdings, or a strategy YAML (omit with --book)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prices: a folder of long-format files or one file."),
     store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store (default: $COMPUTEFOLIO_HOME/store.duckdb)."),
     sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
@@ -266,6 +266,8 @@ def risk(
                                                              "prices for most of its weight."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON to FILE ('-': stdout)."),
     no_dcc: bool = typer.Option(False, "--no-dcc", help="Skip the DCC-GARCH fit."),
+    stored_book: bool = typer.Option(False, "--book", help="Today's holdings from the stored book (the --store "
+                                                           "file): positions and cash at the NAV cut-off of --asof."),
 ) -> None:
     """Risk report of a book: VaR/ES by method, contributions by asset and group, stress, liquidity.
 
@@ -282,9 +284,24 @@ def risk(
         check_basis(basis)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if not holdings.is_file():
+    if stored_book and holdings is not None:
+        raise typer.BadParameter("give a holdings file or --book, not both")
+    if not stored_book and holdings is None:
+        raise typer.BadParameter("give a holdings file (CSV or YAML) or --book (the stored book)")
+    if not stored_book and not holdings.is_file():
         raise ConfigError(str(holdings), "(file)", "file not found")
     universe = load_universe(universe_path)
+    if stored_book:
+        from .book import stored_book_weights
+
+        w, capital, asof_ts, reason, market = stored_book_weights(universe, data=data, store=store, sample=sample,
+                                                                  asof=_asof(asof), capital=capital)
+        rep = risk_report(w, market, universe, capital=capital, basis=basis, confidence=confidence, horizon=horizon,
+                          scenarios=scenarios, lookback=lookback, asof=asof_ts, dcc=not no_dcc)
+        d = rep.to_dict()
+        d["meta"]["asof_reason"] = reason
+        _emit(d, json_out)
+        return
     suffix = holdings.suffix.lower()
     if suffix in (".yaml", ".yml"):
         book, kind = _read_yaml_book(holdings)
@@ -325,6 +342,11 @@ def risk(
                       scenarios=scenarios, lookback=lookback, asof=asof_ts, dcc=not no_dcc)
     d = rep.to_dict()
     d["meta"]["asof_reason"] = reason
+    _emit(d, json_out)
+
+
+def _emit(d: dict, json_out: Optional[Path]) -> None:
+    """Write the report's JSON (when asked) and print it."""
     if json_out is not None:
         text = json.dumps(d, indent=1, allow_nan=False)
         if str(json_out) == "-":
