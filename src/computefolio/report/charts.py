@@ -212,8 +212,12 @@ def grouped_bars(tab: dict | None, label_key: str, keys: list[tuple[str, str]], 
     return _figure(data, title, barmode="group", hovermode="closest", yaxis=_axis_format(unit))
 
 
-def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") -> Figure | None:
-    """Heatmap of a table's numeric columns (rows x columns) with the values written in the cells."""
+def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction"):
+    """Heatmap of a table's numeric columns (rows x columns) with the values written in the cells.
+
+    Returns a :class:`plotly.graph_objects.Figure` (callers such as the sweep page restyle it
+    with ``update_traces``), or None.
+    """
     if not tab or not tab.get("rows"):
         return None
     cols = [c for c in tab["columns"] if c["key"] != row_key and c["unit"] not in ("text", "date")]
@@ -225,8 +229,10 @@ def heatmap(tab: dict | None, row_key: str, title: str, unit: str = "fraction") 
     data = [dict(type="heatmap", z=z, x=[c["label"] for c in cols], y=ys, colorscale="RdBu", zmid=0,
                  texttemplate="%{z:" + fmt + "}", hovertemplate="%{y}<br>%{x}: %{z:" + fmt + "}<extra></extra>",
                  colorbar=dict(tickformat=fmt.replace(".1", ".0")))]
-    return _figure(data, title, height=max(320, 30 * len(ys) + 160), hovermode="closest",
-                   yaxis=dict(autorange="reversed"))
+    import plotly.graph_objects as go
+
+    return go.Figure(_figure(data, title, height=max(320, 30 * len(ys) + 160), hovermode="closest",
+                             yaxis=dict(autorange="reversed")))
 
 
 def bar_series(series: dict | None, title: str, ytitle: str) -> Figure | None:
