@@ -123,3 +123,23 @@ def test_editing_one_log_row_makes_verify_fail(loop):
     con.close()
     r = run("compliance", "verify", "--store", store)
     assert r.exit_code == 1 and "seq 4" in r.output and "edited" in r.output, r.output
+
+
+def test_risk_of_the_stored_book(loop):
+    d, store = loop
+    r = run("risk", "--book", "--store", store, "--sample", "--asof", "2025-06-10", "--no-dcc", "--json", d / "r.json")
+    assert r.exit_code == 0, r.output
+    assert "Stored book" in r.output and "cut-off 2025-06-10 24:00 UTC" in r.output
+    rep = json.loads((d / "r.json").read_text())
+    from computefolio.book import BookStore, value_book
+    from computefolio.data.load import load_market
+    from computefolio.universe import load_universe
+
+    with BookStore(store) as bs:
+        e = bs.entries()
+    v = value_book(e, load_market(load_universe(), source="sample"), "2025-06-10")
+    assert rep["meta"]["capital"] == pytest.approx(v.nav)
+    assert rep["book"]["weights"]["NVDA"] == pytest.approx(v.weights()["NVDA"])
+    r = run("risk", d / "r.json", "--book", "--store", store, "--sample")
+    assert r.exit_code == 2 and "not both" in r.output
+
