@@ -125,6 +125,9 @@ class DataSpec(_Strict):
     path: str | None = None
     store: str | None = None
     seed: int = Field(default=7, ge=0, le=2 ** 32 - 1)
+    #: A held price older than this (calendar days) on the as-of date is a warning (stale
+    #: prices are always listed with their age; this says when they must be read first).
+    stale_after_days: int = Field(default=5, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _path_for_files(self):
@@ -258,6 +261,9 @@ class Strategy(_Strict):
     vol_target: VolTargetSpec | None = None
     costs: str | None = "costs_default.yaml"
     cash_rate: float = Field(default=0.0, ge=-0.05, le=0.25)
+    #: Active mandate breaches (caused by the book's own trades) larger than this (fraction of
+    #: the book) make the run fail loudly; passive ones (caused by the market) are reported.
+    mandate_tolerance: float = Field(default=1e-6, ge=0.0, le=1.0)
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
     risk: RiskSpec = Field(default_factory=RiskSpec)
     stress: StressSpec = Field(default_factory=StressSpec)

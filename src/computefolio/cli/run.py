@@ -63,7 +63,19 @@ def run(
     print_summary(res, console)
     if pdf:
         _write_pdf(res)
+    _mandate_exit(res)
     _strict_exit(res, strict)
+
+
+def _mandate_exit(res) -> None:
+    """A run whose own trades broke the mandate beyond the strategy's tolerance fails loudly (exit 4)."""
+    mt = (res.results or {}).get("mandate_through_time") or {}
+    if mt.get("failed"):
+        err_console.print(f"[bold red]mandate:[/] the book's own trades broke the mandate at "
+                          f"{mt['active_rebalances']} of {mt['rebalances']} rebalances (largest "
+                          f"{mt['worst_active']:.3%} of the book, above mandate_tolerance {mt['tolerance']:g}); "
+                          "outputs are written, see results.json: mandate_through_time", highlight=False)
+        raise typer.Exit(code=4)
 
 
 def _write_pdf(res) -> None:
@@ -107,6 +119,7 @@ def demo(
     s = _override(load_strategy(), sample=True)
     res = run_strategy(s, out_dir=out, progress=progress, console=err_console if progress else console)
     print_summary(res, console, layer_table=True)
+    _mandate_exit(res)
 
 
 def _override(s, *, data=None, sample=False, store=None, start=None, end=None):

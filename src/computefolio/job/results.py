@@ -169,7 +169,7 @@ def _stress_tables(risk: dict, universe: Universe, cur: str, btxt: str) -> dict:
 
 
 def freshness_table(market: MarketData, universe: Universe, asof, held: pd.Series, delisted=None,
-                    stale_days: int = 5) -> dict:
+                    stale_days: int = 5) -> dict:  # noqa: D417
     """Each priced symbol's last price on the as-of date: fresh, stale (with its age) or delisted.
 
     Rows: every symbol whose last price is not fresh, and every held symbol; ``held`` are
@@ -273,9 +273,13 @@ def collect_caveats(caveats, *, strategy: Strategy, market: MarketData, universe
                                                    f"use a proxy ({', '.join(f'{k}: {v}' for k, v in list(px.items())[:4])}"
                                                    + (" ..." if len(px) > 4 else "") + ")", list(px))
         if sc.get("source") == "recorded":
-            caveats.add("note", "stress_recorded", f"stress {sc.get('title') or sc['name']}: the loaded market does "
-                                                   "not cover the window with real prices; replayed from the recorded "
-                                                   "real returns shipped with computefolio")
+            why = ("the market is simulated" if market.simulated else
+                   "the loaded market does not cover the window with real prices")
+            caveats.add("note", "stress_recorded", f"stress {sc.get('title') or sc['name']}: {why}; replayed the "
+                                                   "recorded real returns of its window (shipped with computefolio)")
+        elif sc.get("source") == "market+recorded":
+            caveats.add("note", "stress_recorded", f"stress {sc.get('title') or sc['name']}: assets the loaded market "
+                                                   "lacks in the window took their recorded real returns")
     fill = (risk.get("meta") or {}).get("history_fill") or {}
     if fill:
         caveats.add("note", "history_fill", "VaR/ES history filled from proxies for " + "; ".join(
@@ -289,9 +293,63 @@ def collect_caveats(caveats, *, strategy: Strategy, market: MarketData, universe
             caveats.add("note", "data_warning", f"data validation: {vrep.summary()}")
 
 
+def breach_tables(br, tolerance: float, cur: str = "USD") -> dict:
+    """The mandate through time (:func:`computefolio.backtest.breaches.mandate_breaches`) as tables.
+
+    ``failed`` is True when an active breach (caused by the book's own trades) is larger
+    than the strategy's ``mandate_tolerance``.
+    """
+    if br is None:
+        return {"title": "Mandate through time: no mandate", "failed": False}
+    ep = br.episodes
+    act = ep[ep["kind"] == "active"] if len(ep) else ep
+    worst_active = float(act["max_size"].max()) if len(act) else 0.0
+    failed = bool(len(act) and worst_active > tolerance)
+
+    def rows(df, limit=300):
+        out = []
+        for r in df.head(limit).itertuples():
+            out.append({"start": r.start.date(), "end": r.end.date(), "rule": r.rule, "item": r.item,
+                        "detail": r.detail, "kind": r.kind, "dates": int(r.dates), "max_size": float(r.max_size),
+                        "cured": None if pd.isna(r.cured) else r.cured.date(),
+                        "days_to_cure": r.days_to_cure if r.days_to_cure is not None else None})
+        return out
+
+    cols = [column("start", "From", "date"), column("end", "To", "date"), column("rule", "Rule"),
+            column("item", "Asset or group"), column("kind", "Kind"), column("dates", "Dates", "count"),
+            column("max_size", "Largest breach", "fraction"), column("cured", "Cured on", "date"),
+            column("days_to_cure", "Days to cure", "days"), column("detail", "Detail")]
+    by_rule = []
+    if len(ep):
+        for (rule, kind), g in ep.groupby(["rule", "kind"]):
+            by_rule.append({"rule": rule, "kind": kind, "episodes": int(len(g)), "dates": int(g["dates"].sum()),
+                            "max_size": float(g["max_size"].max()),
+                            "open": int(g["cured"].isna().sum()),
+                            "max_days_to_cure": max([d for d in g["days_to_cure"] if d is not None], default=None)})
+    return {
+        "title": f"Mandate through time: {br.summary()}",
+        "failed": failed, "tolerance": tolerance, "worst_active": worst_active,
+        "rebalances": br.rebalances, "active_rebalances": br.active_rebalances, "dates": br.dates,
+        "checked": br.checked, "not_checked": br.not_checked,
+        "by_rule": table("Breaches by rule", [column("rule", "Rule"), column("kind", "Kind"),
+                                              column("episodes", "Episodes", "count"),
+                                              column("dates", "Dates broken", "count"),
+                                              column("max_size", "Largest", "fraction"),
+                                              column("open", "Still open", "count"),
+                                              column("max_days_to_cure", "Longest to cure", "days")],
+                         by_rule, note="active = caused or worsened by the book's own trades on a rebalance date; "
+                                       "passive = caused by the market (drift) or not cured by a rebalance"),
+        "active": table("Active breaches (caused by the book's trades)", cols, rows(act),
+                        note=f"a run fails when one is larger than mandate_tolerance ({tolerance:g})"),
+        "episodes": table("Breach episodes (first 300)", cols, rows(ep),
+                          note="consecutive valuation dates on which one rule is broken; size = fraction of the book "
+                               "beyond the limit; checked after every rebalance and on every valuation date"),
+    }
+
+
 def assemble_results(strategy: Strategy, *, universe, market, vrep, result, books, mets, risk, corr, wlast,
                      mandate, warns, notes, btxt, ppy, start, end, ref, allocator=None, caveats=None,
-                     end_reason: str | None = None, delisted=None) -> dict:
+                     end_reason: str | None = None, delisted=None, breaches=None) -> dict:
     """The ``results.json`` dict (see :mod:`computefolio.report.tables` for the layout)."""
     import platform
 
@@ -300,9 +358,28 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
 
     cur = strategy.currency
     final_value = float(result.equity.iloc[-1])
+    through_time = breach_tables(breaches, strategy.mandate_tolerance, cur)
     if caveats is not None:
         collect_caveats(caveats, strategy=strategy, market=market, universe=universe, vrep=vrep, result=result,
-                        risk=risk, wlast=wlast, end=end, delisted=delisted)
+                        risk=risk, wlast=wlast, end=end, delisted=delisted,
+                        stale_days=strategy.data.stale_after_days)
+        if breaches is not None and len(breaches.episodes):
+            ep = breaches.episodes
+            act = ep[ep["kind"] == "active"]
+            if len(act):
+                caveats.add("error" if through_time["failed"] else "warning", "mandate_breach",
+                            f"the book's own trades broke the mandate at {breaches.active_rebalances} of "
+                            f"{breaches.rebalances} rebalances (largest {act['max_size'].max():.3%} of the book; "
+                            f"rules: {', '.join(sorted(set(act['rule'])))})", sorted(set(act["item"])))
+            pas = ep[ep["kind"] == "passive"]
+            if len(pas):
+                open_ = pas[pas["cured"].isna()]
+                caveats.add("warning", "mandate_breach",
+                            f"the market broke the mandate in {len(pas)} episode(s) (rules: "
+                            f"{', '.join(sorted(set(pas['rule'])))}; longest to cure "
+                            f"{max([d for d in pas['days_to_cure'] if d is not None], default=0)} days"
+                            + (f"; {len(open_)} still open on {end.date()}" if len(open_) else "") + ")",
+                            sorted(set(pas["item"])))
     contrib = (risk.get("contributions") or {})
     by_asset = contrib.get("by_asset") or {}
 
@@ -478,7 +555,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                if market.provenance.get("volume_sources") else {}),
         },
         "as_of": {"date": str(end.date()), "reason": end_reason or ""},
-        "freshness": freshness_table(market, universe, end, wlast, delisted),
+        "freshness": freshness_table(market, universe, end, wlast, delisted, strategy.data.stale_after_days),
         "validation": {
             "line": vrep.summary() if vrep is not None else "",
             "errors": vd.get("errors", 0), "warnings": vd.get("warnings", 0), "rows": vd.get("rows", 0),
@@ -565,6 +642,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
         "trading": trading,
         "correlation": corr_out,
         "mandate": mandate_table(mandate, wlast, universe, market, end, final_value),
+        "mandate_through_time": through_time,
         "weights": weights_tab,
         "warnings": list(dict.fromkeys([*warns, *notes, *(risk.get("warnings") or [])])),
         "caveats": caveats.to_dict() if caveats is not None else None,

@@ -165,6 +165,12 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
                 raise DataError(why) from None
         warns.extend(_aggregate_dated([str(w.message) for w in caught if issubclass(w.category, UserWarning)]))
         warns.extend(result.warnings)
+        breaches = None
+        if mandate is not None:
+            from ..backtest.breaches import mandate_breaches
+
+            # every rule after every rebalance and at every valuation date, active vs passive
+            breaches = mandate_breaches(result, mandate, universe, market.subset(symbols))
 
     # ---------------------------------------------------------------- benchmarks
     with steps.step("benchmarks"):
@@ -216,7 +222,7 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,
                                    start=start, end=final_date, ref=ref_name, allocator=policy.allocator,
-                                   caveats=caveats, end_reason=end_reason, delisted=delisted)
+                                   caveats=caveats, end_reason=end_reason, delisted=delisted, breaches=breaches)
         from .performance import add_performance  # attribution, tear-sheet tables, executive summary
 
         add_performance(results, strategy, universe=universe, market=market, result=result, books=books,

@@ -85,6 +85,14 @@ def print_summary(res, console, *, layer_table: bool = False) -> None:
             console.print(_rich_table({**mt, "rows": broken}, Table, skip=()))
         else:
             console.print(f"[bold]{mt['title']}[/]", highlight=False)
+    mt2 = r.get("mandate_through_time") or {}
+    if mt2.get("title"):
+        style = "bold red" if mt2.get("failed") else ("yellow" if mt2.get("active_rebalances") else "bold")
+        console.print(f"[{style}]{mt2['title']}[/]", highlight=False)
+        act = (mt2.get("active") or {}).get("rows") or []
+        if act:
+            console.print(_rich_table({**mt2["active"], "rows": act}, Table, max_rows=10,
+                                      skip=("detail", "cured", "days_to_cure")))
     v = (r.get("data") or {}).get("validation") or {}
     if v.get("line"):
         console.print(f"[bold]data validation:[/] {v['line']}")
