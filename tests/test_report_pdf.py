@@ -70,7 +70,8 @@ def test_cli_pdf_and_letter_paper(tmp_path):
     sfile.write_text(yaml.safe_dump(raw, sort_keys=False))
     res = CliRunner().invoke(app, ["run", str(sfile), "--sample", "--start", "2025-06-02", "--end", "2025-09-30",
                                    "--out", str(tmp_path), "--no-progress", "--pdf"], terminal_width=200)
-    assert res.exit_code == 0, res.output
+    # 4 = the book's own trades broke the mandate (outputs written): the PDF is printed first
+    assert res.exit_code in (0, 4), res.output
     pdf = next(tmp_path.glob("*/report.pdf"))
     assert "pdf:" in res.output and "report.pdf" in res.output
     page = pypdf.PdfReader(str(pdf)).pages[0]
