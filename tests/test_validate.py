@@ -456,3 +456,89 @@ def test_check_with_a_plan_over_files(tmp_path):
     seam = [f for f in rep.errors if f.source == "plan"]
     assert len(seam) == 1 and seam[0].check == "split_jump" and seam[0].date == cut
     assert any("gone.csv" in n for n in rep.notes)
+
+
+# ---------------------------------------------------------------------------- splits on a day that also moved
+@pytest.mark.parametrize("vol", [0.005, 0.01, 0.02, 0.04])
+@pytest.mark.parametrize("move", [0.05, -0.05, 0.035, -0.035])
+def test_four_to_one_split_with_a_same_day_move_is_found_with_its_ratio(vol, move):
+    p = walk(120, vol=vol, seed=3)
+    r = p[1:] / p[:-1]
+    r[59] = 0.25 * (1 + move)  # the split day: /4 and the day's own move
+    p = np.concatenate([[p[0]], p[0] * np.cumprod(r)])
+    df = bars("AAA", p)
+    sj = only(validate(df), "split_jump")
+    assert len(sj) == 1, [f.message for f in validate(df).findings]
+    f = sj[0]
+    assert f.ratio == 4.0 and f.date == df.loc[60, "date"] and f.value == pytest.approx(0.25 * (1 + move))
+    assert "4:1 split (ratio 4)" in f.message and f"{move:+.1%}" in f.message and "daily s.d." in f.message
+    assert validate(df).to_dict()["findings"][0]["ratio"] == 4.0
+
+
+def test_reverse_split_ratio_is_a_fraction():
+    p = walk(60, vol=0.02, seed=4)
+    r = p[1:] / p[:-1]
+    r[29] = 10.0 * 1.04
+    p = np.concatenate([[p[0]], p[0] * np.cumprod(r)])
+    f = only(validate(bars("AAA", p)), "split_jump")[0]
+    assert f.ratio == pytest.approx(0.1) and "1:10 reverse split" in f.message
+
+
+def test_a_move_far_from_any_split_ratio_is_only_a_jump():
+    p = walk(80, vol=0.01, seed=5)
+    p[40:] = p[40:] * 0.38  # -62%: 0.38 is 24% from 1/2 and 14% from 1/3, beyond the 10% cap
+    rep = validate(bars("AAA", p))
+    assert not only(rep, "split_jump") and only(rep, "extreme_jump")
+
+
+# ---------------------------------------------------------------------------- a price going to zero and back
+def zero_and_back(tmp_path):
+    df = bars("AAA", walk(60, seed=2))
+    for c in ("open", "high", "low", "close"):
+        df.loc[30, c] = 0.0
+    df.loc[31, "close"] = 0.0  # two bars at zero on close, then the recovery
+    df.loc[31, "low"] = 0.0
+    df["date"] = df["date"].dt.strftime("%Y-%m-%d")
+    path = tmp_path / "zero.csv"
+    df.drop(columns="source").to_csv(path, index=False)
+    return path, df
+
+
+def test_zero_price_and_recovery_no_infinite_return(tmp_path):
+    path, df = zero_and_back(tmp_path)
+    rep = check([path])
+    got = {(f.check, str(f.date.date())) for f in rep.errors}
+    assert ("non_positive", df.loc[30, "date"]) in got and ("non_positive", df.loc[31, "date"]) in got
+    assert all(np.isfinite(f.value) for f in rep.findings)
+    json.loads(rep.to_json())
+
+
+def test_data_check_cli_on_zero_price_table_json_exit_1(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from computefolio.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    path, df = zero_and_back(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "check", str(path), "--no-universe"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    rows = [ln for ln in res.output.splitlines() if "non_positive" in ln and "AAA" in ln]
+    assert len(rows) == 6  # open, high, low, close on the first day at zero; low and close on the second
+    assert "errors" in res.output
+    res = runner.invoke(app, ["data", "check", str(path), "--no-universe", "--json", "-"])
+    assert res.exit_code == 1
+    d = json.loads(res.stdout)
+    zero_rows = [f for f in d["findings"] if f["check"] == "non_positive"]
+    assert len(zero_rows) == 6 and {f["date"] for f in zero_rows} == {df.loc[30, "date"], df.loc[31, "date"]}
+    out = tmp_path / "report.json"
+    res = runner.invoke(app, ["data", "check", str(path), "--no-universe", "--json", str(out)])
+    assert res.exit_code == 1 and "non_positive" in res.stdout and json.loads(out.read_text())["errors"] == d["errors"]
+
+
+def test_infinite_values_follow_the_json_rule():
+    df = bars("AAA", np.full(40, 100.0), ohlc=False)
+    df.loc[20, "close"] = 1e-320  # a price at the bottom of float range: the rebound is x1e322
+    d = json.loads(validate(df).to_json())
+    inf = [k for k, v in d.get("nonfinite", {}).items() if v == "Infinity"]
+    assert inf and all(d["findings"][int(k.split("/")[2])]["value"] is None for k in inf)
