@@ -141,3 +141,57 @@ def test_mandate_shifted_by_a_stale_block(universe):
     dc = universe.exposure(fixed, "layer")["decentralized_compute"]
     assert g[("layer", "decentralized_compute")].max == pytest.approx(0.15 - dc)
     assert m.cash_min == 0.02  # the original is unchanged
+
+
+def _long(sym, dates, close, volume, adj=None):
+    return pd.DataFrame({"date": [d.strftime("%Y-%m-%d") for d in dates], "symbol": sym, "open": np.nan,
+                         "high": np.nan, "low": np.nan, "close": close, "adj_close": adj if adj is not None else np.nan,
+                         "volume": volume})
+
+
+def test_store_takes_volume_from_its_volume_plan(tmp_path):
+    """Prices from an adjusted-close file without volume, volume from an OHLCV file, in the store."""
+    from computefolio.data.store import Store
+    from computefolio.data.sources import SourcePlan, SourceRule
+
+    from computefolio.clock import sessions
+
+    dates = sessions("XNYS", "2024-01-02", "2024-03-01")[:30]
+    px = _long("NVDA", dates, np.nan, np.nan, adj=np.linspace(100, 110, 30))
+    ohlcv = _long("NVDA", dates, np.linspace(1000, 1100, 30), np.full(30, 5e6))  # unsplit: 10x price
+    px.to_csv(tmp_path / "prices.csv", index=False)
+    ohlcv.to_csv(tmp_path / "ohlcv.csv", index=False)
+    u = __import__("computefolio").load_universe()
+    with Store(tmp_path / "s.duckdb") as st:
+        st.import_file(tmp_path / "prices.csv")
+        st.import_file(tmp_path / "ohlcv.csv")
+        st.set_plan(SourcePlan([SourceRule("NVDA", "prices.csv", "adj_close")]))
+        st.set_plan(SourcePlan([SourceRule("NVDA", "ohlcv.csv", "volume")]), kind="volume")
+        md = st.market(u, symbols=["NVDA"])
+        assert st.plan("volume").rules[0].file == "ohlcv.csv"
+    np.testing.assert_allclose(md.traded_value["NVDA"].to_numpy(), 5e6 * np.linspace(1000, 1100, 30))
+    assert md.provenance["volume_sources"] == {"NVDA": ["ohlcv.csv"]}
+    info = md.adv_info(20)
+    assert info.at["NVDA", "bars"] == 20 and info.at["NVDA", "adv"] > 5e9
+
+
+def test_data_flag_takes_one_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from computefolio.cli import app
+
+    dates = pd.date_range("2024-01-01", periods=400, freq="D")
+    rng = np.random.default_rng(0)
+    df = pd.concat([_long("BTC", dates, 40000 * np.exp(np.cumsum(rng.normal(0, 0.02, 400))), np.full(400, 1e4)),
+                    _long("ETH", dates, 2000 * np.exp(np.cumsum(rng.normal(0, 0.02, 400))), np.full(400, 1e5))])
+    f = tmp_path / "crypto.csv"
+    df.to_csv(f, index=False)
+    book = tmp_path / "book.csv"
+    book.write_text("symbol,weight\nBTC,0.6\nETH,0.4\n")
+    res = CliRunner().invoke(app, ["risk", str(book), "--data", str(f), "--no-dcc", "--lookback", "200"])
+    assert res.exit_code == 0, res.output
+    assert "file crypto.csv" in res.output
+    res = CliRunner().invoke(app, ["risk", str(book), "--data", str(tmp_path / "nope.csv")])
+    assert res.exit_code == 2 and "--data" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["risk", str(book), "--data", str(f), "--sample"])
+    assert res.exit_code == 2 and "--data and --sample" in res.output
