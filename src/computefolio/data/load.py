@@ -115,7 +115,11 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
         st = Store(store)
         if not st.exists():
             raise DataError(f"{st.path}: no such store file (import prices with 'computefolio data import')")
-        return st.market(universe, start=start, end=end, listed=True)
+        md = st.market(universe, start=start, end=end, listed=True)
+        sync = st.sync_provenance(md.symbols) if hasattr(st, "sync_provenance") else {}
+        if sync:
+            md.provenance["sync"] = sync  # each synced symbol's source and last fetch (computefolio data sync)
+        return md
     if source == "sample":
         from .sample import sample_market
 

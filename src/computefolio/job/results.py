@@ -200,6 +200,36 @@ def freshness_table(market: MarketData, universe: Universe, asof, held: pd.Serie
                             f"held positions listed too; age in calendar days, missed bars on the asset's own calendar")
 
 
+def provenance_table(market: MarketData) -> dict:
+    """Where each symbol's prices (and volume) came from: files or store sources, and for a
+    synced store the source symbol, the last bar and when it was fetched."""
+    prov = market.provenance or {}
+    sync = prov.get("sync") or {}
+    vsrc = prov.get("volume_sources") or {}
+    srcs = prov.get("sources") or {}
+    rows = []
+    for s in market.symbols:
+        seg = srcs.get(s)
+        if isinstance(seg, list) and seg and isinstance(seg[0], (list, tuple)):
+            price_src = ", ".join(sorted({str(x[0]) for x in seg}))  # store segments (source, first, last, rows)
+        elif isinstance(seg, list):
+            price_src = ", ".join(map(str, seg))
+        else:
+            price_src = market.label
+        f = (sync.get(s) or [{}])[0]
+        rows.append({"symbol": s, "prices": price_src, "volume": ", ".join(vsrc.get(s, [])),
+                     "source_symbol": f.get("source_symbol"), "last_bar": f.get("last_bar"),
+                     "final": None if not f else ("yes" if f.get("last_final") else "no (forming)"),
+                     "fetched_at": f.get("fetched_at")})
+    cols = [column("symbol", "Symbol"), column("prices", "Price source"), column("volume", "Volume source")]
+    if sync:
+        cols += [column("source_symbol", "Source symbol"), column("last_bar", "Last bar", "date"),
+                 column("final", "Last bar final"), column("fetched_at", "Fetched (UTC)")]
+    return table("Provenance by symbol", cols, rows,
+                 note="price source per symbol (files or store sources); volume source where a volume plan takes it "
+                      "from another file; for a synced store (computefolio data sync) the last fetch")
+
+
 def collect_caveats(caveats, *, strategy: Strategy, market: MarketData, universe: Universe, vrep, result, risk: dict,
                     wlast: pd.Series, end, delisted=None, stale_days: int = 5) -> None:
     """Add to ``caveats`` everything of a run that changes a number or its meaning."""
@@ -555,6 +585,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                if market.provenance.get("volume_sources") else {}),
         },
         "as_of": {"date": str(end.date()), "reason": end_reason or ""},
+        "provenance": provenance_table(market),
         "freshness": freshness_table(market, universe, end, wlast, delisted, strategy.data.stale_after_days),
         "validation": {
             "line": vrep.summary() if vrep is not None else "",
