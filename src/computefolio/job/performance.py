@@ -611,6 +611,12 @@ def executive_summary(results: dict) -> dict:
         else:
             out.append(f"Mandate: all {len(mand) - len(na)} checked rules hold on the final book"
                        + (f" ({len(na)} could not be checked)" if na else "") + ".")
+    mt = results.get("mandate_through_time") or {}
+    if mt.get("rebalances"):
+        out.append(f"Through the backtest the book's own trades broke a mandate rule at {mt.get('active_rebalances', 0)} "
+                   f"of {mt['rebalances']} rebalances"
+                   + (f" (largest {_pct(mt.get('worst_active'), 2)} of the book)" if mt.get("worst_active") else "")
+                   + ("; that is beyond the strategy's tolerance" if mt.get("failed") else "") + ".")
     data = results.get("data") or {}
     cav = results.get("caveats")
 
