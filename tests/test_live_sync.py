@@ -118,6 +118,11 @@ def test_split_rewrites_history_and_keeps_old_rows(tmp_path, mock):
     # the main job's loader reads the synced store
     md = load_market(U, source="store", store=path)
     assert "NVDA" in md.symbols and md.provenance["sources"]["NVDA"][0][0] == "yahoo"
+    # ... and the report's provenance names each synced symbol's source and last fetch
+    from computefolio.job.results import provenance_table
+
+    row = {r["symbol"]: r for r in provenance_table(md)["rows"]}["NVDA"]
+    assert row["prices"] == "yahoo" and row["fetched_at"] == "2024-06-13T03:00:00Z" and row["final"] == "yes"
     with Store(path, read_only=True) as st:
         prov = st.sync_provenance()
     assert prov["NVDA"][0]["source"] == "yahoo" and prov["NVDA"][0]["fetched_at"] == "2024-06-13T03:00:00Z"
