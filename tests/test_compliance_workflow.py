@@ -114,6 +114,23 @@ def test_the_loop(loop):
     assert r.exit_code == 0 and "compliance log verified" in r.output
 
 
+def test_an_order_file_is_checked_and_logged(loop):
+    d, store = loop
+    f = d / "manual.csv"
+    f.write_text("order_id,account,symbol,side,quantity,price\nm1,prime,MSFT,buy,10,9999999\n"
+                 "m2,prime,GBTC,buy,10,1\n")
+    r = run("compliance", "check", f, "--store", store, "--sample", "--asof", "2025-06-06")
+    assert r.exit_code == 1, r.output
+    assert "price_collar" in r.output and "restricted list" in r.output
+    r = run("compliance", "log", "--store", store, "--json")
+    tags = {json.loads(x)["list_id"] for x in r.output.splitlines()}
+    assert any(t and t.startswith("file:manual.csv:") for t in tags)
+    bad = d / "bad.csv"
+    bad.write_text("order_id,account,symbol,side,quantity\nm1,prime,MSFT,buy,10\n")
+    r = run("compliance", "check", bad, "--store", store, "--sample")
+    assert r.exit_code == 2 and "missing column(s) price" in r.output
+
+
 def test_editing_one_log_row_makes_verify_fail(loop):
     d, store = loop
     con = duckdb.connect(str(store))
