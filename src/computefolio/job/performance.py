@@ -525,7 +525,7 @@ def executive_summary(results: dict) -> dict:
     scenario), mandate (breaches), data (validation, simulated data, stale prices and
     other caveats, ``warnings``). ``caveats`` are dicts ``{"severity", "label", "text"}``:
     the run's own (``results["caveats"]["items"]``) first, then notes on how numbers here
-    were made.
+    were made; one per kind, the first in full and the others under ``more``.
     """
     out: list[str] = []
     caveats: list[dict] = []
@@ -643,7 +643,16 @@ def executive_summary(results: dict) -> dict:
     nw = len(results.get("warnings") or [])
     if nw:
         note("note", "run warnings", f"{nw} run warning{'s' if nw != 1 else ''}, listed under Data")
-    return {"sentences": out, "caveats": caveats}
+    # one line per kind of caveat (the first in full, the others behind "more")
+    grouped: list[dict] = []
+    for c in caveats:
+        g = next((x for x in grouped if x["severity"] == c["severity"] and x["label"] == c["label"] and c["label"]),
+                 None)
+        if g is None:
+            grouped.append({**c, "more": []})
+        else:
+            g["more"].append(c["text"])
+    return {"sentences": out, "caveats": grouped}
 
 
 # ----------------------------------------------------------------------------- entry point
