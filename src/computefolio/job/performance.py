@@ -248,7 +248,7 @@ def distribution_section(returns: pd.Series, confidence: float, btxt: str, cur: 
         column("var_money", "VaR on today's value", cur), column("es_money", "ES on today's value", cur)], rows,
         basis=btxt, note=f"historical, from the backtest's {len(r):,} net returns (positive = loss; VaR = the "
                          "(1 - confidence) percentile, ES = mean of the returns at or below it, empyrical's "
-                         "convention); money on today's book value; the risk report's VaR (above) instead uses "
+                         "convention); money on today's book value; the VaR and ES section instead uses "
                          "today's weights on the market's history")
     edges = np.linspace(float(r.min()), float(r.max()), 61)
     counts, _ = np.histogram(r, bins=edges)

@@ -266,7 +266,7 @@ def distribution_chart(hist: dict | None, title: str) -> Figure | None:
                              line=dict(color=c, dash=dash, width=2), name=f"{lab} {conf}: {v:.2%} loss",
                              hoverinfo="name"))
     return _figure(data, title, bargap=0, hovermode="closest",
-                   xaxis=dict(title=dict(text="return per period"), tickformat=".0%"),
+                   xaxis=dict(tickformat=".0%", hoverformat=".2%"),
                    yaxis=dict(title=dict(text="number of periods")))
 
 
