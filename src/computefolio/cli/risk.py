@@ -16,51 +16,29 @@ market, also the fallback when no store exists). ``--json FILE`` writes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, DataError
-from ._common import app, console, err_console, guard
+from ._common import app, console, emit_json, err_console, fmt_num, guard, json_option
 
 
 # ----------------------------------------------------------------------------- inputs
-def _read_holdings_csv(path: Path) -> tuple[pd.Series, str]:
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # parse errors of any kind
-        raise ConfigError(str(path), "(file)", f"a CSV file ({exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if "symbol" not in df.columns:
-        raise ConfigError(str(path), "symbol", "a 'symbol' column")
-    kinds = [k for k in ("weight", "value", "quantity") if k in df.columns]
-    if len(kinds) != 1:
-        raise ConfigError(str(path), "(columns)", "exactly one of 'weight', 'value' or 'quantity' beside 'symbol' "
-                                                  f"(got {', '.join(df.columns)})")
-    kind = kinds[0]
-    vals = pd.to_numeric(df[kind], errors="coerce")
-    bad = df["symbol"][vals.isna()]
-    if len(bad):
-        raise ConfigError(str(path), kind, f"a number on every row (row of {bad.iloc[0]!r})")
-    sym = df["symbol"].astype(str).str.strip()
-    if sym.duplicated().any():
-        raise ConfigError(str(path), "symbol", f"each symbol once ({sym[sym.duplicated()].iloc[0]!r} repeats)")
-    return pd.Series(vals.to_numpy(float), index=sym.to_numpy()), kind
-
-
-def _read_yaml_book(path: Path):
+def _read_book(path: Path, universe) -> tuple[pd.Series | None, str]:
+    """A holdings file (:mod:`computefolio.holdings`: symbols checked against the universe,
+    with the line) as (book, kind), or ``(None, "strategy")`` for a strategy YAML."""
     from ..config import read_yaml
+    from ..holdings import is_holdings_yaml, load_holdings
 
-    raw = read_yaml(path)
-    if isinstance(raw, dict) and isinstance(raw.get("weights"), dict):
-        return pd.Series(raw["weights"], dtype=float), "weight"
-    if isinstance(raw, dict) and isinstance(raw.get("holdings"), dict):
-        return pd.Series(raw["holdings"], dtype=float), "value"
-    return None, "strategy"
+    if path.suffix.lower() in (".yaml", ".yml") and not is_holdings_yaml(read_yaml(path)):
+        return None, "strategy"
+    h = load_holdings(path, universe)
+    return h.book, h.kind
 
 
 def _market(universe, data: Optional[Path], store: Optional[Path], sample: bool, start, end):
@@ -136,11 +114,11 @@ def _strategy_weights(path: Path, universe, market, asof=None):
 
 # ----------------------------------------------------------------------------- output
 def _pct(v, digits=2) -> str:
-    return "" if v is None or pd.isna(v) else f"{100 * v:.{digits}f}%"
+    return fmt_num(v, f".{digits}f", pct=True)
 
 
 def _money(v, cur) -> str:
-    return "" if v is None or pd.isna(v) else f"{v:,.0f} {cur}"
+    return fmt_num(v, ",.0f", suffix=f" {cur}" if cur else "")
 
 
 def print_report(d: dict) -> None:
@@ -151,9 +129,9 @@ def print_report(d: dict) -> None:
                   f"({m['periods_per_year']}/yr) - money at risk on a book value (AUM) of {_money(m['capital'], cur)} - "
                   f"{m['lookback_periods']} periods {m['first']}..{m['last']}", highlight=False)
     if m.get("asof_reason"):
-        console.print(f"[dim]{m['asof_reason']}[/]", highlight=False)
+        console.print(f"[dim]{escape(m['asof_reason'])}[/]", highlight=False)
     for wmsg in d["warnings"]:
-        console.print(f"[yellow]warning:[/] {wmsg}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(str(wmsg))}", highlight=False)
     if m.get("stale"):
         t = Table(title=f"Prices not of {m['asof']} (held at their last price)")
         for col in ("asset", "status", "last price", "age (days)"):
@@ -199,7 +177,7 @@ def print_report(d: dict) -> None:
         t.add_column(col, justify=j, overflow="fold")
     for s in d["stress"]:
         if "error" in s:
-            t.add_row(s["title"], "", "", "", "", f"[red]{s['error']}[/]")
+            t.add_row(escape(s["title"]), "", "", "", "", f"[red]{escape(str(s['error']))}[/]")
             continue
         win = f"{s['start']}..{s['end']}" if s.get("start") else "hypothetical"
         lay = min(s["by_layer"].items(), key=lambda kv: kv[1]["pnl_pct"] or 0.0) if s["by_layer"] else None
@@ -214,15 +192,15 @@ def print_report(d: dict) -> None:
         for col in ("pair", "raw daily", "lead-lag (-1..+1)", "weekly", "n daily / weeks"):
             t.add_column(col, justify="left" if col == "pair" else "right")
         for p in corr["pairs"]:
-            t.add_row(f"{p['a']}-{p['b']}", f"{p['raw']['value']:.3f}", f"{p['lead_lag']['value']:.3f}",
-                      f"{p['horizon']['value']:.3f}", f"{p['raw']['n']} / {p['horizon']['n']}")
+            t.add_row(f"{p['a']}-{p['b']}", fmt_num(p["raw"]["value"], ".3f"), fmt_num(p["lead_lag"]["value"], ".3f"),
+                      fmt_num(p["horizon"]["value"], ".3f"), f"{p['raw']['n']} / {p['horizon']['n']}")
         console.print(t)
     for r in corr.get("regimes", []):
         cur_r = r["current"]
         console.print(f"Correlation regime {r['a']} vs {r['b']}: [bold]{cur_r['regime']}[/] "
-                      f"(rolling {r['window']}: {cur_r.get('rolling', float('nan')):.2f}, EW: "
-                      f"{cur_r.get('ewm', float('nan')):.2f}"
-                      + (f", DCC: {cur_r['dcc']:.2f}" if cur_r.get("dcc") is not None else "") + ") - "
+                      f"(rolling {r['window']}: {fmt_num(cur_r.get('rolling'), '.2f')}, EW: "
+                      f"{fmt_num(cur_r.get('ewm'), '.2f')}"
+                      + (f", DCC: {fmt_num(cur_r['dcc'], '.2f')}" if cur_r.get("dcc") is not None else "") + ") - "
                       f"[dim]{r['thresholds']['rule']}[/]", highlight=False)
 
     dd = d.get("drawdown")
@@ -238,7 +216,7 @@ def print_report(d: dict) -> None:
         for col in ("asset", f"value {cur}", f"ADV {cur}", "days", "ADV window", "note"):
             t.add_column(col, justify="left" if col in ("asset", "note", "ADV window") else "right")
         for s, r in liq["positions"].items():
-            t.add_row(s, _money(r["value"], ""), _money(r["adv"], ""), "" if r["days"] is None else f"{r['days']:.1f}",
+            t.add_row(s, _money(r["value"], ""), _money(r["adv"], ""), fmt_num(r["days"], ".1f"),
                       str(r.get("adv_window") or "").split(" (")[0], r["note"])
         console.print(t)
 
@@ -254,17 +232,20 @@ def risk(
     sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
     universe_path: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
     basis: str = typer.Option("session", "--basis", help="session (XNYS, 252/yr) or calendar (365/yr)."),
-    confidence: float = typer.Option(0.99, "--confidence", help="VaR/ES confidence, e.g. 0.99."),
-    horizon: int = typer.Option(1, "--horizon", help="VaR/ES horizon in periods of the basis."),
-    capital: Optional[float] = typer.Option(None, "--capital", help="Book value in currency (default 100,000,000; "
-                                                                      "with values/quantities: their gross sum)."),
-    lookback: int = typer.Option(756, "--lookback", help="Periods of history for VaR, covariance, regimes."),
+    confidence: float = typer.Option(0.99, "--confidence", min=0.5, max=0.9999, help="VaR/ES confidence, e.g. 0.99."),
+    horizon: int = typer.Option(1, "--horizon", min=1, max=60, help="VaR/ES horizon in periods of the basis."),
+    capital: Optional[float] = typer.Option(None, "--capital", min=1.0, max=1e15,
+                                            help="Book value in currency (default 100,000,000; with "
+                                                 "values/quantities: their gross sum)."),
+    lookback: int = typer.Option(756, "--lookback", min=20, max=10_000,
+                                 help="Periods of history for VaR, covariance, regimes."),
     scenarios: Optional[Path] = typer.Option(None, "--scenarios", help="Stress scenarios YAML (default: shipped)."),
     asof: Optional[str] = typer.Option(None, "--asof", help="The book's date (YYYY-MM-DD); prices that stopped "
                                                              "earlier are carried with their age. Default: the last "
                                                              "date on which every sleeve of the book has fresh "
                                                              "prices for most of its weight."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON to FILE ('-': stdout)."),
+    json_out: Optional[str] = json_option("Write the report as JSON to PATH ('-' for stdout, then without the "
+                                          "tables)."),
     no_dcc: bool = typer.Option(False, "--no-dcc", help="Skip the DCC-GARCH fit."),
     stored_book: bool = typer.Option(False, "--book", help="Today's holdings from the stored book (the --store "
                                                            "file): positions and cash at the NAV cut-off of --asof."),
@@ -302,11 +283,7 @@ def risk(
         d["meta"]["asof_reason"] = reason
         _emit(d, json_out)
         return
-    suffix = holdings.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        book, kind = _read_yaml_book(holdings)
-    else:
-        book, kind = _read_holdings_csv(holdings)
+    book, kind = _read_book(holdings, universe)
     asof_ts = _asof(asof)
     market = _market(universe, data, store, sample, None, asof_ts)
     if asof_ts is not None and asof_ts > market.end:
@@ -345,15 +322,8 @@ def risk(
     _emit(d, json_out)
 
 
-def _emit(d: dict, json_out: Optional[Path]) -> None:
-    """Write the report's JSON (when asked) and print it."""
-    if json_out is not None:
-        text = json.dumps(d, indent=1, allow_nan=False)
-        if str(json_out) == "-":
-            typer.echo(text)
-            return
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(text)
-    print_report(d)
-    if json_out is not None:
-        console.print(f"[dim]JSON written to {json_out}[/]", highlight=False)
+def _emit(d: dict, json_out: Optional[str]) -> None:
+    """Print the report (unless the JSON goes to stdout) and write its JSON when asked."""
+    if json_out != "-":
+        print_report(d)
+    emit_json(d, json_out, what="risk report JSON")
