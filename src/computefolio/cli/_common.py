@@ -45,7 +45,7 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 from ..errors import ComputefolioError, one_line
 
 __all__ = ["app", "console", "err_console", "guard", "json_option", "emit_json", "fmt_num", "plain_help",
-           "report_error", "internal_error"]
+           "report_error", "internal_error", "parse_date"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -332,6 +332,25 @@ def emit_json(obj: Any, dest: Optional[str | Path], *, what: str = "JSON") -> bo
         raise ConfigError(str(p), "(file)", f"a writable path for the {what} ({exc.strerror or exc})") from None
     err_console.print(f"{what} written to {p}", highlight=False, markup=False, soft_wrap=True)
     return True
+
+
+# ----------------------------------------------------------------------------- dates
+def parse_date(value: Optional[str], flag: str):
+    """A date option (YYYY-MM-DD) as a normalized pandas Timestamp; None stays None.
+
+    Raises ``typer.BadParameter`` (usage error, exit 2) naming the flag for anything else.
+    """
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(str(value).strip())
+    except (ValueError, TypeError, OverflowError):
+        ts = None
+    if ts is None or pd.isna(ts) or not 1900 <= ts.year <= 2100:
+        raise typer.BadParameter(f"{flag} {value!r}: expected a date YYYY-MM-DD between 1900 and 2100")
+    return ts.tz_localize(None).normalize() if ts.tzinfo else ts.normalize()
 
 
 # ----------------------------------------------------------------------------- numbers

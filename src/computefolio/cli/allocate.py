@@ -12,7 +12,6 @@ simulated sample market (the default, also ``--sample``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +21,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError, DataError
-from ._common import app, console, err_console, guard
+from ._common import app, console, emit_json, err_console, guard, json_option, parse_date
 
 __all__ = ["allocate", "run_allocation"]
 
@@ -52,18 +51,15 @@ def default_date(market, universe) -> tuple[pd.Timestamp, str]:
                  "to choose another")
 
 
-def _read_current(path: Path) -> pd.Series:
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise ConfigError(str(path), "(file)", f"a CSV file with columns symbol,weight ({exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if "symbol" not in df.columns or "weight" not in df.columns:
-        raise ConfigError(str(path), "(columns)", "columns 'symbol' and 'weight'")
-    w = pd.to_numeric(df["weight"], errors="coerce")
-    if w.isna().any():
-        raise ConfigError(str(path), "weight", f"a number on every row (row of {df['symbol'][w.isna()].iloc[0]!r})")
-    return pd.Series(w.to_numpy(float), index=df["symbol"].astype(str).str.strip().to_numpy(), name="weight")
+def _read_current(path: Path, universe=None) -> pd.Series:
+    """The current book as weights: a holdings file (:mod:`computefolio.holdings`) of weights."""
+    from ..holdings import load_holdings
+
+    h = load_holdings(path, universe)
+    if h.kind != "weight":
+        raise ConfigError(str(path), "(columns)", "weights: a CSV with columns 'symbol' and 'weight', or a YAML "
+                                                  f"'weights:' mapping (got {h.kind}s)")
+    return h.book.rename("weight")
 
 
 def run_allocation(method: str, *, mandate=None, universe=None, market=None, basis: str = "session",
@@ -193,8 +189,11 @@ def _print(res: dict, universe) -> None:
 @app.command("allocate")
 @guard
 def allocate(
-    method: str = typer.Option("hrp", "--method", "-m", help="ew|ivol|hrp|herc|erc|minvar|maxdiv|maxsharpe|mincvar|"
-                                                             "budgets (risk budgets from the mandate)."),
+    method: str = typer.Option("hrp", "--method", "-m", help="Allocator, by long or short name as in strategy files: "
+                                                             "equal_weight (ew), inverse_vol (ivol), hrp, herc, erc, "
+                                                             "min_variance (minvar), max_diversification (maxdiv), "
+                                                             "max_sharpe (maxsharpe), min_cvar (mincvar), or "
+                                                             "risk_budgets (budgets: the mandate's risk budgets)."),
     mandate: Optional[Path] = typer.Option(None, "--mandate", help="Mandate YAML (default: none; "
                                                                    "'default' for the shipped one)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prices: a folder of long-format files or one file."),
@@ -202,7 +201,7 @@ def allocate(
     sample: bool = typer.Option(False, "--sample", help="Use the built-in sample market (simulated)."),
     universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
     basis: str = typer.Option("session", "--basis", help="session (252/yr) or calendar (365/yr)."),
-    lookback: int = typer.Option(252, "--lookback", help="Periods of returns the allocator sees."),
+    lookback: int = typer.Option(252, "--lookback", min=2, max=10_000, help="Periods of returns the allocator sees."),
     date: Optional[str] = typer.Option(None, "--asof", "--date",
                                        help="Allocation date (YYYY-MM-DD). Default: the last date on which every "
                                             "sleeve has fresh prices for most of its members."),
@@ -210,28 +209,34 @@ def allocate(
     end: Optional[str] = typer.Option(None, "--end", help="Last date of data to load."),
     current: Optional[Path] = typer.Option(None, "--current", help="CSV symbol,weight of the current book "
                                                                    "(turnover and liquidity rules)."),
-    vol_target: Optional[float] = typer.Option(None, "--vol-target", help="Scale to this annualized volatility."),
+    vol_target: Optional[float] = typer.Option(None, "--vol-target", min=0.001, max=5.0,
+                                               help="Scale to this annualized volatility (fraction, e.g. 0.25)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write weights.csv and allocation.json here."),
+    json_out: Optional[str] = json_option("Write the allocation as JSON to PATH ('-' for stdout, then without the "
+                                          "tables)."),
 ) -> None:
     """Target weights under a mandate, grouped by layer with risk contributions.
 
     Data: --data, --store or --sample when given; else the default store when it holds prices;
     else the built-in sample market (simulated, said in red).
     """
-    from ..allocate import METHODS
-    from ..allocate.mandate import load_mandate
+    from ..allocate.mandate import default_mandate_path, load_mandate
+    from ..references import allocator_method, check_mandate
     from ..universe import load_universe
 
     if basis not in ("session", "calendar"):
         raise typer.BadParameter("--basis must be session or calendar")
-    from ..allocate import _ALIASES
-
-    if _ALIASES.get(method.lower(), method.lower()) not in METHODS:
-        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
+    try:
+        method = allocator_method(method, budgets=True)  # the long name, as a strategy file holds it
+    except ValueError as exc:
+        raise typer.BadParameter(f"--method {method!r}: {exc}") from None
+    start, end = parse_date(start, "--start"), parse_date(end, "--end")
     u = load_universe(universe)
     m = None
     if mandate is not None:
-        m = load_mandate(None if str(mandate) == "default" else mandate)
+        mpath = default_mandate_path() if str(mandate) == "default" else mandate
+        m = load_mandate(mpath)
+        check_mandate(m, u, mpath)  # its symbols and groups must be in this universe
     mk = _load_market(u, data, start, end, store=store, sample=sample)
     if date is None:
         day, why = default_date(mk, u)
@@ -241,7 +246,7 @@ def allocate(
         from .risk import _asof
 
         date = str(_asof(date).date())
-    cw = _read_current(current) if current is not None else None
+    cw = _read_current(current, u) if current is not None else None
     try:
         res = run_allocation(method, mandate=m, universe=u, market=mk, basis=basis, lookback=lookback, date=date,
                              current_weights=cw, vol_target=vol_target)
@@ -249,7 +254,9 @@ def allocate(
         if isinstance(exc, (ConfigError, DataError)):
             raise
         raise DataError(str(exc)) from None
-    _print(res, u)
+    if json_out != "-":
+        _print(res, u)
+    emit_json(res, json_out, what="allocation JSON")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         df = pd.DataFrame({"symbol": list(res["weights"]), "weight": list(res["weights"].values()),
@@ -257,5 +264,7 @@ def allocate(
                            "layer": [res["main_layer"][s] for s in res["weights"]],
                            "sleeve": [res["sleeve"][s] for s in res["weights"]]})
         df.to_csv(out / "weights.csv", index=False)
-        (out / "allocation.json").write_text(json.dumps(res, indent=2, default=str))
-        console.print(f"wrote {out / 'weights.csv'} and {out / 'allocation.json'}")
+        from .._json import dumps
+
+        (out / "allocation.json").write_text(dumps(res) + "\n", encoding="utf-8")
+        err_console.print(f"wrote {out / 'weights.csv'} and {out / 'allocation.json'}", highlight=False, markup=False)
