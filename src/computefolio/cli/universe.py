@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..universe import GROUP_FIELDS, load_universe
-from ._common import app, console, guard
+from ._common import app, console, fmt_num, guard, parse_date
 
 universe_app = typer.Typer(help="Inspect the universe and its value-chain taxonomy.", no_args_is_help=True)
 app.add_typer(universe_app, name="universe")
@@ -24,6 +24,8 @@ def show(
     date: Optional[str] = typer.Option(None, "--date", help="Classification as of this date (YYYY-MM-DD)."),
 ) -> None:
     """Print the universe; with --by, weighted asset counts per group."""
+    day = parse_date(date, "--date")
+    date = None if day is None else str(day.date())
     u = load_universe(universe)
     if by is None:
         t = Table(title=f"Universe {u.name} ({len(u)} assets)")
@@ -60,7 +62,7 @@ def summary(
     start: str = typer.Option("2019-01-01", "--start", help="First date (YYYY-MM-DD)."),
     end: Optional[str] = typer.Option(None, "--end", help="Last date (YYYY-MM-DD; default: the data's last date)."),
     date: Optional[str] = typer.Option(None, "--date", help="As of this date: its classification and returns up to it."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the sample market."),
+    seed: int = typer.Option(7, "--seed", min=0, max=2 ** 32 - 1, help="Seed of the sample market."),
 ) -> None:
     """The market by layer (or theme, sleeve...): basket volatility on both bases, correlation with BTC and QQQ.
 
@@ -71,6 +73,9 @@ def summary(
 
     if by not in GROUP_FIELDS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUP_FIELDS)}")
+    start = str(parse_date(start, "--start").date())
+    end = None if end is None else str(parse_date(end, "--end").date())
+    date = None if date is None else str(parse_date(date, "--date").date())
     u = load_universe(universe)
     from ..data.load import load_market, resolve_source
 
@@ -106,7 +111,7 @@ def summary(
             elif c == "assets":
                 cells.append(f"{v:.2f}")
             else:
-                cells.append("" if v != v else (f"{v:.1%}" if c.startswith("vol") else f"{v:+.2f}"))
+                cells.append(fmt_num(v, ".1f", pct=True) if c.startswith("vol") else fmt_num(v, "+.2f"))
         t.add_row(*cells)
     console.print(t)
     if market.simulated:
