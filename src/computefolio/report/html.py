@@ -121,7 +121,6 @@ def _plotly_js() -> str:
 
 
 def _cache_dir() -> Path:
-    import os
     home = os.environ.get("COMPUTEFOLIO_HOME")
     return (Path(home) if home else Path.home() / ".computefolio") / "cache"
 
