@@ -187,15 +187,15 @@ def volume_from_plan(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str
     """
     wanted = None if symbols is None else set(symbols)
     parts = []
+    by_key = _by_source_symbol(rows)
     for r in plan.rules:
         if wanted is not None and r.symbol not in wanted:
             continue
-        m = (rows["source"] == r.file) & (rows["symbol"] == r.symbol)
+        sel = by_key.get((r.file, r.symbol), rows.iloc[:0])
         if r.start is not None:
-            m &= rows["date"] >= r.start
+            sel = sel[sel["date"] >= r.start]
         if r.end is not None:
-            m &= rows["date"] <= r.end
-        sel = rows.loc[m]
+            sel = sel[sel["date"] <= r.end]
         if r.price_column not in sel.columns:
             raise DataError(f"volume plan: {r.file} has no column {r.price_column!r} (symbol {r.symbol})")
         vol = pd.to_numeric(sel[r.price_column], errors="coerce")
@@ -212,6 +212,13 @@ def volume_from_plan(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str
         raise DataError(f"the volume plan takes {first['symbol']} {pd.Timestamp(first['date']).date()} from several "
                         f"files: make its rules' date ranges disjoint")
     return out.sort_values(["symbol", "date"]).reset_index(drop=True)[cols]
+
+
+def _by_source_symbol(rows: pd.DataFrame) -> dict:
+    """Long rows split once by (source, symbol) (a mask per rule over every row is slow)."""
+    if rows.empty:
+        return {}
+    return {k: g for k, g in rows.groupby(["source", "symbol"], sort=False)}
 
 
 def volume_seams(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | None = None,
@@ -233,6 +240,7 @@ def volume_seams(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | 
     """
     wanted = None if symbols is None else set(symbols)
     out: dict[str, dict] = {}
+    by_key = _by_source_symbol(rows)
     by_sym: dict[str, list[SourceRule]] = {}
     for r in plan.rules:
         if wanted is None or r.symbol in wanted:
@@ -243,7 +251,7 @@ def volume_seams(rows: pd.DataFrame, plan: SourcePlan, symbols: Iterable[str] | 
             if a.file == b.file:
                 continue
             def tv(f, col):
-                d = rows[(rows["symbol"] == sym) & (rows["source"] == f)]
+                d = by_key.get((f, sym), rows.iloc[:0])
                 close = d["close"].where(d["close"].notna(), d["adj_close"])
                 v = pd.Series((pd.to_numeric(d[col], errors="coerce") * close).to_numpy(), index=d["date"].to_numpy())
                 return v[v > 0]
