@@ -14,7 +14,7 @@ def test_auto_falls_back_to_the_sample_without_a_store(tmp_path, monkeypatch, un
 
 
 def test_missing_folder_and_store_are_errors(tmp_path, universe):
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(DataError, match="no such file or folder"):
         load_market(universe, source="files", path=tmp_path / "nope")
     with pytest.raises(DataError, match="no such store"):
         load_market(universe, source="store", store=tmp_path / "nope.duckdb")
