@@ -251,9 +251,24 @@ def _passthrough() -> tuple[type, ...]:
 class CLIGroup(TyperGroup):
     """The root command group: help formatting and error handling for every command."""
 
-    def main(self, *args, **kwargs):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         _polish(self, set())
-        return super().main(*args, **kwargs)
+        kw = dict(args=args, prog_name=prog_name, complete_var=complete_var, **extra)
+        if not standalone_mode:
+            return super().main(standalone_mode=False, **kw)
+        try:
+            rv = super().main(standalone_mode=False, **kw)
+        except typer.TyperException as exc:  # a usage error: one line, like every other error
+            if type(exc).__name__ != "NoArgsIsHelpError":  # (the help was printed)
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                msg = one_line(" ".join(exc.format_message().split("\n")))
+                err_console.print(f"error: {msg}{hint}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except typer.Abort:
+            err_console.print("aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
     def invoke(self, ctx):
         try:
