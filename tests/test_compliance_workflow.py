@@ -79,8 +79,8 @@ def test_the_loop(loop):
         assert r.exit_code == 0, r.output
     r = run("compliance", "release", lid, "--by", "bob", "--store", store)
     assert r.exit_code == 0, r.output
-    r = run("compliance", "log", "--store", store, "--list", lid, "--json")
-    ev = [json.loads(x) for x in r.output.splitlines()]
+    r = run("compliance", "log", "--store", store, "--list", lid, "--json", "-")
+    ev = json.loads(r.stdout)["entries"]
     kinds = [e["event"] for e in ev]
     assert kinds[0] == "propose" and "override" in kinds and kinds[-1] == "release"
     ov = [e for e in ev if e["event"] == "override"]
@@ -122,8 +122,8 @@ def test_an_order_file_is_checked_and_logged(loop):
     r = run("compliance", "check", f, "--store", store, "--sample", "--asof", "2025-06-06")
     assert r.exit_code == 1, r.output
     assert "price_collar" in r.output and "restricted list" in r.output
-    r = run("compliance", "log", "--store", store, "--json")
-    tags = {json.loads(x)["list_id"] for x in r.output.splitlines()}
+    r = run("compliance", "log", "--store", store, "--json", "-")
+    tags = {x["list_id"] for x in json.loads(r.stdout)["entries"]}
     assert any(t and t.startswith("file:manual.csv:") for t in tags)
     bad = d / "bad.csv"
     bad.write_text("order_id,account,symbol,side,quantity\nm1,prime,MSFT,buy,10\n")

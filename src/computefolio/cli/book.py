@@ -8,7 +8,6 @@ on every output). Every NAV states its cut-off and the date and age of every pri
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +16,7 @@ import typer
 from rich.table import Table
 
 from ..errors import DataError
-from ._common import app, console, err_console, guard
+from ._common import app, console, emit_json, err_console, guard, json_option
 
 book_app = typer.Typer(help="The book today: accounts, ledger, positions, NAV at a stated cut-off, fills.",
                        no_args_is_help=True)
@@ -165,7 +164,8 @@ def show(
                                                  "account."),
     store: Optional[Path] = _STORE, data: Optional[Path] = _DATA, sample: bool = _SAMPLE,
     universe_path: Optional[Path] = _UNIVERSE,
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the valuation as JSON ('-': stdout)."),
+    json_out: Optional[str] = json_option("Write the valuation as JSON to PATH ('-' for stdout, then without the "
+                                          "tables)."),
 ) -> None:
     """Positions, cash and exposure at the NAV cut-off, with every price's date and age."""
     from ..book.exposure import BY
@@ -183,13 +183,9 @@ def show(
     m = load_market_for(u, data=data, store=store, sample=sample, end=asof)
     day = pd.Timestamp(asof) if asof else m.end
     v = value_book(e, m, day, state=st)
-    if json_out is not None:
-        text = json.dumps(v.to_dict(), indent=1, allow_nan=False, default=str)
-        if str(json_out) == "-":
-            typer.echo(text)
-            return
-        json_out.write_text(text)
-    print_valuation(v, u, by, acc)
+    if json_out != "-":
+        print_valuation(v, u, by, acc)
+    emit_json(v.to_dict(), json_out, what="valuation JSON")
 
 
 @book_app.command("nav")

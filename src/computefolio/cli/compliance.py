@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import DataError
-from ._common import app, console, err_console, guard
+from ._common import app, console, emit_json, err_console, guard, json_option
 
 compliance_app = typer.Typer(help="Pre-trade compliance: checks, overrides, release, the hash-chained log.",
                              no_args_is_help=True)
@@ -167,7 +167,8 @@ def log_(
     since: Optional[str] = typer.Option(None, "--since", help="Entries at or after this date/time (UTC)."),
     list_id: Optional[str] = typer.Option(None, "--list", help="Only this order list."),
     last: int = typer.Option(100, "--last", help="Show the last N entries."),
-    json_out: bool = typer.Option(False, "--json", help="Print the entries as JSON lines."),
+    json_out: Optional[str] = json_option("Write the entries (and the head hash) as JSON to PATH ('-' for stdout, "
+                                          "then without the table)."),
     store: Optional[Path] = _STORE,
 ) -> None:
     """The compliance log (append-only, hash-chained); prints its head hash."""
@@ -183,11 +184,13 @@ def log_(
         log = ComplianceLog(bs)
         df = log.entries(since=since, list_id=list_id)
         seq, head = log.head()
-    if json_out:
-        for r in df.tail(last).to_dict("records"):
+    if json_out is not None:
+        rows = df.tail(last).to_dict("records")
+        for r in rows:
             r["logged_at"] = str(r["logged_at"])
-            typer.echo(json.dumps(r, default=str))
-        return
+        emit_json({"head_seq": seq, "head_hash": head, "entries": rows}, json_out, what="compliance log JSON")
+        if json_out == "-":
+            return
     t = Table(title=f"Compliance log ({len(df)} entries shown of {seq}; head {head[:16]})")
     for c in ("seq", "at (UTC)", "event", "list", "order", "check", "status", "by", "detail"):
         t.add_column(c, justify="right" if c == "seq" else "left", overflow="fold")

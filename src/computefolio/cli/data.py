@@ -301,7 +301,7 @@ def sync_cmd(
         return
     with Store(store) as st:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      console=console, transient=True) as bar:
+                      console=err_console, transient=True) as bar:
             task = bar.add_task("sync", total=len(refs))
 
             def progress(ref, out):

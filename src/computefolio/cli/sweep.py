@@ -19,7 +19,7 @@ from typing import Optional
 
 import typer
 
-from ._common import app, console, guard
+from ._common import app, console, err_console, guard
 
 
 @app.command("sweep")
@@ -64,7 +64,7 @@ def sweep(
     ex = make_executor(backend, workers=workers, address=address)
     failed = 0
     with ex, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
+                      TimeElapsedColumn(), console=err_console, disable=not progress, transient=False) as bar:
         tid = bar.add_task(f"variants on {backend}", total=None, info="loading data")
         state = {"failed": 0, "cached": 0}
 
