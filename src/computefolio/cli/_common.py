@@ -380,6 +380,13 @@ def fmt_num(v: Any, spec: str = ",.4g", *, pct: bool = False, suffix: str = "") 
     try:
         x = float(v)
     except (TypeError, ValueError):
+        import pandas as pd
+
+        try:
+            if pd.isna(v):  # pd.NA, NaT
+                return "missing"
+        except (TypeError, ValueError):
+            pass
         return str(v)
     if math.isnan(x):
         return "missing"
