@@ -9,6 +9,7 @@ Needs Debian's ``chromium`` and ``pypdf`` (test extra); skips with the reason ot
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
@@ -42,7 +43,8 @@ def test_demo_pdf_pages_and_headline_numbers(demo, tmp_path):
     assert len(SECTIONS) <= n <= 4 * len(SECTIONS), n
     w, h = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
     assert abs(w - 595) < 2 and abs(h - 842) < 2, (w, h)  # A4 in points
-    text = re.sub(r"\s+", " ", " ".join(p.extract_text() or "" for p in reader.pages))
+    # NFKC: the PDF's text uses typographic ligatures ("ﬁ" for "fi")
+    text = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", " ".join(p.extract_text() or "" for p in reader.pages)))
     head = demo.results["headline"]
     units = {c["key"]: c["unit"] for c in head["columns"]}
     strat = next(r for r in head["rows"] if r["book"] == "Strategy")
