@@ -348,13 +348,15 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kw: dict = dict(log_to_driver=False, include_dashboard=False)
             if self.address:
+                if _is_loopback(self.address):
+                    _ray_on_loopback()
                 ray.init(address=self.address, **kw)
+                self.workers = int(ray.cluster_resources().get("CPU", self.workers))
             elif os.environ.get("RAY_ADDRESS"):  # inside a Ray Job, or pointed at a cluster by the environment
                 ray.init(**kw)
+                self.workers = int(ray.cluster_resources().get("CPU", self.workers))
             else:
-                # a private instance bound to the loopback interface (Ray resolves 127.0.0.1 to the
-                # host's address unless told it is not a cluster)
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+                _ray_on_loopback()  # a private instance: every server on 127.0.0.1
                 # local workers import what this process imports (task functions of a script or a test module)
                 path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
                 ray.init(address="local", num_cpus=max(1, int(self.workers)),
@@ -386,6 +388,28 @@ class RayExecutor(Executor):
 
             ray.shutdown()
             self._started = False
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _ray_on_loopback() -> None:
+    """Keep Ray on 127.0.0.1.
+
+    On Linux Ray replaces a loopback address by the host's network address (so that other
+    nodes could join) unless it is told this is not a multi-node cluster; the switch is
+    read from ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when Ray is imported, so it is set in
+    the environment (for the processes Ray starts) and in Ray's loaded constants.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    except (ImportError, AttributeError):  # pragma: no cover - a Ray without the switch
+        pass
 
 
 def make_executor(backend: str = "serial", *, workers: int | None = None, address: str | None = None,
