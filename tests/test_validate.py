@@ -542,3 +542,20 @@ def test_infinite_values_follow_the_json_rule():
     d = json.loads(validate(df).to_json())
     inf = [k for k, v in d.get("nonfinite", {}).items() if v == "Infinity"]
     assert inf and all(d["findings"][int(k.split("/")[2])]["value"] is None for k in inf)
+
+
+def test_a_volatile_stock_real_jump_near_a_split_ratio_is_a_warning():
+    # a miner with 6% daily moves rallies +89% in a day (MARA on 2020-08-03): split-like (1:2
+    # with a -5.7% residual) but a 9 s.d. move is not rare for it: a warning naming the ratio
+    p = walk(150, vol=0.06, seed=11)
+    p[75:] = p[75:] * 1.89
+    f = only(validate(bars("AAA", p)), "split_jump")
+    assert len(f) == 1 and f[0].severity == "warning" and f[0].ratio == 0.5
+    assert "not rare for AAA" in f[0].message
+    # the same move landing exactly on the factor stays an error
+    q = walk(150, vol=0.06, seed=11)
+    r = q[1:] / q[:-1]
+    r[74] = 2.0
+    q = np.concatenate([[q[0]], q[0] * np.cumprod(r)])
+    g = only(validate(bars("AAA", q)), "split_jump")
+    assert len(g) == 1 and g[0].severity == "error"

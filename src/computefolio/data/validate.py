@@ -40,7 +40,9 @@ Errors (the data is wrong or cannot be used as is):
     day the stock also fell 5% (ratio 0.2375) is found, and named: the finding's
     ``ratio`` is the split factor (4.0 for a 4:1 split, 0.25 for a 1:4 reverse split)
     and its message gives the residual move in percent and in standard deviations.
-    Plausibility guard: the move persists - the next
+    A split-like move that is not extraordinary for the asset (less than 20 of its daily
+    standard deviations: a volatile miner's real +90% day also matches 1:2) and not within
+    1.5% of the factor is reported as a *warning* naming the ratio; otherwise it is an error. Plausibility guard: the move persists - the next
     ``persist`` bars do not go back more than half way, the move does not undo the
     previous bar's (the return leg of a one-bar spike) - and, when an open is
     given, the bar trades at the new level (open within 15% of the close). A real
@@ -129,6 +131,12 @@ _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 _NO_SPLIT_CLASSES = frozenset({"crypto", "index", "rate", "cash", "private"})
 _CAL_RANGE = (pd.Timestamp("1990-01-01"), pd.Timestamp("2030-12-31"))  # clock's exchange calendar span
 _GAP_OPEN_TOL = math.log(1.15)
+#: A split-like move smaller than this many daily standard deviations of the asset is a
+#: warning, not an error: for a volatile asset (a bitcoin miner, 6% a day) a real +90% day
+#: also looks like a 1:2 reverse split; a split of an ordinary equity is a 20-150 s.d. move.
+_SPLIT_SURPRISE = 20.0
+#: ... unless the ratio is within 1.5% of the split factor (a real move rarely lands there).
+_SPLIT_EXACT = math.log(1.015)
 
 
 @dataclass(frozen=True)
@@ -754,10 +762,16 @@ def _split_checks(src, sym, g, pcol, dates, p, lr, logs, split_tol, persist, ori
             if abs(math.log(opens[i] / closes[i])) > _GAP_OPEN_TOL:
                 continue
         both = " (close jumps too)" if lq is not None else ""
-        out.append(_mk(ERROR, "split_jump", src, sym, dates[i], r,
+        surprise = abs(lr[j]) / sd[j] if np.isfinite(sd[j]) and sd[j] > 0 else math.inf
+        sev, tail = ERROR, ": unadjusted split or spliced sources"
+        if surprise < _SPLIT_SURPRISE and abs(lr[j] - logs[m[j]]) > _SPLIT_EXACT:
+            sev = WARNING
+            tail = (f"; a move of {surprise:.0f} daily s.d. is not rare for {sym}, so it may be real: check "
+                    f"against a corporate-actions source")
+        out.append(_mk(sev, "split_jump", src, sym, dates[i], r,
                        f"{pcol} {p[j]:g} -> {p[i]:g} (x{r:.4g}) on {_day(dates[i])} matches {words} (ratio "
-                       f"{factor:g}) {_residual_words(lr[j], logs[m[j]], sd[j])} and holds{both}: unadjusted "
-                       f"split or spliced sources", ratio=factor))
+                       f"{factor:g}) {_residual_words(lr[j], logs[m[j]], sd[j])} and holds{both}{tail}",
+                       ratio=factor))
     return out
 
 
