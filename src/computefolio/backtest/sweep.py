@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,13 +27,13 @@ import numba
 
 from . import _kernel as K
 from .costs import as_cost_model
-from .manifest import make_manifest
+from .manifest import frame_hash, make_manifest
 from .policy import Policy, backtest
 from .schedule import DriftBands, no_bands
 from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
 
 
-@dataclass
+@dataclass(init=False)
 class ManyResult:
     """Equity curves of many backtests side by side.
 
@@ -50,6 +51,9 @@ class ManyResult:
     results : list of Result or None
         Full results (policy runs only).
     manifest : dict
+        Data hash, configuration, hash of the weight tensor and package version; built on
+        first access (the version lookup costs about a millisecond, a large share of a
+        small call), from values fixed when the backtest ran.
     """
 
     equity: pd.DataFrame
@@ -60,7 +64,26 @@ class ManyResult:
     periods_per_year: int
     capital: float
     results: list | None = None
-    manifest: dict = field(default_factory=dict)
+
+    def __init__(self, equity, costs, turnover, labels, basis, periods_per_year, capital, results=None,
+                 manifest: dict | Callable[[], dict] | None = None):
+        self.equity, self.costs, self.labels = equity, costs, labels
+        self.basis, self.periods_per_year, self.capital, self.results = basis, periods_per_year, capital, results
+        self._turnover = turnover
+        self._manifest = {} if manifest is None else manifest
+
+    @property
+    def turnover(self) -> pd.DataFrame | None:
+        """Dates x runs, one-sided turnover (computed on first access)."""
+        if callable(self._turnover):
+            self._turnover = self._turnover()
+        return self._turnover
+
+    @property
+    def manifest(self) -> dict:
+        if callable(self._manifest):
+            self._manifest = self._manifest()
+        return self._manifest
 
     @property
     def returns(self) -> pd.DataFrame:
@@ -122,8 +145,8 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
                           results=results, manifest={"runs": [r.manifest for r in results]})
 
     cm = as_cost_model(costs)
-    prep = prepare(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
-                   impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
+    prep = _prepared(market, basis=basis, calendars=calendars, volumes=volumes, cash_rate=cash_rate,
+                     impact_window=impact_window, need_impact=cm.has_impact and fee_convention == "native")
     syms = list(symbols) if symbols is not None else prep.symbols
     if isinstance(runs, np.ndarray):
         W = np.asarray(runs, dtype=float)
@@ -181,16 +204,84 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
     labs = list(labels) if labels is not None else [f"set{s}" for s in range(S)]
     eq = pd.DataFrame(equity.T, index=prep.index, columns=labs, copy=False)
     cs = pd.DataFrame(cst.T, index=prep.index, columns=labs, copy=False)
-    pre = equity + cst
-    np.multiply(pre, 2.0, out=pre)
-    np.divide(trd, pre, out=trd, where=pre > 0)
-    trd[~(pre > 0)] = 0.0
-    to = pd.DataFrame(trd.T, index=prep.index, columns=labs, copy=False)
-    manifest = make_manifest(prep.data_hash, {"entry": "backtest_many", "sets": S, "capital": capital,
-                                              "basis": prep.basis, "fee_convention": fee_convention,
-                                              "costs": cm.model_dump()},
-                             inputs_hash=hashlib.sha256(memoryview(np.ascontiguousarray(W)).cast("B")).hexdigest())
-    return ManyResult(eq, cs, to, labs, prep.basis, prep.periods_per_year, float(capital), manifest=manifest)
+
+    def to():  # traded notional / (2 x pre-trade book value); 0 where the book has no value
+        pre = equity + cst
+        bad = ~(pre > 0)
+        pre *= 2.0
+        pre[bad] = 1.0
+        np.divide(trd, pre, out=trd)
+        trd[bad] = 0.0
+        return pd.DataFrame(trd.T, index=prep.index, columns=labs, copy=False)
+    # the inputs are hashed now (the caller may change its arrays later); the manifest is assembled on first use
+    cfg = {"entry": "backtest_many", "sets": S, "capital": capital, "basis": prep.basis,
+           "fee_convention": fee_convention, "costs": cm.model_dump()}
+    w_hash = hashlib.sha256(memoryview(np.ascontiguousarray(W)).cast("B")).hexdigest()
+    return ManyResult(eq, cs, to, labs, prep.basis, prep.periods_per_year, float(capital),
+                      manifest=lambda: make_manifest(prep.data_hash, cfg, inputs_hash=w_hash))
+
+
+#: Prepared markets of the last few calls, keyed by a content hash of every input of
+#: :func:`prepare` (see :func:`_prepared`).
+_PREP_CACHE: OrderedDict = OrderedDict()
+_PREP_CACHE_SIZE = 4
+
+
+def _prepared(market, **kw):
+    """:func:`prepare`, reusing the result of an earlier call on identical inputs.
+
+    Callers that run several weight tensors on one market (batches of a large sweep) pay
+    the preparation once. The key is a SHA-256 of the prices' values, index, columns and
+    attributes (and of volumes and a cash-rate series), so a market changed in place is
+    prepared again; the prepared arrays are only read by the simulator.
+    """
+    key = _prep_key(market, kw)
+    if key is None:
+        return prepare(market, **kw)
+    hit = _PREP_CACHE.get(key)
+    if hit is not None:
+        _PREP_CACHE.move_to_end(key)
+        return hit
+    prep = prepare(market, **kw)
+    _PREP_CACHE[key] = prep
+    while len(_PREP_CACHE) > _PREP_CACHE_SIZE:
+        _PREP_CACHE.popitem(last=False)
+    return prep
+
+
+def _prep_key(market, kw: dict):
+    """The cache key of a :func:`prepare` call, or None when its inputs cannot be hashed."""
+    try:
+        return _prep_key_or_raise(market, kw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _prep_key_or_raise(market, kw: dict):
+    from ..data.market import MarketData
+
+    if isinstance(market, MarketData):
+        mk = ("md", market.data_hash(), market.currency, bool(market.simulated))
+    elif isinstance(market, pd.DataFrame):
+        try:
+            attrs = repr(sorted(market.attrs.items()))
+        except TypeError:
+            return None
+        mk = ("df", frame_hash(market), market.index.dtype.str, attrs)
+    else:
+        return None
+    parts = [mk]
+    for k in sorted(kw):
+        v = kw[k]
+        if isinstance(v, (pd.DataFrame, pd.Series)):
+            parts.append((k, frame_hash(v if isinstance(v, pd.DataFrame) else v.to_frame())))
+        elif isinstance(v, Mapping):
+            parts.append((k, tuple(sorted((str(a), str(b)) for a, b in v.items()))))
+        elif v is None or isinstance(v, (str, int, float, bool)):
+            parts.append((k, v))
+        else:
+            return None
+    return tuple(parts)
 
 
 def _unique(labels: list[str]) -> list[str]:
