@@ -19,6 +19,8 @@ from . import book as _book  # noqa: F401
 from . import rebalance as _rebalance  # noqa: F401
 from . import compliance as _compliance  # noqa: F401
 from . import config as _config  # noqa: F401
+from . import serve as _serve  # noqa: F401
+from . import users as _users  # noqa: F401
 
 __all__ = ["app", "main"]
 
