@@ -15,7 +15,7 @@ $(VENV)/.core: pyproject.toml | $(PY)
 	@touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.core
-	$(PIP) install -q -e '.[test,live,ray]'
+	$(PIP) install -q -e '.[test,live,ray,service]'
 	@touch $@
 
 demo: $(VENV)/.core
