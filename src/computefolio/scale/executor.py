@@ -289,29 +289,55 @@ class SerialExecutor(Executor):
 
 @dataclass
 class ProcessExecutor(Executor):
-    """Tasks on a pool of ``workers`` local processes (``forkserver``, else ``spawn``)."""
+    """Tasks on a pool of ``workers`` local processes (``forkserver``, else ``spawn``).
+
+    The pool lives until :meth:`close` and is reused by later :meth:`map` calls with the
+    same shared data (compared by the hash of its pickle); other shared data starts a new
+    pool, since each worker receives the shared data once, when it starts.
+    """
 
     workers: int = 2
     backend: str = field(default="processes", init=False)
+    _pool: Any = field(default=None, init=False, repr=False)
+    _pool_key: str | None = field(default=None, init=False, repr=False)
+
+    def _get_pool(self, shared):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+        key = hashlib.sha256(blob).hexdigest()
+        if self._pool is None or key != self._pool_key:
+            self.close()
+            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(max_workers=max(1, int(self.workers)), mp_context=mp.get_context(method),
+                                             initializer=_proc_init, initargs=(blob,))
+            self._pool_key = key
+        return self._pool
 
     def _run(self, fn, shared, tasks, done) -> None:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        blob = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-        with ProcessPoolExecutor(max_workers=max(1, int(self.workers)), mp_context=mp.get_context(method),
-                                 initializer=_proc_init, initargs=(blob,)) as pool:
-            futs = {pool.submit(_proc_task, fn, p): i for i, p in tasks}
-            for f in as_completed(futs):
-                i = futs[f]
-                try:
-                    done(i, f.result())
-                except BrokenProcessPool as exc:
-                    done(i, (False, None, f"worker process died: {exc}", None, 0.0, None))
-                except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable return value
-                    done(i, (False, None, f"{type(exc).__name__}: {exc}", _tb.format_exc(), 0.0, None))
+        pool = self._get_pool(shared)
+        broken = False
+        futs = {pool.submit(_proc_task, fn, p): i for i, p in tasks}
+        for f in as_completed(futs):
+            i = futs[f]
+            try:
+                done(i, f.result())
+            except BrokenProcessPool as exc:
+                broken = True
+                done(i, (False, None, f"worker process died: {exc}", None, 0.0, None))
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable return value
+                done(i, (False, None, f"{type(exc).__name__}: {exc}", _tb.format_exc(), 0.0, None))
+        if broken:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._pool_key = None, None
 
 
 @dataclass
