@@ -57,8 +57,14 @@ def environment():
     env.filters.update(report_env().filters)
     env.filters["pct"] = lambda v, d=2: "n/a" if v is None else f"{100 * float(v):.{d}f}%"
     env.filters["money"] = lambda v, cur="": "n/a" if v is None else f"{float(v):,.0f}" + (f" {cur}" if cur else "")
-    env.globals.update(fmt=fmt)
+    env.globals.update(fmt=fmt, plotly_injected=_injected)
     return env
+
+
+def _injected() -> list[tuple[int, str]]:
+    from .assets import injected_styles
+
+    return [(i + 1, sid) for i, (sid, _) in enumerate(injected_styles())]
 
 
 class Figures:
@@ -141,18 +147,28 @@ def mount_static(app) -> None:
 
     def files() -> dict[str, tuple[Path, str]]:
         from ..report.html import _templates_dir
-
-        import plotly
+        from .assets import plotly_js_path
 
         out = {p.name: (p, _media(p.name)) for p in STATIC.iterdir() if p.is_file()}
         out["report.css"] = (_templates_dir() / "report.css", "text/css")
-        out["plotly.min.js"] = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js", "text/javascript")
+        out["plotly.min.js"] = (plotly_js_path(), "text/javascript")
         return out
 
     table_ = files()
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
+        if name == "plotly.css":
+            from .assets import plotly_css
+
+            return Response(plotly_css(), media_type="text/css")
+        if name.startswith("plotly-inject-") and name.endswith(".css"):
+            from .assets import injected_styles
+
+            styles = injected_styles()
+            k = name[len("plotly-inject-"):-len(".css")]
+            if k.isdigit() and 0 < int(k) <= len(styles):
+                return Response(styles[int(k) - 1][1], media_type="text/css")
         hit = table_.get(name)
         if hit is None or not hit[0].is_file():
             return Response("not found", status_code=404, media_type="text/plain")
@@ -214,6 +230,27 @@ def _state(request: Request):
 
 def _series(rows: list[dict], key: str, name: str, unit: str, basis: str = "") -> dict:
     return {"unit": unit, "basis": basis, "index": [r["date"] for r in rows], "columns": {name: [r[key] for r in rows]}}
+
+
+def _group_name(universe, by: str, g: str) -> str:
+    try:
+        return universe.group_name(by, g)
+    except Exception:  # noqa: BLE001 - a group the universe does not name
+        return g
+
+
+def _fine(fig: dict | None) -> dict | None:
+    """Percent ticks with one decimal when the values are small (no repeated '-3%' ticks)."""
+    if not fig:
+        return fig
+    vals = [abs(v) for tr in fig["data"] for v in (tr.get("x") if tr.get("orientation") == "h" else tr.get("y")) or []
+            if isinstance(v, (int, float))]
+    if vals and max(vals) < 0.1:
+        for ax in ("xaxis", "yaxis"):
+            a = fig["layout"].get(ax) or {}
+            if a.get("tickformat") == ".0%":
+                a["tickformat"] = ".1%"
+    return fig
 
 
 def _exposure_tab(e: dict, title: str) -> dict:
@@ -296,7 +333,7 @@ def risk_page(request: Request, asof: str | None = None, p: Principal = Depends(
         groups.append(table(f"Contributions by {by}" + (" (themes overlap)" if by == "theme" else ""), [
             column("group", by.capitalize()), column("exposure", "Exposure", "fraction"),
             column("vol_share", "Vol share", "fraction"), column("es_share", "ES share", "fraction")],
-            [{"group": g, **v} for g, v in rows.items()]))
+            [{**v, "group": _group_name(st.universe, by, g)} for g, v in rows.items()]))
     liq = r.get("liquidity") or {}
     liq_rows = [{"asset": s, **v} for s, v in (liq.get("positions") or {}).items()]
     liq_tab = table(f"Days to liquidate at {100 * (liq.get('participation') or 0):.0f}% of ADV", [
@@ -306,13 +343,13 @@ def risk_page(request: Request, asof: str | None = None, p: Principal = Depends(
     ladder = table("Liquidity ladder", [column("horizon", "Within"), column("share", "Share of the book", "fraction")],
                    [{"horizon": f"{k} day{'s' if k != '1' else ''}", "share": v}
                     for k, v in (liq.get("liquid_share") or {}).items()]) if liq else None
-    figs = {"var": C.grouped_bars({"rows": var_rows}, "method", [("var_pct", "VaR"), ("es_pct", "ES")],
-                                  "VaR and ES by method (fraction of NAV)"),
+    figs = {"var": _fine(C.grouped_bars({"rows": var_rows}, "method", [("var_pct", "VaR"), ("es_pct", "ES")],
+                                        "VaR and ES by method (fraction of NAV)")),
             "contrib": C.grouped_bars({"rows": asset_rows}, "asset", [("weight", "Weight"), ("es_share", "ES share")],
                                       "Weight and share of ES by asset", horizontal=True),
             "ladder": C.grouped_bars(ladder, "horizon", [("share", "Liquid")], "Share of the book liquid within")
             if ladder else None}
-    return render(request, "risk.html.j2", p=p, title="Risk", r=r, m=m, var_tab=var_tab, contrib=contrib,
+    return render(request, "risk.html.j2", p=p, title="Risk", r=r, var_tab=var_tab, contrib=contrib,
                   groups=groups, liq_tab=liq_tab, ladder=ladder, figures=figs, simulated=m.get("simulated"))
 
 
@@ -323,16 +360,19 @@ def _stress_panel(st, scenario: str | None, asof=None) -> tuple[dict, dict]:
     figs: dict = {}
     sc = s.get("scenario")
     if sc:
-        by_layer = [{"layer": k, **v} for k, v in (sc.get("by_layer") or {}).items()]
+        u = st.universe
+        by_layer = [{"layer": _group_name(u, "layer", k), **v} for k, v in (sc.get("by_layer") or {}).items()]
         by_asset = [{"asset": k, **v} for k, v in (sc.get("by_asset") or {}).items()]
-        cols = lambda first: [column(first, first.capitalize())] + [  # noqa: E731
-            column(k, k.replace("_", " "), "fraction" if k.endswith("pct") or k in ("weight", "return") else cur)
-            for k in (by_layer[0] if first == "layer" and by_layer else by_asset[0] if by_asset else {}) if k != first]
-        out["layer_tab"] = table(f"P&L by layer: {sc.get('title')}", cols("layer"), by_layer,
-                                 note="weighted membership; fraction of NAV and " + cur)
-        out["asset_tab"] = table("P&L by asset", cols("asset"), by_asset)
-        figs["stress_layer"] = C.grouped_bars({"rows": by_layer}, "layer", [("pnl_pct", "P&L")],
-                                              f"P&L by layer, {sc.get('title')} (fraction of NAV)", horizontal=True)
+        out["layer_tab"] = table(f"P&L by layer: {sc.get('title')}", [
+            column("layer", "Layer"), column("exposure", "Exposure", "fraction"), column("pnl_pct", "P&L", "fraction"),
+            column("pnl", "P&L", cur)], by_layer, note="weighted membership; exposure and P&L as fractions of NAV")
+        out["asset_tab"] = table("P&L by asset", [
+            column("asset", "Asset"), column("weight", "Weight", "fraction"), column("return", "Return", "fraction"),
+            column("pnl_pct", "P&L", "fraction"), column("pnl", "P&L", cur), column("source", "Returns from")],
+            by_asset, note="return over the scenario on the basis; a proxy where the asset has no data (see below)")
+        figs["stress_layer"] = _fine(C.grouped_bars({"rows": by_layer}, "layer", [("pnl_pct", "P&L")],
+                                                    f"P&L by layer, {sc.get('title')} (fraction of NAV)",
+                                                    horizontal=True))
         out["proxies"] = sc.get("proxies") or {}
     return out, figs
 
@@ -351,8 +391,8 @@ def stress_page(request: Request, scenario: str | None = None, p: Principal = De
         column("title", "Scenario"), column("kind", "Kind"), column("pnl_pct", "P&L", "fraction"),
         column("pnl", "P&L", s["currency"]), column("start", "From", "date"), column("end", "To", "date"),
         column("source", "Returns from")], s["scenarios"], basis=s["convention"])
-    figs["stress_all"] = C.grouped_bars({"rows": rows}, "title", [("pnl_pct", "P&L")],
-                                        "P&L by scenario (fraction of NAV)", horizontal=True)
+    figs["stress_all"] = _fine(C.grouped_bars({"rows": rows}, "title", [("pnl_pct", "P&L")],
+                                        "P&L by scenario (fraction of NAV)", horizontal=True))
     return render(request, "stress.html.j2", p=p, title="Stress", s=s, summary=summary, scenario=scenario,
                   panel=panel, figures=figs)
 

@@ -4,7 +4,7 @@
    script anywhere (CSP default-src 'self'). */
 (function () {
   "use strict";
-  var CONFIG = {responsive: true, displaylogo: false, showLink: false, showSendToCloud: false,
+  var CONFIG = {responsive: true, displaylogo: false, displayModeBar: "hover", showLink: false, showSendToCloud: false,
                 showEditInChartStudio: false, modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"]};
 
   function draw(root) {
