@@ -39,6 +39,9 @@ def serve(
     allow_host: list[str] = typer.Option([], "--allow-host", help="Host names the server answers to (default: the "
                                                                   "bound address, localhost, 127.0.0.1)."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    demo: bool = typer.Option(False, "--demo", help="Serve a demo book on the sample market: a store under "
+                                                    "$COMPUTEFOLIO_HOME/demo/ (or --store) seeded with a USD 100m book "
+                                                    "and users pm, risk, viewer, admin (passwords printed once)."),
 ) -> None:
     """Serve the JSON API (/api/v1) and the dashboard (users: computefolio users add)."""
     try:
@@ -54,10 +57,17 @@ def serve(
         raise typer.BadParameter("give at most one of --data and --sample")
     if not 0 < port < 65536:
         raise typer.BadParameter(f"--port: 1 to 65535, got {port}")
+    if demo:
+        from ..data.store import default_store_path
+
+        store = store or default_store_path().parent / "demo" / "store.duckdb"
+        sample = data is None
     source = "files" if data is not None else "sample" if sample else "store"
     cfg = ServiceConfig(store=store, source=source, data=data, strategy=strategy, strategies=strategies,
                         runs_dir=runs_dir, policy=policy, venues=venues, cookie_secure=secure_cookies)
     application = create_app(cfg)
+    if demo:
+        _seed(application.state.service)
     hosts = list(allow_host) or sorted({host, "localhost", "127.0.0.1", "[::1]", "::1"})
     if not _loopback(host):
         err_console.print(f"[yellow]warning:[/] binding {host}: the service is reachable from other machines; serve it "
@@ -71,6 +81,20 @@ def serve(
                       f"{st.gate.path}, prices from {source}" + (f" ({data})" if data else "")
                       + f"; API schema /api/v1/openapi.json", highlight=False, soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False, server_header=False)
+
+
+def _seed(state) -> None:
+    """Seed the demo book and users into the service's store (once)."""
+    from ..service.demo import seed_demo
+
+    info = seed_demo(state.gate.path, state.market(), state.universe)
+    err_console.print(f"demo book: {info['entries']} ledger entries (bought {info['day']} at the cut-off prices) in "
+                      f"{info['store']}", highlight=False, soft_wrap=True)
+    for name, pw in info["users"].items():
+        err_console.print(f"demo user {name} (role {name}): password {pw}", highlight=False)
+    if not info["users"]:
+        err_console.print("demo users exist already (computefolio users add NAME --update to set a password)",
+                          highlight=False)
 
 
 def _loopback(host: str) -> bool:

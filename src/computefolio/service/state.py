@@ -157,6 +157,8 @@ class ServiceState:
         self._market_lock = threading.Lock()
         self.loaded = self._load()
         self.started_at = time.time()
+        self._ready = False
+        self._setup_lock = threading.Lock()
 
     # ------------------------------------------------------------------ config files
     def _load(self) -> Loaded:
@@ -190,14 +192,20 @@ class ServiceState:
         from ..rebalance.store import OrderStore
         from . import users
 
-        with self.gate.write() as bs:
-            ComplianceLog(bs).con  # noqa: B018
-            OrderStore(bs).con  # noqa: B018
-            users.ensure_schema(bs.con)
-        self.gate.start()
+        with self._setup_lock:
+            if self._ready:
+                return
+            with self.gate.write() as bs:
+                ComplianceLog(bs).con  # noqa: B018
+                OrderStore(bs).con  # noqa: B018
+                users.ensure_schema(bs.con)
+            self.gate.start()
+            self._ready = True
 
     def fingerprint(self, *, fresh: bool = False) -> Fingerprint:
         """The store's fingerprint, read again when older than ``fingerprint_s``."""
+        if not self._ready:
+            self.setup()
         now = time.monotonic()
         with self._fp_lock:
             if not fresh and self._fp is not None and now - self._fp_at < self.config.fingerprint_s:
@@ -220,7 +228,7 @@ class ServiceState:
             self._fp_at = 0.0
 
     # ------------------------------------------------------------------ market
-    def _market_fp(self, fp: Fingerprint) -> tuple:
+    def _market_fp(self, fp: Fingerprint | None) -> tuple:
         c = self.config
         if c.source == "sample":
             return ("sample",)
@@ -234,7 +242,8 @@ class ServiceState:
         """The market the book is valued on (loaded again when its source changed)."""
         from ..data.load import load_market
 
-        fp = fp or self.fingerprint()
+        if fp is None and self.config.source == "store":
+            fp = self.fingerprint()
         key = self._market_fp(fp)
         with self._market_lock:
             if self._market is not None and self._market_key == key:

@@ -1,0 +1,94 @@
+"""A demo book for ``computefolio serve --demo`` and the service's tests and benchmark.
+
+A USD 100 million book across the value chain, bought at the cut-off prices of the
+market it is shown on (so day one has no invented profit): about 51% AI equities in a
+prime-broker account, 24% digital assets on Binance (a third of the bitcoin moved to cold
+storage), 25% cash. Entries go through the library
+(:meth:`computefolio.book.BookStore.append`) like any import. Demo users are created with
+random passwords that are printed once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..book.accounts import Account
+
+#: Target weights of the demo book (fractions of its NAV; the rest is cash).
+DEMO_WEIGHTS: dict[str, float] = {
+    "NVDA": 0.07, "AVGO": 0.06, "TSM": 0.06, "AMD": 0.04, "ASML": 0.03, "MU": 0.03, "MSFT": 0.05, "GOOGL": 0.04,
+    "AMZN": 0.04, "EQIX": 0.03, "VRT": 0.03, "CEG": 0.02, "ANET": 0.03,
+    "BTC": 0.12, "ETH": 0.05, "SOL": 0.02, "RENDER": 0.02, "TAO": 0.02, "FET": 0.01,
+}
+DEMO_CAPITAL = 100_000_000.0
+DEMO_ACCOUNTS = [
+    Account("prime", "broker", "prime broker", "USD", ("NASDAQ", "NYSE"), 100_000.0, "Prime broker"),
+    Account("binance", "exchange", "binance", "USDT", (), 10_000.0, "Binance spot"),
+    Account("cold", "custodian", "cold storage", "USD", (), 0.0, "Cold storage"),
+]
+#: Demo users (name, role).
+DEMO_USERS = [("pm", "pm"), ("risk", "risk"), ("viewer", "viewer"), ("admin", "admin")]
+
+
+def demo_entries(market, universe, day, *, capital: float = DEMO_CAPITAL,
+                 weights: dict[str, float] | None = None) -> list[dict]:
+    """Ledger entries of the demo book funded and bought on ``day`` at its cut-off prices."""
+    from ..book.pricing import prices_at
+
+    w = {s: v for s, v in (weights or DEMO_WEIGHTS).items() if s in market.symbols}
+    day = pd.Timestamp(day).normalize()
+    px = prices_at(market, day, list(w))
+    crypto = {s: v for s, v in w.items() if universe.asset(s).sleeve == "digital_assets"}
+    equity = {s: v for s, v in w.items() if s not in crypto}
+    d = str(day.date())
+    usdt = capital * (sum(crypto.values()) + 0.01)
+    out = [{"date": d, "kind": "deposit", "account": "prime", "amount": capital - usdt, "currency": "USD",
+            "memo": "demo: initial capital"},
+           {"date": d, "kind": "deposit", "account": "binance", "amount": usdt, "currency": "USDT",
+            "memo": "demo: initial capital"}]
+    for sym, wt in [*equity.items(), *crypto.items()]:
+        p = float(px.at[sym, "price"])
+        if not np.isfinite(p) or p <= 0:
+            continue
+        q = capital * wt / p
+        q = float(np.floor(q)) if sym in equity else float(np.floor(q * 1e4) / 1e4)
+        if q <= 0:
+            continue
+        out.append({"date": d, "kind": "buy", "account": "prime" if sym in equity else "binance", "symbol": sym,
+                    "quantity": q, "price": p, "fee": round(q * p * (0.0001 if sym in equity else 0.001), 2),
+                    "memo": "demo: bought at the cut-off price"})
+        if sym == "BTC":
+            out.append({"date": d, "kind": "transfer", "account": "binance", "counter_account": "cold",
+                        "symbol": "BTC", "quantity": float(np.floor(q / 3 * 1e4) / 1e4), "memo": "demo: to cold"})
+    return out
+
+
+def seed_demo(path, market, universe, *, day=None, users: bool = True, password: str | None = None) -> dict:
+    """Write the demo book (and users) into the store at ``path`` when its ledger is empty.
+
+    Returns ``{"day", "entries", "users": {name: password}}`` (passwords only for users
+    created now)."""
+    from ..book.store import BookStore
+    from ..rebalance.venues import VenueRules
+    from . import users as U
+
+    day = pd.Timestamp(day) if day is not None else market.end - pd.Timedelta(days=91)
+    made: dict[str, str] = {}
+    with BookStore(path) as bs:
+        n = bs.state().entries
+        if n == 0:
+            bs.append(demo_entries(market, universe, day), accounts=DEMO_ACCOUNTS, universe=universe,
+                      settle=VenueRules(universe=universe).settle_fn(), fmt="demo")
+        if users:
+            U.ensure_schema(bs.con)
+            for name, role in DEMO_USERS:
+                if U.get_user(bs.con, name) is None:
+                    pw = password or secrets.token_urlsafe(12)
+                    U.add_user(bs.con, name, role, pw)
+                    made[name] = pw
+        entries = bs.state().entries
+    return {"day": str(day.date()), "entries": entries, "users": made, "store": str(Path(path))}
