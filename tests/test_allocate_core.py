@@ -101,7 +101,7 @@ def test_group_budgets_by_sleeve_keep_inner_weights_and_meet_budgets():
     u = small_universe(10)
     r = make_returns(400, 10, seed=4)
     a = GroupRiskBudget("sleeve", {"S0": 0.3, "S1": 0.7}, inner=RiskParity()).fit(r, universe=u)
-    assert a.diagnostics_["method"].startswith("sub-portfolio")
+    assert a.diagnostics_["method"].startswith("inner allocators, group scales")
     np.testing.assert_allclose(a.group_risk_[["S0", "S1"]].to_numpy(), [0.3, 0.7], atol=1e-10)
     # inside each sleeve the weights are the inner ERC's, exactly
     for g, members in (("S0", ["A0", "A1", "A2", "A3", "A4"]), ("S1", ["A5", "A6", "A7", "A8", "A9"])):
@@ -211,11 +211,19 @@ def test_cli_allocate_writes_csv_and_json(cli, tmp_path):
 def test_cli_errors_are_one_line(cli, tmp_path):
     runner, app = cli
     bad = tmp_path / "m.yaml"
-    bad.write_text("assets: {max: 0.01}\n")
+    bad.write_text("groups: [{by: sleeve, group: digital_assets, min: 0.6}, {by: sleeve, group: ai_equities, "
+                   "min: 0.5}]\n")
     res = runner.invoke(app, ["allocate", "--method", "erc", "--mandate", str(bad), "--start", "2024-01-01",
                               "--end", "2024-12-31"])
     assert res.exit_code == 2
-    assert "infeasible" in res.output and "assets.max" in res.output and "Traceback" not in res.output
+    assert "infeasible" in res.output and "digital_assets min" in res.output and "Traceback" not in res.output
+    # caps that cannot reach full investment are not an error: the rest is cash, and the output says so
+    caps = tmp_path / "caps.yaml"
+    caps.write_text("assets: {max: 0.01}\n")
+    res = runner.invoke(app, ["allocate", "--method", "erc", "--mandate", str(caps), "--start", "2024-01-01",
+                              "--end", "2024-12-31"])
+    assert res.exit_code == 0, res.output
+    assert "left in cash" in " ".join(res.output.split())
     res = runner.invoke(app, ["allocate", "--method", "nope"])
     assert res.exit_code == 2
 

@@ -66,14 +66,16 @@ def test_bad_mandate_is_one_line_naming_file_and_field(tmp_path, raw, field):
 
 
 # ----------------------------------------------------------------------------- infeasible
-def test_infeasible_caps_name_the_rules():
+def test_caps_that_forbid_full_investment_leave_the_rest_in_cash_and_say_so():
+    """Six assets capped at 10%: 60% invested, 40% in cash (the cash rule is a floor), in the status."""
     u = small_universe(6)
     r = make_returns(300, 6, seed=1)
     m = mandate_from_dict({"name": "tight", "assets": {"max": 0.1}})
-    with pytest.raises(InfeasibleError) as exc:
-        HierarchicalRiskParity(mandate=m).fit(r, universe=u)
-    assert set(exc.value.rules) == {"assets.max", "budget"}
-    assert "assets.max" in str(exc.value) and "budget" in str(exc.value) and "tight" in str(exc.value)
+    for cls in (HierarchicalRiskParity, RiskParity, MinimumVariance, EqualWeight, InverseVolatility):
+        a = cls(mandate=m).fit(r, universe=u)
+        assert a.weights_.sum() == pytest.approx(0.6, abs=1e-9), cls.__name__
+        assert a.breaches_ == [] and "40.00% of capital left in cash" in a.status_, (cls.__name__, a.status_)
+        assert a.diagnostics_["remainder_to_cash"] == pytest.approx(0.4)
 
 
 def test_infeasible_group_minimums_name_the_rules():

@@ -247,11 +247,36 @@ class Allocator(ParamsMixin):
         w, rep = risk_budget_under(ctx.cov, beta / beta.sum(), cons, start=start)
         self._solver = (f"{what}; other rules by constrained risk budgeting with its own risk contributions "
                         f"as budgets ({rep['info']['method']})")
-        self.risk_effects_ = {k: pd.Series(v, index=ctx.symbols) for k, v in rep["effects"].items()}
+        self._effects = (ctx.symbols, rep["effects"])
         self._set_status("binding", binding=rep["binding"] or cons.active(w))
         if rep["unsupported"]:
             return self._project(ctx, w, "; ".join(f"{r.name} ({r.detail}) binds" for r in rep["unsupported"]))
         return w
+
+    def _box_shaper(self, ctx: FitContext):
+        """A function ``(lo, hi) -> weights`` summing to ``ctx.budget`` within per-asset bounds, by
+        this allocator's own logic, reusing what one fit computed (group budgets call it for
+        every group scale they try). The default runs ``_allocate`` under a box-and-budget
+        mandate; allocators override it with their precomputation."""
+        from .mandate import Constraints, Rule
+
+        n = len(ctx.symbols)
+
+        def solve(lo, hi):
+            cons = Constraints(symbols=list(ctx.symbols), name="group bounds",
+                               rules=[Rule.box("bounds", lo, hi), Rule.eq("budget", np.ones(n), ctx.budget)])
+            sub = FitContext(symbols=ctx.symbols, returns=ctx.returns, cov=ctx.cov, budget=ctx.budget,
+                             constraints=cons, universe=ctx.universe, date=ctx.date)
+            self.diagnostics_ = {}
+            self.status_kind_, self.binding_, self._solver, self._reason, self.cash_note_ = "exact", [], "", "", ""
+            w = np.asarray(self._allocate(sub), float)
+            if not self.handles_constraints:
+                from .projection import project_box_budget
+
+                w = project_box_budget(w, lo, hi, ctx.budget)
+            return np.clip(w, lo, hi)
+
+        return solve
 
     def _project(self, ctx: FitContext, w: np.ndarray, reason: str) -> np.ndarray:
         """The closest book to ``w`` (Euclidean) meeting every rule, recorded as ``projected``."""
@@ -339,6 +364,7 @@ class Allocator(ParamsMixin):
         if len(returns) < 2:
             raise DataError(f"returns need at least 2 dates, got {len(returns)}")
         self.diagnostics_: dict = {}
+        self._effects = (None, {})
         self.status_kind_, self.binding_, self._solver, self._reason, self.cash_note_ = "exact", [], "", "", ""
         excluded: dict[str, str] = {}
         x = returns.to_numpy(dtype=float)
@@ -461,6 +487,13 @@ class Allocator(ParamsMixin):
         self.fit_context_ = ctx
 
     # -------------------------------------------------------------- helpers
+    @property
+    def risk_effects_(self) -> dict:
+        """Rule -> per-symbol change of risk share it causes (constrained risk budgeting's KKT
+        decomposition ``RC_i - b_i = sum over rules``); empty when no rule binds."""
+        syms, eff = getattr(self, "_effects", (None, {}))
+        return {k: pd.Series(v, index=syms, name="risk_share_effect") for k, v in eff.items()}
+
     @property
     def volatility_(self) -> float:
         """Portfolio volatility per period of the returns (sqrt of ``variance_``)."""

@@ -1,62 +1,73 @@
-"""Group risk budgets: shares of portfolio risk per sleeve, layer or theme.
+"""Group risk budgets: shares of portfolio risk per sleeve, layer or theme, under the mandate.
 
 ``GroupRiskBudget(by="sleeve", budgets={"digital_assets": 0.35, "ai_equities": 0.65},
-inner=RiskParity())`` builds the book in two stages:
+inner=RiskParity())`` builds the book in two stages, and under a mandate solves the
+budgets *with the rules as constraints* (never a projection of an unconstrained answer).
 
-1. **Inside each group** ``g`` the inner allocator is fitted on the returns of
-   the group's members (assets with membership ``M_ig > 0``), giving weights
-   ``v_g`` summing to 1 over the members. The group's *sub-portfolio* holds each
-   member in proportion to its membership: ``u_gi = M_ig v_gi / sum_j M_jg v_gj``.
-   A miner that is 60% ``bitcoin_mining`` / 40% ``ai_hosting`` therefore enters
-   both sub-portfolios, with 60% and 40% of its inner weight.
-2. **Across groups** the book must meet the budgets in the *membership-weighted*
-   risk attribution used everywhere in computefolio (the asset-level Euler
-   contributions ``risk_contributions_`` aggregated by the membership matrix):
+Risk shares are the membership-weighted Euler attribution used everywhere in computefolio:
+``RC_g(w) = sum_i M_ig w_i (Sigma w)_i / (w' Sigma w)`` (shares of variance).
 
-       RC_g(w) = sum_i M_ig w_i (Sigma w)_i / (w' Sigma w) = b_g   for every group g.
+Stage 1: inner allocators, group scales (0/1 memberships: sleeves, pure layers)
+-------------------------------------------------------------------------------
+Inside each group ``g`` the inner allocator runs on the group's members alone and gives a
+sub-portfolio ``u_g`` (summing to 1); the book is ``w = sum_g x_g u_g``. The group scales
+``x`` solve risk budgeting on the sub-portfolios' covariance ``C = U' Sigma U``:
+``x_g (C x)_g / x'Cx = b_g``, so each group keeps its inner allocator's weights exactly.
 
-   *0/1 memberships* (sleeves, asset classes, layers where every asset is pure):
-   the book is ``w = sum_g x_g u_g`` and ``RC_g = x_g (U'Sigma U x)_g / x'U'Sigma U x``,
-   so the scales ``x`` are the risk-budgeting solution on the sub-portfolio
-   covariance ``U' Sigma U`` (Spinu's convex problem, exact); each group keeps
-   its inner allocator's weights exactly.
+Under a mandate:
 
-   *Weighted memberships* (a layer partition with split assets): scaling fixed
-   sub-portfolios cannot in general meet the membership-weighted budgets (the
-   split assets tie groups together). The inner allocators then fix how each
-   group's budget is shared among its members: asset risk budgets start from
-   ``beta0_i = sum_g b_g rho_gi`` (``rho_g`` = the risk shares inside
-   sub-portfolio ``u_g``) and are rescaled by generalized iterative scaling
-   (Darroch & Ratcliff, 1972), ``beta_i <- beta_i prod_g (b_g / (M'beta)_g)^M_ig``,
-   until ``M' beta = b`` (to 1e-13); the book is the asset-level risk-budgeting
-   portfolio for ``beta`` (:func:`~computefolio.allocate.riskparity.risk_budget_weights`),
-   so ``RC_i = beta_i`` and ``RC @ M = b`` exactly. ``diagnostics_["method"]``
-   says which construction ran.
+* the inner allocator of group ``g`` runs under the per-asset bounds seen at the group's
+  scale, ``lo_i / x_g <= u_gi <= hi_i / x_g`` (caps, floors, liquidity), with its own
+  logic (capped recursive bisection for HRP, constrained minimum variance, constrained risk
+  budgeting for ERC, proportional water-filling for inverse volatility);
+* the group scales solve *constrained* risk budgeting (Richard & Roncalli 2019, see
+  :func:`~computefolio.allocate.riskparity.constrained_risk_budget`) over the rules that
+  act on whole groups (group limits whose coefficient is the same for every member of a
+  group, the budget and cash floor, and each group's capacity ``sum_i lo_i <= x_g <=
+  sum_i hi_i``);
+* the two are iterated to a fixed point (the inner bounds depend on ``x``).
 
-   Either way the weights are finally scaled to the invested fraction, and the
-   stated tolerance is ``max_g |RC_g - b_g| <= 1e-8`` (checked; typically 1e-14).
-   Risk budgets need a partition: ``by="theme"`` (overlapping weights) is refused.
+When nothing binds at the group level the risk shares equal the budgets (to 1e-10); a
+cap reached inside a group only reshapes that group.
 
-Groups with a zero budget are dropped (their pure members are excluded and
-reported in ``excluded_``); an asset with membership in a group without a budget
-(and also in a budgeted group) raises an error, since part of its risk would
-have nowhere to go. Under a mandate the result is projected onto the rules
-(rules are hard, budgets are targets): ``group_risk_`` then reports the
-actual shares.
+Stage 2: rules no group scaling can meet (asset level)
+------------------------------------------------------
+A rule whose coefficients differ inside a group (a layer limit inside a sleeve, the
+compute-exposure floor) and weighted memberships (an asset 60/40 in two layers) are met at
+the asset level: the book is the constrained risk-budgeting portfolio whose asset budgets
+``beta`` keep stage 1's risk distribution inside each group, with the group totals of
+``beta`` rescaled until the group shares equal their targets (stage 1's shares: the
+budgets when stage 1 met them). It tilts *within* groups so that the budgets still hold.
+When no rescaling reaches the targets, the answer is the constrained risk-budgeting
+portfolio for stage 1's own risk contributions (the stated criterion) and each binding
+rule's effect on each group's share is reported, from the KKT conditions
+``RC_i - beta_i = -y_i sum_j mu_j F_ji``.
+
+Turnover (an l1 rule) is met last: a target it forbids is projected (Euclidean) onto every
+rule, which skips the smallest trades first; the status says so.
+
+Results: ``group_risk_`` (shares), ``budget_report_`` (targets, shares, gaps, binding rules
+and their effects per group in points), ``status_`` (see :mod:`computefolio.allocate.base`).
+Risk budgets need a partition: ``by="theme"`` (overlapping weights) is refused.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import SolverError
 from .base import Allocator, FitContext
-from .riskparity import RiskParity, risk_budget_weights
+from .mandate import Constraints, Rule
+from .riskparity import RiskParity, constrained_risk_budget, risk_budget_under, risk_budget_weights
 
 __all__ = ["GroupRiskBudget", "group_risk_contributions"]
+
+#: Risk-share tolerance the budgets are met to (stage 1 reaches ~1e-14, stage 2 ~1e-11).
+BUDGET_TOL = 1e-9
 
 
 def group_risk_contributions(w: np.ndarray, cov: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -65,13 +76,62 @@ def group_risk_contributions(w: np.ndarray, cov: np.ndarray, M: np.ndarray) -> n
     return (w * sw / float(w @ sw)) @ M
 
 
+@dataclass
+class _Group:
+    """One budget group's inner allocation."""
+
+    name: str
+    idx: np.ndarray          # rows of the group's members in ctx.symbols
+    symbols: list
+    est: Allocator | None    # fitted inner allocator (None: a single member)
+    cov: np.ndarray          # the inner allocator's covariance over the members
+    returns: pd.DataFrame
+    free: np.ndarray         # inner weights without bounds (sum 1)
+    shaper: object = None    # (lo, hi) -> inner weights within bounds (the allocator's own logic)
+
+
+def _two_group_scales(C: np.ndarray, b: np.ndarray, F: np.ndarray, B: float):
+    """Constrained risk budgeting for two groups in closed form.
+
+    The unconstrained ratio ``r = x_0 / x_1`` solves ``t^2 + rho (1 - q) t - q = 0`` on the
+    correlation scale (``q = b_0 / b_1``); each homogeneous row ``f_0 x_0 + f_1 x_1 <= 0`` bounds
+    ``r`` from one side, and the constrained optimum is ``r`` clipped to the interval (the
+    objective is quasi-convex along the rays of the cone). Returns ``(x, binding rows)``.
+    """
+    s = np.sqrt(np.diag(C))
+    rho = C[0, 1] / (s[0] * s[1])
+    q = b[0] / b[1]
+    t = 0.5 * (-rho * (1 - q) + np.sqrt(rho * rho * (1 - q) ** 2 + 4 * q))
+    r = t * s[1] / s[0]
+    lo, hi, jlo, jhi = 0.0, np.inf, None, None
+    for j, (f0, f1) in enumerate(F):
+        if f0 > 0:
+            if -f1 / f0 < hi:
+                hi, jhi = -f1 / f0, j
+        elif f0 < 0:
+            if f1 / -f0 > lo:
+                lo, jlo = f1 / -f0, j
+        elif f1 > 1e-15:
+            raise SolverError("group scales: a rule leaves no room for the second group")
+    if lo > hi * (1 + 1e-12) + 1e-300:
+        raise SolverError("group scales: the group-level rules conflict")
+    binding = []
+    if r > hi:
+        r, binding = hi, [jhi]
+    elif r < lo:
+        r, binding = lo, [jlo]
+    if not np.isfinite(r) or r <= 0:
+        raise SolverError("group scales: a rule leaves no room for the first group")
+    return B * np.array([r, 1.0]) / (1.0 + r), binding
+
+
 class GroupRiskBudget(Allocator):
     """Risk budgets per group with an allocator inside each group (see module docstring).
 
     Parameters
     ----------
     by : str
-        Taxonomy field (``sleeve``, ``layer``, ``theme``, ``asset_class``, ...).
+        Taxonomy field (``sleeve``, ``layer``, ``asset_class``, ...).
     budgets : mapping of group -> float, or "equal"
         Shares of portfolio variance, summing to 1 (zero allowed: group dropped);
         ``"equal"``: the same share for every group with a kept member (useful
@@ -90,8 +150,14 @@ class GroupRiskBudget(Allocator):
     group_risk_ : pandas.Series
         Membership-weighted risk shares per group (``risk_contributions_ @ M``).
     inner_weights_ : dict[str, pandas.Series]
-        Each group's sub-portfolio ``u_g`` (sums to 1).
+        Each group's sub-portfolio ``u_g`` (sums to 1) as used in the book.
+    budget_report_ : dict
+        ``targets``, ``shares``, ``gap_points`` (share minus target, percentage points),
+        ``met`` (every gap within 1e-6), ``binding`` (lines), ``effects`` (rule -> group ->
+        points), ``stage`` (how the answer was reached), ``iterations``.
     """
+
+    handles_constraints = True
 
     def __init__(self, by: str = "sleeve", budgets=None, inner: Allocator | None = None, *,
                  covariance=None, mandate=None):
@@ -102,12 +168,13 @@ class GroupRiskBudget(Allocator):
 
     def fit(self, returns, *, universe=None, current_weights=None, adv=None, date=None, capital=None):
         if universe is None:
-            raise ValueError("GroupRiskBudget needs universe= (group membership)")
+            raise ValueError(f"{type(self).__name__} needs universe= (group membership)")
         if not self.budgets:
-            raise ValueError("GroupRiskBudget needs budgets={group: share}")
+            raise ValueError(f"{type(self).__name__} needs budgets={{group: share}}")
         return super().fit(returns, universe=universe, current_weights=current_weights, adv=adv, date=date,
                            capital=capital)
 
+    # ------------------------------------------------------------ preparation
     def _prepare(self, returns, **kw):
         ctx = super()._prepare(returns, **kw)
         # drop assets that belong only to zero-budget / unbudgeted groups
@@ -149,9 +216,18 @@ class GroupRiskBudget(Allocator):
                 held_out = None
                 if cw is not None:
                     cws = pd.Series(cw, dtype=float)
+                    cws.index = cws.index.map(str)
                     held_out = {s: v for s, v in cws.items() if s not in set(keep)}
+                adv = kw.get("adv")
+                if adv is not None:
+                    adv = pd.Series(adv, dtype=float)
+                    adv.index = adv.index.map(str)
                 ctx.constraints = mandate.constraints(keep, universe=ctx.universe, date=ctx.date,
-                                                      current_weights=cw, adv=kw.get("adv"), held_out=held_out)
+                                                      current_weights=cw, adv=adv, held_out=held_out, check=False)
+                ctx.budget = mandate.invested_fraction()
+                self.cash_note_ = ""
+                self.diagnostics_.pop("remainder_to_cash", None)
+                self._fit_budget(ctx)
         return ctx
 
     def _budget_series(self, ctx) -> pd.Series:
@@ -163,76 +239,383 @@ class GroupRiskBudget(Allocator):
             return pd.Series(1.0 / max(len(present), 1), index=present)
         return pd.Series(self.budgets, dtype=float)
 
+    # ------------------------------------------------------------ inner allocators
+    def _inner_for(self, g: str) -> Allocator:
+        return self.inner if self.inner is not None else RiskParity()
+
+    def _fit_inner(self, ctx: FitContext, g: str, idx: np.ndarray) -> _Group:
+        syms = [ctx.symbols[i] for i in idx]
+        sub = ctx.returns.iloc[:, idx]
+        if len(idx) == 1:
+            return _Group(g, idx, syms, None, ctx.cov[np.ix_(idx, idx)], sub, np.ones(1))
+        proto = self._inner_for(g)
+        try:  # a fresh estimator from its parameters (a fitted one carries its last fit along)
+            est = type(proto)(**proto.get_params())
+        except Exception:
+            est = copy.deepcopy(proto)
+        if hasattr(est, "set_params") and getattr(est, "mandate", None) is not None:
+            est.set_params(mandate=None)
+        if isinstance(est, GroupRiskBudget) or type(est)._allocate is Allocator._allocate:
+            # nested budgets and foreign allocators: the full fit (exclusions, their own preparation)
+            if getattr(est, "covariance", None) is None and hasattr(est, "covariance"):
+                est.covariance = pd.DataFrame(ctx.cov[np.ix_(idx, idx)], index=syms, columns=syms)
+            est.fit(sub, universe=ctx.universe, date=ctx.date)
+            if est.excluded_:
+                raise ValueError(f"inner allocator excluded {', '.join(est.excluded_)} in group {g}")
+            v = est.weights_.reindex(syms).to_numpy()
+            cov = np.asarray(est.covariance_.reindex(index=syms, columns=syms), dtype=float)
+        else:
+            # the members are already checked (no NaN, no zero variance): allocate directly on
+            # the inner allocator's covariance (its own estimator, else the book's sub-matrix)
+            est.diagnostics_, est.excluded_, est._capital = {}, {}, None
+            est.status_kind_, est.binding_, est._solver, est._reason, est.cash_note_ = "exact", [], "", "", ""
+            cov = ctx.cov[np.ix_(idx, idx)] if getattr(est, "covariance", None) is None else est._covariance(sub)
+            v = np.asarray(est._allocate(FitContext(symbols=syms, returns=sub, cov=cov, budget=1.0,
+                                                    universe=ctx.universe, date=ctx.date,
+                                                    extra={"columns": syms})), dtype=float)
+            if not np.isfinite(v).all() or v.sum() <= 0:
+                raise SolverError(f"inner allocator {type(est).__name__} returned no weight in group {g}")
+        shaper = est._box_shaper(FitContext(symbols=syms, returns=sub, cov=cov, budget=1.0,
+                                            universe=ctx.universe, date=ctx.date))
+        return _Group(g, idx, syms, est, cov, sub, v / v.sum(), shaper)
+
+    def _shape(self, ctx: FitContext, grp: _Group, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The inner allocator's weights over the group's members under ``lo <= u <= hi``, ``sum(u) = 1``."""
+        v = grp.free
+        if (v >= lo - 1e-15).all() and (v <= hi + 1e-15).all():
+            return v
+        if grp.est is None:
+            return np.ones(1)
+        w = np.clip(np.asarray(grp.shaper(lo, hi), float), lo, hi)
+        return w / w.sum()
+
+    # ------------------------------------------------------------ the allocation
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         b = self._budget_series(ctx)
         groups = [g for g in b.index if b[g] > 0]
-        M = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)[groups].to_numpy()
+        Mdf = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
+        M = Mdf[groups].to_numpy()
         present = M.sum(axis=0) > 0
         if not present.all():
             missing = [g for g, p in zip(groups, present) if not p]
             raise ValueError(f"no kept asset belongs to budgeted {self.by} group(s): {', '.join(missing)} "
                              f"(excluded: {', '.join(sorted(self.excluded_)) or 'none'})")
-        n, G = M.shape
-        bud = b[groups].to_numpy()
+        bud = b[groups].to_numpy(dtype=float)
         bud = bud / bud.sum()
-        inner = self.inner if self.inner is not None else RiskParity()
-        U = np.zeros((n, G))
-        self.inner_weights_ = {}
-        for k, g in enumerate(groups):
-            idx = np.flatnonzero(M[:, k] > 0)
-            if len(idx) == 1:
-                v = np.ones(1)
-            else:
-                est = copy.deepcopy(inner)
-                if hasattr(est, "set_params"):
-                    est.set_params(mandate=None)
-                if getattr(est, "covariance", None) is None and hasattr(est, "covariance"):
-                    est.covariance = pd.DataFrame(ctx.cov[np.ix_(idx, idx)],
-                                                  index=[ctx.symbols[i] for i in idx],
-                                                  columns=[ctx.symbols[i] for i in idx])
-                sub = ctx.returns.iloc[:, idx]
-                est.fit(sub, universe=ctx.universe, date=ctx.date)
-                v = est.weights_.reindex([ctx.symbols[i] for i in idx]).to_numpy()
-                if est.excluded_:
-                    raise ValueError(f"inner allocator excluded {', '.join(est.excluded_)} in group {g}")
-                v = v / v.sum()
-            u = M[idx, k] * v
-            U[idx, k] = u / u.sum()
-            self.inner_weights_[g] = pd.Series(U[idx, k], index=[ctx.symbols[i] for i in idx])
+        grps = [self._fit_inner(ctx, g, np.flatnonzero(M[:, k] > 0)) for k, g in enumerate(groups)]
+        return self._solve(ctx, groups, M, bud, grps, kind="risk")
+
+    def _solve(self, ctx: FitContext, groups: list, M: np.ndarray, bud: np.ndarray, grps: list, kind: str):
+        n, G = M.shape
+        B = ctx.budget
+        cons = ctx.constraints
         binary = bool(np.all((M == 0) | (M == 1)))
-        if G == 1:
-            w = U[:, 0].copy()
-            method = "single group"
-        elif binary:
-            C = U.T @ ctx.cov @ U
-            x, _ = risk_budget_weights(C, bud)
-            w = U @ x
-            method = "sub-portfolio scales (0/1 memberships)"
+        report = {"targets": dict(zip(groups, bud.tolist())), "kind": kind, "iterations": 0, "effects": {},
+                  "binding": []}
+        self._report = report
+        U = np.zeros((n, G))
+        for k, grp in enumerate(grps):
+            u = M[grp.idx, k] * grp.free
+            U[grp.idx, k] = u / u.sum()
+        if binary or G == 1:
+            w, x, U = self._stage_one(ctx, groups, M, bud, grps, U, kind)
+            report["stage"] = "inner allocators, group scales"
         else:
-            beta = np.zeros(n)
-            for k in range(G):
-                u = U[:, k]
-                su = ctx.cov @ u
-                beta += bud[k] * u * su / float(u @ su)
-            beta = np.maximum(beta, 1e-300)
-            for it in range(10_000):
-                got = M.T @ beta
-                if np.max(np.abs(got - bud)) <= 1e-13:
-                    break
-                beta = beta * np.exp(np.log(bud / got) @ M.T)
-            else:
-                raise SolverError("group risk budgets: iterative scaling did not converge")
-            if (beta <= 0).any():
-                raise SolverError("group risk budgets: some asset would need a zero risk budget")
-            w, _ = risk_budget_weights(ctx.cov, beta / beta.sum())
-            method = "asset risk budgets by iterative scaling (weighted memberships)"
-        w = ctx.budget * w / w.sum()
-        err = float(np.max(np.abs(group_risk_contributions(w, ctx.cov, M) - bud)))
-        if err > 1e-8:
-            raise SolverError(f"group risk budgets not met: max error {err:.2e}")
-        self.diagnostics_.update({"group_budget_error": err, "method": method})
-        self._status = "optimal (group risk budgets)"
+            w = self._weighted_start(ctx, M, bud, U)
+            x = None
+            report["stage"] = "asset risk budgets by iterative scaling (weighted memberships)"
+        self.inner_weights_ = {g: pd.Series(U[grps[k].idx, k], index=grps[k].symbols) for k, g in enumerate(groups)}
+        self.diagnostics_["method"] = report["stage"]
+        shares1 = group_risk_contributions(w, ctx.cov, M)
+        if cons is not None:
+            lin_bad = [r for r in cons.rules if r.kind not in ("turnover",) and r.violation(w) > 1e-10]
+            if lin_bad and kind == "risk":
+                w = self._stage_two(ctx, groups, M, w, shares1, report)
+            elif lin_bad:
+                w = self._project(ctx, w, "weight budgets under rules that act inside groups")
+                report["stage"] += "; projected"
+            turn = [r for r in cons.rules if r.kind == "turnover" and r.violation(w) > 1e-10]
+            if turn:
+                need = 0.5 * np.abs(w - turn[0].w0).sum()
+                w = self._project(ctx, w, f"turnover_max binds: the target needs {need:.2%} one-way, "
+                                          f"the mandate allows {turn[0].limit / 2:.2%}; the smallest trades are "
+                                          "skipped first")
+                report["binding"].append("turnover_max")
+                report["stage"] += "; turnover projection"
+        self._finish_report(ctx, groups, M, bud, w)
         return w
+
+    # ------------------------------------------------------------ stage 1
+    def _outer_rows(self, ctx, M, groups, B):
+        """Rules acting on whole groups, as homogeneous rows over the group scales, with labels."""
+        cons = ctx.constraints
+        G = M.shape[1]
+        F, labels = [], []
+        if cons is None:
+            return np.zeros((0, G)), labels
+        lo, hi = cons.bounds()
+        lo = np.maximum(lo, 0.0)
+        for k, g in enumerate(groups):
+            mem = M[:, k] > 0
+            cap = float(hi[mem].sum())
+            e = np.zeros(G)
+            e[k] = 1.0
+            if np.isfinite(cap):
+                F.append(e - cap / B)
+                labels.append(f"capacity of {g} (every member at its cap: {cap:.4g})")
+            flo = float(lo[mem].sum())
+            if flo > 0:
+                F.append(-e + flo / B)
+                labels.append(f"floors of {g} (every member at its floor: {flo:.4g})")
+        for r in cons.rules:
+            if r.kind not in ("ineq", "eq") or r.name == "budget":
+                continue
+            for j in range(r.A.shape[0]):
+                a = r.A[j]
+                coef = np.zeros(G)
+                const = True
+                for k in range(G):
+                    vals = a[M[:, k] > 0]
+                    if len(vals) and np.ptp(vals) > 1e-12 * max(1.0, np.abs(vals).max()):
+                        const = False
+                        break
+                    coef[k] = vals[0] if len(vals) else 0.0
+                if not const:
+                    continue
+                row = coef - r.b[j] / B
+                if r.kind == "eq":
+                    F += [row, -row]
+                    labels += [r.name, r.name]
+                else:
+                    F.append(row)
+                    labels.append(r.name)
+        return (np.array(F) if F else np.zeros((0, G))), labels
+
+    def _group_scales(self, C, bud, F, B):
+        G = len(bud)
+        if G == 1:
+            return np.array([B]), []
+        if G == 2:
+            return _two_group_scales(C, bud, F, B)
+        x, info = constrained_risk_budget(C, bud, F, budget=B)
+        act = [j for j, mu in zip(info["active"], info["mu"]) if mu > 1e-12]
+        return x, act
+
+    def _stage_one(self, ctx, groups, M, bud, grps, U, kind):
+        B = ctx.budget
+        cons = ctx.constraints
+        F, labels = self._outer_rows(ctx, M, groups, B)
+        G = len(groups)
+
+        def scales(U):
+            if kind == "weight":
+                return self._weight_scales(bud, F, B)
+            C = U.T @ ctx.cov @ U
+            return self._group_scales(C, bud, F, B)
+
+        x, act = scales(U)
+        it = 0
+        if cons is not None:
+            lo, hi = cons.bounds()
+            lo = np.maximum(lo, 0.0)
+
+            def shapes(x):
+                Un = np.zeros_like(U)
+                for k, grp in enumerate(grps):
+                    Un[grp.idx, k] = self._shape(ctx, grp, lo[grp.idx] / x[k], hi[grp.idx] / x[k])
+                return Un
+
+            if G == 2:
+                # secant on the first group's scale: z = T(z), T = group scales after reshaping at z,
+                # kept where both groups can hold their share (between floors and capacities)
+                cap = [float(hi[M[:, k] > 0].sum()) for k in range(2)]
+                flo = [float(lo[M[:, k] > 0].sum()) for k in range(2)]
+                z_lo, z_hi = max(flo[0], B - cap[1], 0.0), min(cap[0], B - flo[1], B)
+                hist = []
+                z = x[0]
+                step = np.inf
+                for it in range(1, 61):
+                    U = shapes(np.array([z, B - z]))
+                    xn, act = scales(U)
+                    gz = xn[0] - z
+                    step = abs(gz)
+                    if step <= 1e-13 * B:
+                        x = xn
+                        break
+                    hist.append((z, gz))
+                    if len(hist) >= 2 and hist[-1][1] != hist[-2][1]:
+                        (z0, g0), (z1, g1) = hist[-2], hist[-1]
+                        zn = z1 - g1 * (z1 - z0) / (g1 - g0)
+                    else:
+                        zn = xn[0]
+                    if not (z_lo < zn < z_hi):
+                        zn = min(max(xn[0], z_lo), z_hi)
+                    z = zn
+                    x = np.array([z, B - z])
+            else:
+                for it in range(1, 101):
+                    U = shapes(x)
+                    xn, act = scales(U)
+                    step = float(np.max(np.abs(xn - x)))
+                    x = xn
+                    if step <= 1e-13 * B:
+                        break
+            U = shapes(x)
+            self._report["iterations"] = it
+            if step > 1e-9 * B:
+                self.diagnostics_["fixed_point_step"] = step
+        w = U @ x
+        self._report["outer_binding"] = [labels[j] for j in act]
+        self.group_scales_ = pd.Series(x, index=groups, name="scale")
+        return w, x, U
+
+    def _weight_scales(self, bud, F, B):
+        """Weight budgets: ``x = B b`` when the group-level rules allow it, else the closest ``x``
+        (Euclidean) that they allow."""
+        x = B * bud
+        if not len(F) or (F @ x <= 1e-12).all():
+            return x, []
+        import cvxpy as cp
+
+        v = cp.Variable(len(bud))
+        cp.Problem(cp.Minimize(cp.sum_squares(v - x)), [F @ v <= 0, cp.sum(v) == B, v >= 0]).solve(
+            solver=cp.CLARABEL)
+        if v.value is None:
+            raise SolverError("weight budgets: the group-level rules conflict")
+        xv = np.maximum(np.asarray(v.value, float), 0.0)
+        return B * xv / xv.sum(), [j for j in range(len(F)) if F[j] @ xv >= -1e-9]
+
+    def _weighted_start(self, ctx, M, bud, U):
+        """Weighted memberships: asset risk budgets by generalized iterative scaling (Darroch &
+        Ratcliff 1972) so that ``M' beta = b``, from the inner allocators' risk distribution."""
+        n, G = M.shape
+        beta = np.zeros(n)
+        for k in range(G):
+            u = U[:, k]
+            su = ctx.cov @ u
+            beta += bud[k] * u * su / float(u @ su)
+        beta = np.maximum(beta, 1e-300)
+        for _ in range(10_000):
+            got = M.T @ beta
+            if np.max(np.abs(got - bud)) <= 1e-13:
+                break
+            beta = beta * np.exp(np.log(bud / got) @ M.T)
+        else:
+            raise SolverError("group risk budgets: iterative scaling did not converge")
+        if (beta <= 0).any():
+            raise SolverError("group risk budgets: some asset would need a zero risk budget")
+        w, _ = risk_budget_weights(ctx.cov, beta / beta.sum())
+        return ctx.budget * w / w.sum()
+
+    # ------------------------------------------------------------ stage 2
+    def _stage_two(self, ctx, groups, M, w1, target, report):
+        """Asset-level constrained risk budgeting keeping stage 1's risk distribution inside
+        groups, group totals of the budgets rescaled until the group shares meet ``target``."""
+        cons = ctx.constraints
+        if not cons.homogeneous_supported():
+            report["stage"] += "; projected (the mandate allows shorts)"
+            return self._project(ctx, w1, "risk budgets under a mandate that allows shorts")
+        rc = w1 * (ctx.cov @ w1) / float(w1 @ ctx.cov @ w1)
+        beta0 = np.maximum(rc, 1e-9 * max(float(rc.max()), 1e-300))
+        beta0 = beta0 / beta0.sum()
+        G = M.shape[1]
+        w0, rep0 = risk_budget_under(ctx.cov, beta0, cons, start=np.maximum(w1, 1e-12 * ctx.budget))
+        sh0 = group_risk_contributions(w0, ctx.cov, M)
+        rounds = 1
+        best = (w0, rep0, sh0)
+        err = float(np.max(np.abs(sh0 - target)))
+        if err > BUDGET_TOL:
+            theta = np.zeros(G)
+            w, rep, sh = w0, rep0, sh0
+            hist = []
+            for rounds in range(2, 61):
+                if G == 2:
+                    # secant on the log ratio of the two groups' budget totals
+                    f = sh[0] - target[0]
+                    hist.append((theta[0] - theta[1], f))
+                    if len(hist) >= 2 and hist[-1][1] != hist[-2][1]:
+                        (t0, f0), (t1, f1) = hist[-2], hist[-1]
+                        tn = t1 - f1 * (t1 - t0) / (f1 - f0)
+                        tn = float(np.clip(tn, t1 - 3.0, t1 + 3.0))
+                    else:
+                        tn = theta[0] - theta[1] + np.log(target[0] / sh[0]) - np.log(target[1] / sh[1])
+                    theta = np.array([tn, 0.0])
+                else:
+                    theta = theta + np.log(target / np.maximum(sh, 1e-300))
+                beta = beta0 * np.exp(M @ theta)
+                beta = beta / beta.sum()
+                try:
+                    w, rep = risk_budget_under(ctx.cov, beta, cons, start=w, active=rep["info"]["active"])
+                except SolverError:
+                    break
+                sh = group_risk_contributions(w, ctx.cov, M)
+                e = float(np.max(np.abs(sh - target)))
+                if e < err:
+                    best, err = (w, rep, sh), e
+                if e <= BUDGET_TOL or abs(theta).max() > 40:
+                    break
+        w, rep, sh = best
+        matched = err <= BUDGET_TOL
+        if not matched:
+            w, rep, sh = w0, rep0, sh0
+        report["stage"] += ("; asset-level constrained risk budgeting, group totals rescaled to meet the budgets"
+                            if matched else
+                            "; asset-level constrained risk budgeting on stage 1's risk contributions "
+                            "(budgets not reachable under the rules)")
+        report["iterations_stage2"] = rounds
+        report["matched"] = matched
+        report["binding"] += rep["binding"]
+        report["effects"] = {} if matched else {lab: (eff @ M) for lab, eff in rep["effects"].items()}
+        self._effects = (ctx.symbols, rep["effects"])
+        info = rep["info"]
+        self.diagnostics_.update({"crb_method": info["method"], "crb_kkt_residual": info["kkt"],
+                                  "crb_newton_steps": info["newton"]})
+        if rep["unsupported"]:
+            return w  # turnover: handled by the caller
+        return w
+
+    # ------------------------------------------------------------ reporting
+    def _finish_report(self, ctx, groups, M, bud, w):
+        rep = self._report
+        sh = group_risk_contributions(w, ctx.cov, M)
+        gap = sh - bud
+        rep["shares"] = dict(zip(groups, sh.tolist()))
+        rep["gap_points"] = dict(zip(groups, (100 * gap).tolist()))
+        rep["met"] = bool(np.max(np.abs(gap)) <= 1e-6)
+        rep["invested"] = float(w.sum())
+        cons = ctx.constraints
+        lines = []
+        if rep.get("outer_binding"):
+            lines += rep["outer_binding"]
+        lines += [x for x in rep["binding"] if x not in lines]
+        if cons is not None:
+            for a in cons.active(w):
+                name = a.split(":")[0].split(" (floor)")[0]
+                if not any(line.split(":")[0] == name for line in lines):
+                    lines.append(a)
+        rep["binding"] = lines
+        if not rep["met"]:
+            parts = []
+            for k, g in enumerate(groups):
+                if abs(gap[k]) <= 1e-6:
+                    continue
+                eff = {lab: 100 * float(v[k]) for lab, v in rep.get("effects", {}).items() if abs(v[k]) > 5e-5}
+                why = ", ".join(f"{lab} {v:+.2f} pts" for lab, v in sorted(eff.items(), key=lambda t: t[1]))
+                parts.append(f"{g} {100 * sh[k]:.2f}% of risk vs {100 * bud[k]:.2f}%"
+                             + (f" ({why})" if why else ""))
+            rep["summary"] = "risk budgets not met: " + "; ".join(parts) + \
+                (f"; bound by {', '.join(rep['outer_binding'])}" if rep.get("outer_binding") else "")
+        else:
+            rep["summary"] = "risk budgets met (" + ", ".join(f"{g} {100 * s:.2f}%" for g, s in zip(groups, sh)) + ")"
+        self.budget_report_ = rep
+        if getattr(self, "status_kind_", "exact") == "projected":
+            self._reason = f"{self._reason}; {rep['summary']}"
+            return
+        self._solver = rep["stage"]
+        if lines:
+            self._set_status("binding", binding=lines + [rep["summary"]])
+        elif not rep["met"]:
+            self._set_status("binding", binding=[rep["summary"]])
 
     def _finish(self, returns, ctx, w, status):
         super()._finish(returns, ctx, w, status)

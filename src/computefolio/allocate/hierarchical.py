@@ -112,7 +112,7 @@ def _split(alpha: float, W: float, loL: float, hiL: float, loR: float, hiR: floa
 
 
 def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                       budget: float = 1.0) -> np.ndarray:
+                       budget: float = 1.0, cache: dict | None = None) -> np.ndarray:
     """HRP's recursive bisection under per-asset bounds (*capped recursive bisection*).
 
     Each split gives the left half ``alpha W`` of its parent's weight ``W`` exactly as
@@ -124,7 +124,10 @@ def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: n
     ``sum(lo) <= budget <= sum(hi)``.
     """
     n = len(order)
-    c = cov[np.ix_(order, order)]
+    c = cov[np.ix_(order, order)] if cache is None or "c" not in cache else cache["c"]
+    if cache is not None:
+        cache["c"] = c
+    alphas = {} if cache is None else cache.setdefault("alpha", {})
     lo, hi = _capacity(lo, hi, budget)
     clo = np.concatenate([[0.0], np.cumsum(lo[order])])
     chi = np.concatenate([[0.0], np.cumsum(hi[order])])
@@ -139,9 +142,12 @@ def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: n
                 w[a] = min(max(W, lo[order[a]]), hi[order[a]])
                 continue
             m = a + (b - a) // 2
-            v1 = _ivp_variance(c[a:m, a:m])
-            v2 = _ivp_variance(c[m:b, m:b])
-            left = _split(1.0 - v1 / (v1 + v2), W, clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m])
+            alpha = alphas.get((a, b))
+            if alpha is None:
+                v1 = _ivp_variance(c[a:m, a:m])
+                v2 = _ivp_variance(c[m:b, m:b])
+                alpha = alphas[(a, b)] = 1.0 - v1 / (v1 + v2)
+            left = _split(alpha, W, clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m])
             total[(a, m)] = left
             total[(m, b)] = W - left
             nxt += [(a, m), (m, b)]
@@ -296,6 +302,7 @@ class HierarchicalRiskParity(Allocator):
         self.linkage_ = z
         self.order_ = [ctx.symbols[i] for i in order]
         w = ctx.budget * hrp_weights(ctx.cov, order)
+        self._free = (ctx.cov, order, w / ctx.budget)
         if ctx.constraints is None:
             return w
         lo, hi = ctx.constraints.bounds()
@@ -305,6 +312,22 @@ class HierarchicalRiskParity(Allocator):
             w = hrp_weights_capped(ctx.cov, order, lo, hi, ctx.budget)
             return self._under_rules(ctx, w, "capped recursive bisection")
         return self._under_rules(ctx, w, "closed form")
+
+
+    def _box_shaper(self, ctx: FitContext):
+        """Capped recursive bisection on the tree of the last fit (split ratios computed once)."""
+        cov, order, free = self._free if getattr(self, "_free", None) is not None else (None, None, None)
+        if cov is None or cov.shape != ctx.cov.shape or not np.array_equal(cov, ctx.cov):
+            return super()._box_shaper(ctx)
+        cache: dict = {}
+
+        def solve(lo, hi):
+            w = ctx.budget * free
+            if (w >= lo - 1e-15).all() and (w <= hi + 1e-15).all():
+                return w
+            return hrp_weights_capped(ctx.cov, order, lo, hi, ctx.budget, cache)
+
+        return solve
 
 
 class HierarchicalEqualRiskContribution(Allocator):

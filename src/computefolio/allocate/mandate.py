@@ -48,10 +48,11 @@ Meaning of each rule (weights ``w`` are fractions of capital, cash is ``1 - sum(
     allocator's ``diagnostics_["skipped_rules"]``), never silently. ``capital`` is
     the book value the rules are sized on: the mandate's own, or today's book value
     when the allocator is given ``capital=`` (a backtest does this at every rebalance).
-    A *passive breach* (a position above its days-to-liquidate cap by more than one
-    day's trade cap, e.g. after the book grew or volume fell) cannot be cured in one
-    rebalance: the trade cap wins and the position is cut as far as it allows; this is
-    recorded in ``Constraints.skipped`` and :meth:`Mandate.check` still reports it.
+    A *passive breach* (a position beyond a per-asset bound -- its days-to-liquidate
+    cap, the asset cap -- by more than one day's trade cap, e.g. after the book grew,
+    the price ran or volume fell) cannot be cured in one rebalance: the trade cap wins
+    and the position moves toward the bound as far as it allows; this is recorded in
+    ``Constraints.skipped`` and :meth:`Mandate.check` still reports it.
 ``restricted``
     Held at 0 (excluded before fitting, reported in ``excluded_``).
 ``hold_benchmarks``
@@ -104,7 +105,7 @@ def _membership(universe, by: str, date, symbols: list[str]) -> pd.DataFrame:
     """
     key = (id(universe), by, tuple(symbols))
     if by in ("layer", "theme"):
-        key = key + (tuple(id(universe.asset(s).classification_at(date)) for s in symbols),)
+        key = key + (_in_force(universe, date, symbols),)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is universe:
         return hit[1]
@@ -115,14 +116,36 @@ def _membership(universe, by: str, date, symbols: list[str]) -> pd.DataFrame:
     return m
 
 
-def _compute_scores(universe, date, symbols: list[str]) -> np.ndarray:
-    """Compute-exposure score per symbol on ``date`` (cached like :func:`_membership`)."""
-    cls = tuple(universe.asset(s).classification_at(date) for s in symbols)
-    key = (id(universe), "compute", tuple(symbols), tuple(id(c) for c in cls))
+def _in_force(universe, date, symbols) -> tuple:
+    """Which classification of each symbol is in force on ``date`` (index in its history chain,
+    the rule of :meth:`computefolio.universe.Asset.classification_at`), without building it."""
+    key = (id(universe), "in_force", date, tuple(symbols))
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is universe:
         return hit[1]
-    c = np.array([x.compute_exposure for x in cls], dtype=float)
+    d = None if date is None else pd.Timestamp(date).date()
+    out = []
+    for s in symbols:
+        a = universe.asset(s)
+        if d is None or not a.history:
+            out.append(-1)
+            continue
+        k = 0
+        for j, since in enumerate([h.since for h in a.history] + [a.since]):
+            if since is None or since <= d:
+                k = j
+        out.append(k if k < len(a.history) else -1)
+    _CACHE[key] = (universe, tuple(out))
+    return tuple(out)
+
+
+def _compute_scores(universe, date, symbols: list[str]) -> np.ndarray:
+    """Compute-exposure score per symbol on ``date`` (cached like :func:`_membership`)."""
+    key = (id(universe), "compute", tuple(symbols), _in_force(universe, date, symbols))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    c = np.array([universe.asset(s).classification_at(date).compute_exposure for s in symbols], dtype=float)
     _CACHE[key] = (universe, c)
     return c
 
@@ -237,6 +260,56 @@ class Mandate(_Strict):
         return self
 
     # ----------------------------------------------------------- quantities
+    def scaled(self, scale: float, *, static: bool = True) -> "Mandate":
+        """The rules a *composition* ``w`` must meet so that ``scale * w`` meets this mandate.
+
+        A volatility-target overlay multiplies the allocator's book (summing to the invested
+        fraction) by ``scale``; every limit in fractions of capital is divided by it (asset
+        bounds and overrides, group bounds, turnover, and the liquidity caps against ADV, through
+        ``max_adv_fraction`` and ``max_days_to_liquidate``). Current weights given to the
+        scaled mandate must be divided by ``scale`` too; the capital is unchanged. Ratios (compute exposure) and the
+        budget are unchanged. ``scale = 1`` returns ``self``.
+
+        ``static=False`` leaves the *maxima* as they are (asset caps and overrides' caps,
+        group maxima, days to liquidate) and scales the rest (minimums, turnover, the ADV
+        trade cap ``max_adv_fraction``): the composition then keeps every maximum at scale 1
+        -- so for any overlay scale up to 1 -- and meets the minimums and the trade rules at
+        ``scale``.
+        """
+        if scale == 1.0:
+            return self
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        if not static:
+            a = self.assets
+            ov = {k: b.model_copy(update={"min": None if b.min is None else b.min / scale})
+                  for k, b in a.overrides.items()}
+            upd = {"assets": a.model_copy(update={"min": a.min / scale, "overrides": ov}),
+                   "groups": [g.model_copy(update={"min": None if g.min is None else g.min / scale})
+                              for g in self.groups]}
+            if self.turnover_max is not None:
+                upd["turnover_max"] = self.turnover_max / scale
+            if self.liquidity is not None and self.liquidity.max_adv_fraction:
+                upd["liquidity"] = self.liquidity.model_copy(
+                    update={"max_adv_fraction": self.liquidity.max_adv_fraction / scale})
+            return self.model_copy(update=upd)
+        a = self.assets
+        ov = {k: b.model_copy(update={"min": None if b.min is None else b.min / scale,
+                                      "max": None if b.max is None else b.max / scale})
+              for k, b in a.overrides.items()}
+        assets = a.model_copy(update={"min": a.min / scale, "max": a.max / scale, "overrides": ov})
+        groups = [g.model_copy(update={"min": None if g.min is None else g.min / scale,
+                                       "max": None if g.max is None else g.max / scale}) for g in self.groups]
+        upd = {"assets": assets, "groups": groups}
+        if self.turnover_max is not None:
+            upd["turnover_max"] = self.turnover_max / scale
+        liq = self.liquidity
+        if liq is not None:
+            upd["liquidity"] = liq.model_copy(update={
+                "max_adv_fraction": None if not liq.max_adv_fraction else liq.max_adv_fraction / scale,
+                "max_days_to_liquidate": None if not liq.max_days_to_liquidate else liq.max_days_to_liquidate / scale})
+        return self.model_copy(update=upd)
+
     def invested_fraction(self) -> float:
         """Fraction of capital an allocator invests (weights sum to it)."""
         inv = 1.0 - self.cash_min
@@ -283,9 +356,11 @@ class Mandate(_Strict):
         check : bool
             Run the feasibility check (raises :class:`InfeasibleError`).
         cure_passive : bool
-            For construction (default): a passive liquidity breach is cut as far as the
-            trade cap allows (see the module docstring). :meth:`check` passes False so
-            that compliance reports the breach as it stands.
+            For construction (default): a passive breach -- a position beyond a per-asset
+            bound (asset cap, override, days-to-liquidate) by more than one day's trade
+            cap -- moves toward the bound as far as the trade cap allows (recorded in
+            ``skipped``). :meth:`check` passes False so that compliance reports the
+            breach as it stands.
         """
         symbols = list(symbols)
         n = len(symbols)
@@ -408,6 +483,23 @@ class Mandate(_Strict):
             rules.append(Rule.ineq("compute_exposure_min", -(c - mm)[None, :], np.array([0.0]),
                                    f"weighted average compute score >= {mm:g} "
                                    f"(best asset {c.max() if n else 0:.2f})"))
+        trade = next((r for r in rules if r.name == "liquidity.max_adv_fraction"), None)
+        if cure_passive and trade is not None and current_weights is not None:
+            # Passive breach of a per-asset bound (a position that drifted above its cap, or
+            # a cap that fell) by more than one day's trade cap: the trade cap wins and the
+            # position moves toward the bound as far as it allows (reported, never hidden).
+            for r in rules:
+                if r.kind != "box" or r is trade:
+                    continue
+                up = r.hi < trade.lo - 1e-15
+                down = r.lo > trade.hi + 1e-15
+                if up.any() or down.any():
+                    r.hi = np.where(up, trade.lo, r.hi)
+                    r.lo = np.where(down, trade.hi, r.lo)
+                    cut = [s for s, a, b in zip(symbols, up, down) if a or b]
+                    skipped.append(f"{r.name}: {len(cut)} position(s) beyond the bound by more than one day's "
+                                   f"trade cap, moved toward it as far as max_adv_fraction allows: "
+                                   f"{', '.join(cut[:8])}" + (" ..." if len(cut) > 8 else ""))
         # the budget goes last: the deletion filter tries to drop earlier rules first, so
         # conflicts are explained by the specific rules rather than by the budget's twins
         rules.append(Rule.eq("budget", np.ones(n), inv, f"weights sum to {inv:g} ({why})"))
@@ -568,6 +660,9 @@ class Constraints:
         B = self.budget if budget is None else budget
         if B is None or B <= 0:
             raise ValueError("homogeneous rows need a positive budget rule")
+        memo = self.__dict__.setdefault("_homogeneous", {})
+        if B in memo:
+            return memo[B]
         n = self.n
         lo, hi = self.bounds()
         slo, shi = self.bound_sources()
@@ -600,7 +695,8 @@ class Constraints:
                 other.append(r)
         F = np.array(F) if F else np.zeros((0, n))
         H = np.array(H) if H else np.zeros((0, n))
-        return F, H, lf, lh, other
+        memo[B] = (F, H, lf, lh, other)
+        return memo[B]
 
     # --------------------------------------------------------------- checks
     def breaches(self, w: np.ndarray, tol: float = TOL) -> list[str]:
@@ -646,6 +742,18 @@ class Constraints:
         if res is None or res.status != 0:
             return None
         return float(-res.fun)
+
+    def min_investable(self) -> float | None:
+        """The smallest ``sum(w)`` the rules allow with the budget rule relaxed to ``sum(w) <= budget``
+        (an LP): e.g. group minimums force at least their sum; None when infeasible."""
+        B = self.budget
+        rules = [r for r in self.rules if r.name != "budget"]
+        if B is not None:
+            rules.append(Rule.ineq("budget", np.ones((1, self.n)), np.array([B])))
+        res = self._lp(rules, np.ones(self.n))
+        if res is None or res.status != 0:
+            return None
+        return float(res.fun)
 
     def with_budget(self, budget: float, detail: str) -> "Constraints":
         """A copy whose budget rule is ``sum(w) = budget``."""

@@ -122,65 +122,103 @@ def risk_budget_weights(cov: np.ndarray, budgets: np.ndarray | None = None, *, t
 
 
 # ----------------------------------------------------------------------------- constrained risk budgeting
-def _face_newton(R, beta, C, y, *, tol=1e-13, max_iter=200):
-    """Minimize ``1/2 y'Ry - beta'log y`` subject to ``C y = 0`` (infeasible-start Newton,
-    Boyd & Vandenberghe 2004, algorithm 10.2), from a positive ``y``.
+@numba.njit(cache=True)
+def _chol_solve(L, B):  # pragma: no cover - compiled
+    """Solve ``L L' X = B`` for a lower-triangular ``L`` (columns of ``B`` are right-hand sides)."""
+    n, m = B.shape
+    X = B.copy()
+    for c in range(m):
+        for i in range(n):
+            s = X[i, c]
+            for j in range(i):
+                s -= L[i, j] * X[j, c]
+            X[i, c] = s / L[i, i]
+        for i in range(n - 1, -1, -1):
+            s = X[i, c]
+            for j in range(i + 1, n):
+                s -= L[j, i] * X[j, c]
+            X[i, c] = s / L[i, i]
+    return X
 
-    Returns ``(y, nu, iterations)`` with ``Ry - beta/y + C'nu = 0`` and ``Cy = 0``, or None
-    when the face has no positive point (the iteration cannot make progress).
-    """
+
+@numba.njit(cache=True)
+def _face_newton_nb(R, beta, C, y0, tol, max_iter):  # pragma: no cover - compiled
+    """Compiled body of :func:`_face_newton`; returns ``(ok, y, nu, iterations)``."""
+    n = y0.shape[0]
     k = C.shape[0]
+    y = y0.copy()
     nu = np.zeros(k)
-
-    def resid(y, nu):
-        g = R @ y - beta / y
-        rd = g + C.T @ nu if k else g
-        rp = C @ y if k else np.zeros(0)
-        return g, rd, rp
-
-    g, rd, rp = resid(y, nu)
+    g = R @ y - beta / y
+    rd = g + C.T @ nu
+    rp = C @ y
     scale = 1.0
+    rhs = np.empty((n, k + 1))
     for it in range(1, max_iter + 1):
-        K = R + np.diag(beta / (y * y))
-        try:
-            cf = cho_factor(K, check_finite=False)
-        except np.linalg.LinAlgError:  # pragma: no cover - K is PD: R PSD plus a positive diagonal
-            return None
-        if k:
-            KiC = cho_solve(cf, C.T, check_finite=False)
-            Kig = cho_solve(cf, g, check_finite=False)
+        K = R.copy()
+        for i in range(n):
+            K[i, i] += beta[i] / (y[i] * y[i])
+        L = np.linalg.cholesky(K)
+        for i in range(n):
+            rhs[i, 0] = g[i]
+            for j in range(k):
+                rhs[i, j + 1] = C[j, i]
+        X = _chol_solve(L, rhs)
+        Kig = X[:, 0].copy()
+        if k > 0:
+            KiC = X[:, 1:].copy()
             S = C @ KiC
-            rhs = rp - C @ Kig
-            try:
-                nu_new = np.linalg.solve(S, rhs)
-            except np.linalg.LinAlgError:
-                nu_new = np.linalg.lstsq(S, rhs, rcond=None)[0]
+            r = rp - C @ Kig
+            nu_new = np.linalg.lstsq(S, r)[0] if k > 0 else nu
             d = -(Kig + KiC @ nu_new)
         else:
             nu_new = nu
-            d = -cho_solve(cf, g, check_finite=False)
-        r0 = np.sqrt(float(rd @ rd) + float(rp @ rp)) if k else float(np.sqrt(rd @ rd))
-        neg = d < 0
+            d = -Kig
+        r0 = np.sqrt(np.sum(rd * rd) + np.sum(rp * rp))
         t = 1.0
-        if neg.any():
-            t = min(1.0, 0.99 * float(np.min(y[neg] / -d[neg])))
+        for i in range(n):
+            if d[i] < 0:
+                ti = 0.99 * y[i] / -d[i]
+                if ti < t:
+                    t = ti
         while True:
             yn = y + t * d
-            nun = nu + t * (nu_new - nu) if k else nu
-            gn, rdn, rpn = resid(yn, nun)
-            r1 = np.sqrt(float(rdn @ rdn) + float(rpn @ rpn)) if k else float(np.sqrt(rdn @ rdn))
+            nun = nu + t * (nu_new - nu)
+            gn = R @ yn - beta / yn
+            rdn = gn + C.T @ nun
+            rpn = C @ yn
+            r1 = np.sqrt(np.sum(rdn * rdn) + np.sum(rpn * rpn))
             if r1 <= (1.0 - 0.01 * t) * r0 or t < 1e-12:
                 break
             t *= 0.5
         if t < 1e-12:
-            return None
+            return False, y, nu, it
         y, nu, g, rd, rp = yn, nun, gn, rdn, rpn
         if it == 1:
-            scale = max(1.0, float(np.max(np.abs(beta / y))))
-        if float(np.max(np.abs(rd))) <= tol * scale and (not k or float(np.max(np.abs(rp))) <= tol * scale) \
-                and t == 1.0:
-            return y, nu, it
-    return None
+            scale = max(1.0, np.max(np.abs(beta / y)))
+        ok = np.max(np.abs(rd)) <= tol * scale
+        if k > 0:
+            ok = ok and np.max(np.abs(rp)) <= tol * scale
+        if ok and t == 1.0:
+            return True, y, nu, it
+    return False, y, nu, max_iter
+
+
+def _face_newton(R, beta, C, y, *, tol=1e-13, max_iter=200):
+    """Minimize ``1/2 y'Ry - beta'log y`` subject to ``C y = 0`` (infeasible-start Newton,
+    Boyd & Vandenberghe 2004, algorithm 10.2, damped to keep ``y > 0``), from a positive ``y``.
+
+    Returns ``(y, nu, iterations)`` with ``Ry - beta/y + C'nu = 0`` and ``Cy = 0``, or None
+    when the face has no positive point (the iteration cannot make progress).
+    """
+    C = np.ascontiguousarray(C, dtype=float).reshape(-1, len(y))
+    try:
+        ok, yo, nu, it = _face_newton_nb(np.ascontiguousarray(R), np.ascontiguousarray(beta), C,
+                                         np.ascontiguousarray(y, dtype=float), tol, max_iter)
+    except Exception:  # LinAlgError inside the compiled code (K is PD, so only on non-finite input)
+        return None
+    if not ok:
+        return None
+    return yo, nu, it
 
 
 def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray | None = None,
@@ -379,6 +417,30 @@ def risk_budget_under(cov: np.ndarray, budgets: np.ndarray, cons, *, start=None,
         (sums to ``shares - budgets``); ``labels``; ``info`` (the solver's); ``unsupported``:
         rules not applied (turnover, gross).
     """
+    lo, hi = cons.bounds()
+    dead = hi <= 1e-15
+    if dead.any() and not dead.all():
+        # assets capped at 0 cannot carry a risk budget: solve on the others (their rows
+        # restricted to them), report them at 0
+        from .mandate import Constraints
+
+        keep = ~dead
+        sub = Constraints(symbols=[s for s, k in zip(cons.symbols, keep) if k], name=cons.name,
+                          skipped=list(cons.skipped),
+                          rules=[_restrict(r, keep) for r in cons.rules])
+        bb = np.asarray(budgets, float)[keep]
+        st = None if start is None else np.asarray(start, float)[keep]
+        wk, rep = risk_budget_under(cov[np.ix_(keep, keep)], bb / bb.sum(), sub, start=st, tol=tol)
+        w = np.zeros(len(hi))
+        w[keep] = wk
+        full = {}
+        for k, v in rep["effects"].items():
+            e = np.zeros(len(hi))
+            e[keep] = v
+            full[k] = e
+        rep["effects"] = full
+        rep["unsupported"] = [r for r in cons.rules if r.kind in ("turnover", "gross") and r.violation(w) > 1e-9]
+        return w, rep
     F, H, lf, lh, other = cons.homogeneous()
     try:
         w, info = constrained_risk_budget(cov, budgets, F, H, budget=cons.budget, start=start, active=active,
@@ -402,6 +464,20 @@ def risk_budget_under(cov: np.ndarray, budgets: np.ndarray, cons, *, start=None,
     lines = [f"{name}: {', '.join(syms)}" if syms else name for name, syms in binding.items()]
     return w, {"binding": lines, "effects": effects, "info": info, "labels": (lf, lh),
                "unsupported": [r for r in other if r.violation(w) > 1e-9]}
+
+
+def _restrict(rule, keep):
+    """A rule restricted to the assets ``keep`` (the others at 0)."""
+    from dataclasses import replace
+
+    if rule.kind == "box":
+        return replace(rule, lo=rule.lo[keep], hi=rule.hi[keep])
+    if rule.kind in ("ineq", "eq"):
+        return replace(rule, A=rule.A[:, keep])
+    if rule.kind == "turnover":
+        out = float(np.abs(rule.w0[~keep]).sum())
+        return replace(rule, w0=rule.w0[keep], limit=rule.limit - out)
+    return rule
 
 
 class RiskParity(Allocator):
@@ -463,13 +539,68 @@ class RiskParity(Allocator):
             return w
         w, rep = risk_budget_under(ctx.cov, bb, cons)
         info = rep["info"]
+        self._warm = (w, info["active"])
         self.diagnostics_.update({"method": info["method"], "rounds": info["rounds"], "newton": info["newton"],
                                   "kkt_residual": info["kkt"],
                                   "max_error": float(np.max(np.abs(info["shares"] - bb)))})
-        self.risk_effects_ = {k: pd.Series(v, index=ctx.symbols) for k, v in rep["effects"].items()}
+        self._effects = (ctx.symbols, rep["effects"])
         self._status = f"constrained risk budgeting, Richard & Roncalli 2019; {info['method']}"
         if rep["binding"]:
             self._set_status("binding", binding=rep["binding"])
         if rep["unsupported"]:
             return self._project(ctx, w, "; ".join(f"{r.name} ({r.detail}) binds" for r in rep["unsupported"]))
         return w
+
+    def _box_shaper(self, ctx: FitContext):
+        """Constrained risk budgeting under per-asset bounds, warm-started from the previous call."""
+        n = len(ctx.symbols)
+        if n == 1:
+            return lambda lo, hi: np.array([ctx.budget])
+        bs = self.budgets_.reindex(ctx.symbols).to_numpy() if getattr(self, "budgets_", None) is not None \
+            and list(self.budgets_.index) == list(ctx.symbols) else np.full(n, 1.0 / n)
+        free, _ = risk_budget_weights(ctx.cov, bs)
+        state = {"w": None, "active": None}
+        eye = np.eye(n)
+
+        def solve(lo, hi):
+            w = ctx.budget * free
+            if (w >= lo - 1e-15).all() and (w <= hi + 1e-15).all():
+                return w
+            B = ctx.budget
+            lo = np.maximum(lo, 0.0)
+            if lo.sum() > B + 1e-12 or hi.sum() < B - 1e-12:
+                raise SolverError(f"bounds cannot reach the budget {B:g}")
+            if lo.sum() >= B - 1e-12:  # no room: every asset at its floor
+                return lo * (B / lo.sum())
+            if hi.sum() <= B + 1e-12:  # every asset at its cap
+                return hi * (B / hi.sum())
+            live = hi > 1e-15
+            if not live.all():  # capped at 0: out of the problem (risk budgeting needs w > 0)
+                out = np.zeros(n)
+                sub = ctx.cov[np.ix_(live, live)]
+                bl = bs[live] / bs[live].sum()
+                if live.sum() == 1:
+                    out[live] = B
+                    return out
+                from .mandate import Constraints, Rule
+
+                c = Constraints(symbols=[str(i) for i in range(int(live.sum()))], name="bounds",
+                                rules=[Rule.box("bounds", lo[live], hi[live]),
+                                       Rule.eq("budget", np.ones(int(live.sum())), B)])
+                out[live], _ = risk_budget_under(sub, bl, c)
+                return out
+            # a fixed layout (caps, then floors) keeps the warm start's row numbers meaningful;
+            # a pinned asset (floor = cap) is an equality row
+            pin = np.isfinite(hi) & (hi - lo <= 1e-15)
+            F = np.vstack([eye - np.where(np.isfinite(hi) & ~pin, hi, 1e6 * B)[:, None] / B,
+                           -eye + np.where(pin, 0.0, np.maximum(lo, 0.0))[:, None] / B])
+            H = eye[pin] - hi[pin][:, None] / B
+            try:
+                w, info = constrained_risk_budget(ctx.cov, bs, F, H, budget=B, start=state["w"],
+                                                  active=state["active"], fallback=False)
+            except SolverError:
+                w, info = constrained_risk_budget(ctx.cov, bs, F, H, budget=B)
+            state["w"], state["active"] = w, info["active"]
+            return np.clip(w, lo, hi)
+
+        return solve

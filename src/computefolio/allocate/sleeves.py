@@ -15,8 +15,9 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .base import Allocator, FitContext
+from .groups import GroupRiskBudget
 
-__all__ = ["StrategyAllocator", "build_allocator", "allocator_from_spec", "make_covariance"]
+__all__ = ["StrategyAllocator", "build_allocator", "allocator_from_spec", "make_covariance", "rebalance_table"]
 
 
 def allocator_from_spec(spec, covariance=None) -> Allocator:
@@ -43,21 +44,18 @@ def make_covariance(strategy):
     return C.PairwiseShrunkCovariance()
 
 
-class StrategyAllocator(Allocator):
-    """Allocators per group (sleeve or layer) combined by risk or weight budgets.
+class StrategyAllocator(GroupRiskBudget):
+    """Allocators per group (sleeve or layer) combined by risk or weight budgets, under the mandate.
 
-    Each group's allocator runs on the group's members alone and gives a
-    sub-portfolio ``w_g`` (summing to 1). With *weight* budgets the book is
-    ``sum_g b_g w_g``. With *risk* budgets the group weights ``W`` solve risk budgeting
-    on the sub-portfolios' covariance ``S_G = W_sub' S W_sub`` (Spinu's Newton method,
-    :func:`computefolio.allocate.riskparity.risk_budget_weights`), so that the share of
-    book variance from group ``g`` equals ``b_g``; the book is ``sum_g W_g w_g``.
-    The result is scaled to the mandate's invested fraction and projected onto its
-    rules by :class:`~computefolio.allocate.base.Allocator`.
-
-    Weighted membership (layers): an asset in several layers enters each layer's
-    sub-portfolio with its inner weight times its membership weight (renormalized), so
-    a 60/40 miner contributes 60% of its inner weight to one layer and 40% to the other.
+    Each group's allocator runs on the group's members alone and gives a sub-portfolio
+    ``u_g`` (summing to 1). With *risk* budgets the group scales solve risk budgeting on
+    the sub-portfolios' covariance so that each group's share of book variance equals
+    ``b_g``; with *weight* budgets the book is ``sum_g B b_g u_g`` (``B`` the invested
+    fraction). Under the mandate the rules are constraints of the construction (inner
+    allocators under each group's share of the bounds, group scales by constrained risk
+    budgeting, asset-level constrained risk budgeting for the rules no group scaling can
+    meet): see :mod:`computefolio.allocate.groups`, which this class extends with one
+    allocator per group and the three rules of :meth:`fit`.
 
     Parameters
     ----------
@@ -73,52 +71,69 @@ class StrategyAllocator(Allocator):
     Attributes
     ----------
     group_weights_ : pandas.Series
-        Weight of each group's sub-portfolio (before the mandate projection).
+        Look-through exposure per group.
     group_risk_ : pandas.Series
-        Share of book variance from each group (before the projection).
+        Share of book variance per group (membership-weighted Euler contributions).
     inner_ : dict[str, pandas.Series]
-        Each group's sub-portfolio weights.
+        Each group's sub-portfolio weights as used in the book.
+    budget_report_ : dict
+        See :class:`~computefolio.allocate.groups.GroupRiskBudget`.
+    rebalances_ : list[dict]
+        One record per fit (a backtest's rebalances, in order): ``date``, ``status``
+        (``exact``/``binding``/``projected``/``fallback``), ``status_text``, ``targets``,
+        ``shares`` and ``gap_points`` per group, ``within_1pt`` (every share within one
+        percentage point of its budget), ``met`` (within 1e-6), ``binding`` (rules at their
+        limit), ``summary`` (one line: shares vs budgets and, when missed, each binding
+        rule's effect in points), ``invested``, ``remainder_to_cash``. See
+        :func:`rebalance_table`.
     """
 
     def __init__(self, by: str = "sleeve", budgets: dict | None = None, kind: str = "risk",
                  allocators: dict | None = None, *, covariance=None, mandate=None):
-        super().__init__(covariance=covariance, mandate=mandate)
-        self.by = by
-        self.budgets = dict(budgets or {})
+        super().__init__(by=by, budgets=dict(budgets or {}), inner=None, covariance=covariance, mandate=mandate)
         self.kind = kind
         self.allocators = dict(allocators or {})
         #: Symbols whose data source has no volume at all: liquidity rules are not applied
         #: to them (set by the main job from the market; an asset with volume data but a
         #: zero or missing ADV stays frozen, as the mandate says).
         self.no_volume: set[str] = set()
+        self.rebalances_: list[dict] = []
 
     def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
             date=None, capital: float | None = None) -> "StrategyAllocator":
         """Fit as every allocator, with three rules for a book run by a policy.
 
-        * The *turnover* rule compares compositions: the current weights are rescaled to
-          the mandate's invested fraction (a volatility-target overlay that left cash is
-          not turnover), and the initial investment from cash is not capped.
+        * With a volatility-target overlay (``overlay``, set by the main job), the book is
+          ``scale * w``. The composition ``w`` (summing to the invested fraction) meets the
+          asset and group bounds as they are (the risk budgets are the composition's; an
+          overlay never changes them), and the trade rules -- turnover, ADV trade caps,
+          days-to-liquidate -- *as they apply at the overlay's anticipated scale*
+          (:meth:`Mandate.scaled(scale, static=False) <computefolio.allocate.mandate.Mandate.scaled>`:
+          turnover divided by the scale, currency rules on the invested capital, current
+          weights divided by it). The scale is the overlay's for the previous composition on
+          today's window, under the bounds (a first fit, then a second one when the new
+          composition's scale differs by more than 10%). The overlay
+          (:class:`~computefolio.allocate.voltarget.VolatilityTarget`) then scales within the
+          rules, which hold at the anticipated scale by construction; when they cannot hold
+          there (de-risking faster than turnover allows) the current book's scale is used.
+          The initial investment from cash is not capped by turnover. Without an overlay the
+          scale is 1.
         * Liquidity rules apply to assets with volume data; an asset without ADV is not
           constrained by them (named once in a warning) instead of being frozen.
         * If the rules cannot all hold against the current book (e.g. a group minimum
           that needs more turnover than allowed), the book is rebalanced without the
           turnover rule, then without the liquidity rules, with a warning naming the
-          date and the conflict. Any other infeasibility raises
-          :class:`~computefolio.errors.InfeasibleError`.
+          date and the conflict, and ``status_`` says ``fell back``. Any other
+          infeasibility raises :class:`~computefolio.errors.InfeasibleError`.
         """
-        from ..errors import InfeasibleError
-
         self._capital = capital  # liquidity rules are sized on today's book value
         mandate = self._mandate()
         cw = None
         if current_weights is not None:
             cw = pd.Series(current_weights, dtype=float).fillna(0.0)
-            tot = float(cw.sum())
-            if cw.abs().sum() <= 1e-12 or tot <= 1e-12:
+            cw.index = cw.index.map(str)
+            if cw.abs().sum() <= 1e-12 or float(cw.sum()) <= 1e-12:
                 cw = None
-            elif mandate is not None:
-                cw = cw * (mandate.invested_fraction() / tot)
         adv_s = None
         if adv is not None:
             adv_s = pd.Series(adv, dtype=float).reindex([str(c) for c in returns.columns])
@@ -130,74 +145,220 @@ class StrategyAllocator(Allocator):
             # the mandate treats a missing ADV as 0 (frozen); "no rule" is an ADV so large
             # that the bounds exceed any weight (LP solvers read them as infinite)
             adv_s[novol] = 1e30
-        day = pd.Timestamp(date).date() if date is not None else "?"
         if callable(getattr(self, "on_fit", None)):
             self.on_fit()
-        try:
-            return super().fit(returns, universe=universe, current_weights=cw, adv=adv_s, date=date, capital=capital)
-        except InfeasibleError as exc:
-            if cw is None and adv_s is None:
-                raise
-            first = exc
-        if cw is not None:
-            try:
-                super().fit(returns, universe=universe, current_weights=None, adv=adv_s, date=date, capital=capital)
-                warnings.warn(f"{day}: {first}; rebalanced without the turnover rule", UserWarning, stacklevel=2)
-                return self
-            except InfeasibleError:
-                pass
-        super().fit(returns, universe=universe, current_weights=None, adv=None, date=date, capital=capital)
-        warnings.warn(f"{day}: {first}; rebalanced without the turnover and liquidity rules", UserWarning,
-                      stacklevel=2)
+        overlay = getattr(self, "overlay", None)
+        if mandate is None or overlay is None:
+            self._fit_at(returns, 1.0, mandate, universe, cw, adv_s, date, capital)
+            self.scale_anticipated_ = 1.0
+            self._log(date)
+            return self
+        prev = getattr(self, "_composition", None)
+        scale = None
+        if prev is not None:
+            p = prev.reindex([str(c) for c in returns.columns]).fillna(0.0)
+            good = returns.notna().all().to_numpy()
+            ok = [c for c, v, g in zip(p.index, p.to_numpy(), good) if v != 0 and g] if p.sum() > 0 else []
+            if ok:
+                p = p[ok] * (mandate.invested_fraction() / float(p[ok].sum()))
+                scale = self._anticipate(overlay, p, returns, mandate, universe, date)
+        first = scale is None
+        scale = 1.0 if scale is None else scale
+        self.scale_anticipated_ = scale
+        self._fit_at(returns, scale, mandate, universe, cw, adv_s, date, capital)
+        used = getattr(self, "scale_anticipated_", scale)
+        s2, lo, hi = self._anticipate(overlay, self.weights_[self.weights_ != 0], returns, mandate, universe, date,
+                                      interval=True)
+        if first or abs(s2 / used - 1.0) > 0.10 or not (lo * (1 - 1e-9) <= used <= hi * (1 + 1e-9)):
+            scale = s2
+            self.scale_anticipated_ = scale
+            self._fit_at(returns, scale, mandate, universe, cw, adv_s, date, capital)
+        self._composition = self.weights_.copy()
+        self._log(date)
         return self
 
-    def _allocate(self, ctx: FitContext) -> np.ndarray:
-        from .riskparity import risk_budget_weights
+    @staticmethod
+    def _anticipate(overlay, w: pd.Series, returns: pd.DataFrame, mandate, universe, date, interval=False):
+        """The overlay's scale for composition ``w`` under the rules that do not depend on trading
+        (at most 1: the composition is at the invested fraction already); with ``interval``, also
+        the scales those rules allow."""
+        try:
+            s, lo, hi = overlay.anticipate(w, returns, mandate=mandate, universe=universe, date=date, interval=True)
+        except Exception:  # an overlay without anticipate() or a degenerate window: no scaling
+            s, lo, hi = 1.0, 0.0, np.inf
+        s = float(min(max(s, 1e-3), 1.0))
+        return (s, lo, hi) if interval else s
 
+    def _fit_at(self, returns, scale, mandate, universe, cw, adv_s, date, capital) -> None:
+        """One fit with the trade rules as they apply at overlay scale ``scale`` (with the fallbacks).
+
+        When the trade rules cannot hold at that scale (de-risking faster than turnover
+        allows), the scale of the current book is used instead: the overlay then moves as far
+        toward its target as the rules allow, and says so."""
+        from ..errors import InfeasibleError
+
+        if scale != 1.0 and mandate is not None and cw is not None:
+            try:
+                return self._fit_at_exact(returns, scale, mandate, universe, cw, adv_s, date, capital, quiet=True)
+            except InfeasibleError:
+                now = min(1.0, float(cw.sum()) / mandate.invested_fraction())
+                s_min = self._min_scale(returns, mandate, universe, date)
+                if s_min is not None:
+                    now = min(1.0, max(now, s_min * (1 + 1e-9)))
+                if abs(now - scale) <= 1e-12:
+                    raise
+                self.scale_anticipated_ = now
+                # every rule at the current book's scale: the overlay stays near it, so the
+                # position rules (a group minimum a fall left unmet) are met there too
+                return self._fit_at_exact(returns, now, mandate, universe, cw, adv_s, date, capital, static=True)
+        return self._fit_at_exact(returns, scale, mandate, universe, cw, adv_s, date, capital)
+
+    @staticmethod
+    def _min_scale(returns, mandate, universe, date) -> float | None:
+        """The smallest overlay scale at which the position rules can hold: the least investment
+        the mandate's minimums need (an LP), over the invested fraction."""
+        m = mandate.model_copy(update={"turnover_max": None, "liquidity": None})
+        syms = [str(c) for c, ok in zip(returns.columns, returns.notna().all().to_numpy()) if ok]
+        syms = [s for s in syms if s not in m.fixed_zero(syms, universe=universe, date=date)]
+        try:
+            lo = m.constraints(syms, universe=universe, date=date, check=False).min_investable()
+        except Exception:
+            return None
+        return None if lo is None else float(lo / m.invested_fraction())
+
+    def _fit_at_exact(self, returns, scale, mandate, universe, cw, adv_s, date, capital, quiet=False,
+                      static=False) -> None:
+        from ..errors import InfeasibleError
+
+        day = pd.Timestamp(date).date() if date is not None else "?"
+        saved = self.mandate
+        frame = None if mandate is None else mandate.scaled(scale, static=static)
+        kw = dict(universe=universe, current_weights=None if cw is None else cw / scale, adv=adv_s, date=date,
+                  capital=capital)
+        try:
+            self.mandate = frame
+            try:
+                super().fit(returns, **kw)
+                return
+            except InfeasibleError as exc:
+                if quiet or mandate is None or (cw is None and adv_s is None) or \
+                        (mandate.turnover_max is None and mandate.liquidity is None):
+                    raise
+                first = exc
+            steps = []
+            if cw is not None and mandate.turnover_max is not None:
+                steps.append(("the turnover rule", {"turnover_max": None}))
+            if mandate.liquidity is not None and adv_s is not None:
+                steps.append(("the turnover and liquidity rules", {"turnover_max": None, "liquidity": None}))
+            for k, (what, upd) in enumerate(steps):
+                self.mandate = mandate.model_copy(update=upd).scaled(scale, static=static)
+                try:
+                    super().fit(returns, **kw)
+                except InfeasibleError:
+                    if k == len(steps) - 1:
+                        raise
+                    continue
+                why = f"{day}: {first}; rebalanced without {what}"
+                warnings.warn(why, UserWarning, stacklevel=3)
+                self._fell_back(why)
+                return
+            raise first
+        finally:
+            self.mandate = saved
+
+    def _fell_back(self, why: str) -> None:
+        self._set_status("fallback", reason=why)
+        self.status_ = self._status
+
+    def _inner_for(self, g: str) -> Allocator:
+        return self.allocators[g]
+
+    def _allocate(self, ctx: FitContext) -> np.ndarray:
         if ctx.universe is None:
             raise DataError("StrategyAllocator needs the universe (fit(..., universe=...))")
-        syms = ctx.symbols
-        m = ctx.universe.membership(self.by, date=ctx.date, symbols=syms)
-        groups, subs = [], []
-        self.inner_ = {}
-        notes = []
-        for g, b in self.budgets.items():
-            if g not in m.columns:
+        Mdf = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
+        groups, notes = [], []
+        for g in self.budgets:
+            if g not in Mdf.columns:
                 raise DataError(f"budget group {g!r} is not a {self.by} of the universe")
-            mem = m[g]
-            members = [s for s in syms if mem[s] > 0]
-            if not members:
+            if (Mdf[g] > 0).any():
+                groups.append(g)
+            else:
                 notes.append(f"{self.by} {g}: no asset with enough history; its budget is spread over the others")
-                continue
-            inner = self.allocators[g]
-            inner.fit(ctx.returns[members], universe=ctx.universe, date=ctx.date)
-            wi = inner.weights_.reindex(members).fillna(0.0) * mem[members]
-            if wi.sum() <= 0:
-                notes.append(f"{self.by} {g}: inner allocator returned no weight")
-                continue
-            wi = wi / wi.sum()
-            self.inner_[g] = wi
-            groups.append(g)
-            subs.append(wi.reindex(syms).fillna(0.0).to_numpy())
         if not groups:
             raise DataError(f"no {self.by} with a budget has assets with enough history")
-        wsub = np.column_stack(subs)  # n x G
-        b = np.array([self.budgets[g] for g in groups], dtype=float)
-        b = b / b.sum()
-        cg = wsub.T @ ctx.cov @ wsub  # covariance of the sub-portfolios
-        if self.kind == "risk" and len(groups) > 1:
-            gw, info = risk_budget_weights(cg, b)
-            self.diagnostics_["group_solver"] = info
-        else:
-            gw = b
-        w = wsub @ gw
-        var = float(gw @ cg @ gw)
-        self.group_weights_ = pd.Series(gw, index=groups, name="weight")
-        self.group_risk_ = pd.Series(gw * (cg @ gw) / var if var > 0 else np.zeros(len(gw)), index=groups,
-                                     name="risk_share")
         self.diagnostics_["notes"] = notes
-        self._status = f"{self.kind} budgets by {self.by}"
-        return ctx.budget * w / w.sum()
+        M = Mdf[groups].to_numpy()
+        bud = np.array([self.budgets[g] for g in groups], dtype=float)
+        bud = bud / bud.sum()
+        grps = [self._fit_inner(ctx, g, np.flatnonzero(M[:, k] > 0)) for k, g in enumerate(groups)]
+        w = self._solve(ctx, groups, M, bud, grps, kind=self.kind if len(groups) > 1 else "weight")
+        self.inner_ = self.inner_weights_
+        return w
+
+    def _log(self, date) -> None:
+        rep = getattr(self, "budget_report_", None) or {}
+        gaps = rep.get("gap_points", {})
+        self.rebalances_.append({
+            "date": None if date is None else str(pd.Timestamp(date).date()),
+            "status": self.status_kind_,
+            "status_text": self.status_,
+            "kind": self.kind,
+            "targets": dict(rep.get("targets", {})),
+            "shares": dict(rep.get("shares", {})),
+            "gap_points": dict(gaps),
+            "within_1pt": bool(all(abs(v) <= 1.0 for v in gaps.values())),
+            "met": bool(rep.get("met", False)),
+            "binding": list(rep.get("binding", [])),
+            "summary": rep.get("summary", ""),
+            "invested": float(self.weights_.sum()),
+            "scale_anticipated": float(getattr(self, "scale_anticipated_", 1.0)),
+            "remainder_to_cash": float(self.diagnostics_.get("remainder_to_cash", 0.0)),
+            "breaches": list(self.breaches_),
+        })
+
+    def rebalance_lines(self) -> list[str]:
+        """One line per fit: date, risk share per group against its budget, and either
+        "within 1 pt" or the rules that kept it away (see ``rebalances_``)."""
+        out = []
+        for r in self.rebalances_:
+            sh = " / ".join(f"{g} {100 * r['shares'][g]:.2f}% (budget {100 * r['targets'][g]:.0f}%)"
+                            for g in r["shares"])
+            tail = "within 1 pt" if r["within_1pt"] else "off by more than 1 pt: " + r["summary"]
+            if r["binding"] and r["within_1pt"]:
+                tail += "; binding: " + "; ".join(r["binding"])
+            out.append(f"{r['date']}: {sh}; {r['status']}; {tail}")
+        return out
+
+
+def rebalance_table(allocator, overlay=None) -> pd.DataFrame:
+    """The per-rebalance construction record of a backtest as a table (one row per rebalance).
+
+    Columns: ``date``, ``status``, ``share_<group>`` and ``target_<group>`` (fractions of
+    variance), ``max_gap_points``, ``within_1pt``, ``binding``, ``summary``, ``invested``;
+    with a :class:`~computefolio.allocate.voltarget.VolatilityTarget` overlay that kept a log,
+    also ``vol_target``, ``vol_before``, ``vol_after`` (annualized), ``scale``, ``overlay_bound_by``
+    and ``overlay_invested`` (matched on the date).
+    """
+    rows = []
+    for r in getattr(allocator, "rebalances_", []):
+        row = {"date": r["date"], "status": r["status"]}
+        for g, v in r["shares"].items():
+            row[f"share_{g}"] = v
+            row[f"target_{g}"] = r["targets"].get(g)
+        row["max_gap_points"] = max((abs(v) for v in r["gap_points"].values()), default=0.0)
+        row.update(within_1pt=r["within_1pt"], binding="; ".join(r["binding"]), summary=r["summary"],
+                   invested=r["invested"])
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    log = getattr(overlay, "log_", None)
+    if log and len(df):
+        ov = pd.DataFrame([{"date": x["date"], "vol_target": x["target"], "vol_before": x["volatility_before"],
+                            "vol_after": x["volatility_after"], "scale": x["scale"], "overlay_bound_by": x["bound_by"],
+                            "overlay_invested": x["invested"]} for x in log])
+        ov = ov.drop_duplicates("date", keep="last")
+        df = df.merge(ov, on="date", how="left")
+    return df
 
 
 def build_allocator(strategy, mandate=None) -> "StrategyAllocator":

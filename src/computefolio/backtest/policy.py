@@ -160,7 +160,10 @@ class Policy:
             w.index = w.index.map(str)
             if self.vol_target is not None:
                 fn: Callable = self.vol_target.apply if hasattr(self.vol_target, "apply") else self.vol_target
-                w = fn(w, returns_window, periods_per_year)
+                w = fn(w, returns_window, periods_per_year,
+                       **_overlay_context(fn, mandate=getattr(alloc, "mandate", None) or self.mandate,
+                                          universe=universe, date=date, current_weights=cw, adv=adv,
+                                          capital=capital))
         finally:
             if shifted:
                 alloc.mandate = saved
@@ -218,6 +221,22 @@ def mandate_with_fixed(mandate, fixed: pd.Series, *, universe=None, date=None):
                 "max": None if g.max is None else max(float(g.max) - e, 0.0)}))
         upd["groups"] = groups
     return mandate.model_copy(update=upd)
+
+
+def _overlay_context(fn, **context) -> dict:
+    """What an overlay needs to obey the mandate (mandate in force, universe, date, current book,
+    ADV, capital), for overlays whose call accepts it (:meth:`VolatilityTarget.apply`); {} otherwise."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return {}
+    if "current_weights" not in params:
+        return {}
+    if context.get("mandate") is not None and not hasattr(context["mandate"], "constraints"):
+        from ..allocate.mandate import load_mandate
+
+        context["mandate"] = load_mandate(context["mandate"])
+    return context
 
 
 def _accepts_capital(allocator) -> bool:

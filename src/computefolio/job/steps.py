@@ -196,8 +196,9 @@ def build_policy(strategy: Strategy, universe: Universe, mandate, symbols: list[
     vt = None
     if strategy.vol_target is not None:
         vt = VolatilityTarget(strategy.vol_target.target, leverage_max=strategy.vol_target.leverage_max,
-                              basis=strategy.basis)
+                              basis=strategy.basis, mandate=mandate)
     alloc = build_allocator(strategy, mandate)
+    alloc.overlay = vt  # the allocator builds its book for the overlay's scale (see StrategyAllocator.fit)
     if market is not None:
         alloc.no_volume = {s for s in symbols if not market.has_volume(s)}
     return Policy(alloc, sched, vol_target=vt, lookback=strategy.lookback, basis=strategy.basis,
