@@ -13,9 +13,9 @@ Every backend runs ``fn(shared, params)`` for each ``params`` of a list and retu
 * **checkpoints**: with a :class:`~computefolio.scale.checkpoint.Checkpoint`, each
   finished task is written as soon as it comes back and a re-run skips it
   (``cached=True``), so an interrupted run resumes;
-* **same numbers on every backend**: each task runs with BLAS/OpenMP pools limited to
-  one thread (``threadpoolctl``) on every backend, the serial one included, so a
-  variant's floating-point operations do not depend on where it ran; randomness
+* **same numbers on every backend**: tasks run with BLAS/OpenMP pools limited to one
+  thread (``threadpoolctl``) on every backend, the serial one included (for the length of
+  :meth:`Executor.map`), so a task's floating-point operations do not depend on where it ran; randomness
   comes from seeds in the parameters (:func:`task_seeds`), never from the worker.
 * **numba's on-disk cache is reused**: worker processes import the same installed
   package, whose ``cache=True`` kernels load from ``__pycache__`` instead of compiling
@@ -150,20 +150,33 @@ def _host() -> str:
 
 
 def _run_one(fn: Callable, shared: Any, params: dict) -> tuple:
-    """Run one task with one BLAS thread; never raises (the error travels back as data)."""
-    from threadpoolctl import threadpool_limits
-
+    """Run one task (BLAS already limited to one thread by the caller); never raises (the
+    error travels back as data)."""
     t0 = time.perf_counter()
     try:
-        with threadpool_limits(limits=1):
-            value = fn(shared, params)
+        value = fn(shared, params)
         return True, value, None, None, time.perf_counter() - t0, _host()
     except Exception as exc:  # noqa: BLE001 - reported with the task's parameters
         return (False, None, f"{type(exc).__name__}: {exc}", _tb.format_exc(), time.perf_counter() - t0, _host())
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS")
+
+
 def _worker_setup() -> None:
-    """One thread per worker process for numba's parallel loops (the pool is the parallelism)."""
+    """One thread per worker process for BLAS/OpenMP and numba's parallel loops (the pool
+    is the parallelism, and one thread makes a task's arithmetic the same everywhere).
+
+    Libraries already loaded are limited through ``threadpoolctl`` (numpy's and scipy's BLAS
+    are loaded first so that both are); libraries loaded later read the environment.
+    """
+    for v in _THREAD_VARS:
+        os.environ[v] = "1"
+    import scipy.linalg  # noqa: F401 - loads scipy's BLAS so that the limit below reaches it
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     try:
         import numba
 
@@ -283,8 +296,12 @@ class SerialExecutor(Executor):
     backend: str = field(default="serial", init=False)
 
     def _run(self, fn, shared, tasks, done) -> None:
-        for i, p in tasks:
-            done(i, _run_one(fn, shared, p))
+        import scipy.linalg  # noqa: F401 - loaded before the limit, so that it applies to scipy's BLAS too
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # as in the workers; restored afterwards
+            for i, p in tasks:
+                done(i, _run_one(fn, shared, p))
 
 
 @dataclass
