@@ -8,8 +8,9 @@
   ``X-CSRF-Token``, or the form field ``csrf_token``) and, when the browser sends one,
   an ``Origin`` of this server; the login form itself is protected by a double-submit
   cookie. EventSource (server-sent events) cannot send headers, so it uses the cookie.
-* **Login is rate-limited** per user name and per client address
-  (``login_attempts`` failures per ``login_window_s``; then 429 with ``Retry-After``).
+* **Login is rate-limited** per user name (``login_attempts`` failures per
+  ``login_window_s``) and per client address (four times as many); then 429 with
+  ``Retry-After``, even for the right password.
   Failures are not told apart (unknown user and wrong password answer the same, after
   the same argon2 work).
 
@@ -65,7 +66,11 @@ class Principal:
 
 
 class LoginLimiter:
-    """Failed logins per key (user name, client address) in a sliding window."""
+    """Failed logins per key in a sliding window: ``attempts`` per user name, and
+    :data:`ADDRESS_FACTOR` times as many per client address (people behind one address
+    mistype too; guessing across many names from one address is still stopped)."""
+
+    ADDRESS_FACTOR = 4
 
     def __init__(self, attempts: int, window_s: float):
         self.attempts, self.window_s = int(attempts), float(window_s)
@@ -85,7 +90,8 @@ class LoginLimiter:
         with self._lock:
             for k in keys:
                 q = self._trim(k, now)
-                if len(q) >= self.attempts:
+                limit = self.attempts * (self.ADDRESS_FACTOR if k.startswith("addr:") else 1)
+                if len(q) >= limit:
                     wait = max(wait, self.window_s - (now - q[0]))
         return wait
 
