@@ -96,19 +96,24 @@ def _print(res, files, top: int) -> None:
     sw, rob = r["sweep"], r["robustness"]
     if sw["simulated"]:
         console.print("[bold white on red] SAMPLE MARKET (SIMULATED) [/] none of these numbers describe real assets.")
+    nw = sw["workers"]
     console.print(f"[bold]{r['strategy']['name']}[/]: {sw['variants']} variants, {sw['finished']} finished, "
                   f"{sw['failed']} failed, {sw['from_checkpoint']} from checkpoint; {sw['start']} to {sw['end']}, "
-                  f"{sw['basis_label']}; backend {sw['backend']} ({sw['workers']} workers), {sw['elapsed_s']:.1f} s")
+                  f"{sw['basis_label']}; backend {sw['backend']} ({nw} worker{'s' if nw != 1 else ''}), "
+                  f"{sw['elapsed_s']:.1f} s", highlight=False)
+    if sw.get("end_reason"):
+        console.print(f"  [dim]{sw['end_reason']}[/]", highlight=False)
     vt = r["variants"]
-    t = Table(title=f"Best {min(top, len(vt['rows']))} of {len(vt['rows'])} variants by {METRICS[sw['metric']][0]}",
-              show_lines=False)
+    ok_rows = [x for x in vt["rows"] if x.get("status") == "ok"]
+    t = Table(title=f"Best {min(top, len(ok_rows))} of {len(ok_rows)} finished variants by "
+                    f"{METRICS[sw['metric']][0]}", show_lines=False)
     keep = {"id", *res.grid.axes, "sharpe", "cagr", "volatility", "max_drawdown", "annual_turnover"}
     cols = [c for c in vt["columns"] if c["key"] in keep]
     for c in cols:
         u = unit_label(c["unit"])
         t.add_column(c["label"] + (f" ({u})" if u else ""), justify="left" if c["unit"] == "text" else "right",
                      overflow="fold")
-    for row in [x for x in vt["rows"] if x.get("status") == "ok"][:top]:
+    for row in ok_rows[:top]:
         t.add_row(*[fmt(row.get(c["key"]), c["unit"]) for c in cols])
     if top:
         console.print(t)

@@ -142,8 +142,10 @@ def sweep_results(res: SweepResult) -> dict:
                   "backend": res.backend, "workers": res.workers, "elapsed_s": round(res.elapsed_s, 3),
                   "best_by_metric": None if best is None else best.id,
                   "data": res.data_label, "simulated": res.simulated, "basis": s.basis, "basis_label": bl,
-                  "start": str(res.returns.index[0].date()) if len(res.returns) else None,
-                  "end": str(res.returns.index[-1].date()) if len(res.returns) else None,
+                  "end_reason": "; ".join(res.end_reasons),
+                  "start": str(res.returns.index[0].date()) if len(res.returns) else str(s.start),
+                  "end": (str(res.returns.index[-1].date()) if len(res.returns) else
+                          (res.end_dates[-1] if res.end_dates else None)),
                   "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
         "robustness": rob,
         "overfitting": _jsonable(over),

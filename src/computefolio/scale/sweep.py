@@ -281,6 +281,11 @@ class SweepContext:
         Loaded mandate / cost model by the name a strategy gives (None = none).
     data_hash : str
         Hash of the market data (part of every task key: new data, new results).
+    ends : dict
+        ``(start, end, budget groups)`` of a strategy -> ``(last valuation date, why)``, as
+        ``computefolio run`` chooses it (:func:`computefolio.job.steps.resolve_end`: the
+        strategy's end, else the last date on which every group still has fresh prices
+        for most of its members -- never months of stale prices carried flat).
     """
 
     universe: Any
@@ -288,6 +293,7 @@ class SweepContext:
     mandates: dict
     costs: dict
     data_hash: str
+    ends: dict = field(default_factory=dict)
 
 
 def build_context(base: Strategy, variants: list[Variant], data: str | Path | None = None) -> SweepContext:
@@ -309,7 +315,7 @@ def build_context(base: Strategy, variants: list[Variant], data: str | Path | No
                                 min_history=min(base.min_history, longest),
                                 stress={"historical": "none", "hypothetical": "none", "file": None})
     market = load_market(probe, universe, data)
-    from ..job.steps import investable_symbols
+    from ..job.steps import investable_symbols, resolve_end
 
     priced = market.price.notna().any()  # a symbol without a single price in the window cannot be held
     syms = sorted({s for st in strategies for s in investable_symbols(st, universe, market) if priced[s]},
@@ -326,8 +332,21 @@ def build_context(base: Strategy, variants: list[Variant], data: str | Path | No
         if s.costs not in costs:
             p = s.resolve(s.costs, "costs")
             costs[s.costs] = load_costs(p) if p else None
+    ends = {}
+    for st in strategies:
+        k = _end_key(st)
+        if k not in ends:
+            ends[k] = resolve_end(st, universe, market, _delisted(universe))
     return SweepContext(universe=universe, market=market, mandates=mandates, costs=costs,
-                        data_hash=market.data_hash())
+                        data_hash=market.data_hash(), ends=ends)
+
+
+def _end_key(s: Strategy) -> tuple:
+    return (str(s.start), str(s.end), s.budget_by, tuple(sorted(s.budgets)))
+
+
+def _delisted(universe) -> dict:
+    return {a.symbol: a.delisted for a in universe.assets if getattr(a, "delisted", None) is not None}
 
 
 def run_variant(ctx: SweepContext, params: dict) -> dict:
@@ -353,21 +372,34 @@ def run_variant(ctx: SweepContext, params: dict) -> dict:
     from ..clock import periods_per_year
     from ..job.steps import build_policy, investable_symbols
 
+    from ..errors import ComputefolioError, InfeasibleError
+    from ..job.steps import group_gap_message
+
     s = strategy_from_dict(params["strategy"])
     market = ctx.market
     start = pd.Timestamp(s.start)
-    end = min(pd.Timestamp(s.end), market.end) if s.end is not None else market.end
+    end, _ = ctx.ends[_end_key(s)] if _end_key(s) in ctx.ends else (market.end, "")
     if end <= start:
-        raise DataError(f"the data end on {market.end.date()}, before the variant's start {start.date()}")
+        raise DataError(f"the data end on {pd.Timestamp(end).date()}, before the variant's start {start.date()}")
     symbols = investable_symbols(s, ctx.universe, market)
     if not symbols:
         raise DataError("no symbol of the variant's sleeves/layers has prices in the data")
-    policy = build_policy(s, ctx.universe, ctx.mandates.get(s.mandate), symbols, market)
+    mandate = ctx.mandates.get(s.mandate)
+    policy = build_policy(s, ctx.universe, mandate, symbols, market)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = backtest(policy, market.subset(symbols), costs=ctx.costs.get(s.costs), capital=s.capital, start=start,
-                       end=end, universe=ctx.universe, cash_rate=s.cash_rate, keep_weights=False,
-                       seed=s.data.seed)
+        try:
+            res = backtest(policy, market.subset(symbols), costs=ctx.costs.get(s.costs), capital=s.capital,
+                           start=start, end=end, universe=ctx.universe, cash_rate=s.cash_rate, keep_weights=False,
+                           seed=s.data.seed)
+        except ComputefolioError as exc:  # as computefolio run: name the group without data and its members
+            why = group_gap_message(exc, s, ctx.universe, market, mandate)
+            if why is not None:
+                raise DataError(why) from None
+            short = _short_history(s, ctx.universe, market, symbols) if isinstance(exc, InfeasibleError) else None
+            if short:  # the usual cause in a sweep: a lookback longer than a group's history
+                raise InfeasibleError(f"{exc}; {short}", exc.rules) from None
+            raise
     ppy = periods_per_year(s.basis)
     rf = M.rf_per_period(s.cash_rate, ppy)
     rets = res.returns.astype(float)
@@ -380,6 +412,27 @@ def run_variant(ctx: SweepContext, params: dict) -> dict:
             "returns": rets, "excess": rets - rf, "fits": int(res.manifest.get("config", {}).get("fits", 0)),
             "costs": cost_total, "final_value": float(res.equity.iloc[-1]), "warnings": msgs[:10],
             "n_warnings": len(msgs)}
+
+
+def _short_history(s: Strategy, universe, market, symbols: list[str]) -> str | None:
+    """Why a variant's first rebalance has a group without members, when the reason is that
+    no member has a full lookback of history before the start (None otherwise)."""
+    start = pd.Timestamp(s.start)
+    px = market.prices(s.basis)
+    before = px.loc[px.index < start, [c for c in symbols if c in px.columns]].notna().sum()
+    m = universe.membership(s.budget_by, symbols=symbols)
+    for g in s.budgets:
+        if g not in m.columns:
+            continue
+        mem = [x for x in symbols if m.at[x, g] > 0]
+        if not mem:
+            continue
+        best = before[mem].idxmax()
+        if int(before[best]) < s.lookback:
+            return (f"no member of {s.budget_by} {g} has {s.lookback} {s.basis} periods of history before "
+                    f"{start.date()} (the most: {best}, {int(before[best])}): assets are held once they have a full "
+                    f"lookback, so start later or shorten the lookback")
+    return None
 
 
 # ---------------------------------------------------------------- the sweep
@@ -422,6 +475,8 @@ class SweepResult:
     data_label: str = ""
     simulated: bool = False
     pbo_detail: Any = None
+    end_reasons: list = field(default_factory=list)
+    end_dates: list = field(default_factory=list)
 
     @property
     def failures(self) -> list[TaskResult]:
@@ -541,4 +596,6 @@ def run_sweep(strategy: Strategy, grid: Grid, *, grid_file: str | None = None, d
     return SweepResult(strategy=strategy, grid=grid, variants=variants, results=results, returns=rets, excess=exc,
                        overfitting=over, backend=ex.backend, workers=getattr(ex, "workers", 1),
                        elapsed_s=time.perf_counter() - t0, data_label=ctx.market.label,
-                       simulated=bool(getattr(ctx.market, "simulated", False)), pbo_detail=detail)
+                       simulated=bool(getattr(ctx.market, "simulated", False)), pbo_detail=detail,
+                       end_reasons=list(dict.fromkeys(r for _, r in ctx.ends.values())),
+                       end_dates=sorted({str(pd.Timestamp(e).date()) for e, _ in ctx.ends.values()}))
