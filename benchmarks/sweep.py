@@ -94,10 +94,9 @@ def bench_sweep(s, data, variants: int, workers: int, have_ray: bool) -> dict:
 
     from computefolio.scale import Grid, make_executor, run_sweep, warm_numba
 
-    looks = [252, 189, 126, 315, 378, 441, 504, 63][: max(1, (variants + 1) // 2)]
     vts = [0.25, None] if variants > 1 else [0.25]
+    looks = [252, 189, 126, 315, 378, 441, 63, 100][: max(1, variants // len(vts))]
     grid = Grid(axes={"lookback": looks, "vol_target": vts})
-    grid = Grid(axes={"lookback": looks[: max(1, variants // len(vts))], "vol_target": vts})
     n = grid.size
     warm_numba()
     out = {"variants": n, "grid": yaml.safe_dump(grid.model_dump()["axes"], default_flow_style=True).strip()}
