@@ -113,6 +113,31 @@ class Liquidity(_Strict):
     notice_days: int = Field(default=0, ge=0, le=3650)
 
 
+class ProxyBasket(_Strict):
+    """Listed assets that stand in for a private one (roll-forward of its marks, its risk).
+
+    ``weights``: symbols of the universe (not private) with weights in (0, 1] summing to 1;
+    ``beta``: how far the private asset moves per unit move of the basket (computefolio.private).
+    """
+
+    weights: dict[str, float]
+    beta: float = Field(default=1.0, gt=0.0, le=5.0)
+    note: str = ""
+
+    @field_validator("weights")
+    @classmethod
+    def _partition(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("at least one symbol with a weight")
+        for k, w in v.items():
+            if not (0.0 < w <= 1.0):
+                raise ValueError(f"weight of '{k}' must be in (0, 1], got {w}")
+        total = sum(v.values())
+        if abs(total - 1.0) > _TOL:
+            raise ValueError(f"basket weights must sum to 1, they sum to {total:g}")
+        return v
+
+
 class TickerMigration(_Strict):
     """A ticker change at the venues (live data): the old ticker's bars continue the asset's series.
 
@@ -160,6 +185,9 @@ class Asset(_Strict):
     benchmark: bool = False
     proxy: str | None = None
     liquidity: Liquidity | None = None
+    #: Private assets (and listed ones with a private history): the listed basket their marks
+    #: roll forward on and their risk is taken from (computefolio.private).
+    proxy_basket: ProxyBasket | None = None
     #: Look-through: a vehicle that holds another asset one for one (a spot-bitcoin ETF or
     #: trust -> ``BTC``) counts as exposure to it for concentration rules (book, compliance).
     underlying: str | None = None
@@ -259,6 +287,12 @@ class Universe(_Strict):
                 raise ItemFieldError(f"asset {a.symbol}", "proxy", f"a symbol listed earlier in this universe, got {a.proxy!r}")
             if a.underlying is not None and (a.underlying not in seen or a.underlying == a.symbol):
                 raise ItemFieldError(f"asset {a.symbol}", "underlying", f"another symbol of this universe, got {a.underlying!r}")
+        by_sym = {a.symbol: a for a in self.assets}
+        for a in self.assets:
+            for s in (a.proxy_basket.weights if a.proxy_basket is not None else {}):
+                if s not in by_sym or s == a.symbol or by_sym[s].asset_class == "private":
+                    raise ItemFieldError(f"asset {a.symbol}", "proxy_basket.weights",
+                                         f"listed (not private) symbols of this universe other than itself, got {s!r}")
         return self
 
     # ------------------------------------------------------------------ access
