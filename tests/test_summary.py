@@ -83,8 +83,9 @@ def test_both_bases_agree_and_correlations_make_sense(summary):
 def test_as_of_date_uses_that_days_classification(sample, universe, summary):
     s21 = layer_summary(sample, universe, date="2021-06-30")
     assert s21.attrs["date"] == "2021-06-30"
-    # in mid-2021 no miner hosted AI yet; only Galaxy (no history) carries ai_hosting
-    assert s21.at["ai_hosting", "assets"] == pytest.approx(0.4)
+    # in mid-2021 no miner hosted AI yet; only Galaxy and CoreWeave (no history yet) and the private
+    # stakes without a market (LAMBDA 1, AIDCF 0.15) carry ai_hosting
+    assert s21.at["ai_hosting", "assets"] == pytest.approx(0.4 + 1.0 + 1.0 + 0.15)
     assert s21.at["bitcoin_mining", "assets"] > summary.at["bitcoin_mining", "assets"]
     assert s21["obs_session"].max() < summary["obs_session"].max()
     assert s21.at["ai_hosting", VOL_S] != s21.at["ai_hosting", VOL_S]   # GLXY not listed: NaN, not 0

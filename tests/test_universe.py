@@ -28,10 +28,14 @@ def raw():
 # ------------------------------------------------------------------ the shipped file
 def test_shipped_universe_validates_and_is_large(universe):
     assert len(universe) >= 45
-    assert set(universe.sleeves) == {"digital_assets", "ai_equities", "benchmarks"}
+    assert set(universe.sleeves) == {"digital_assets", "ai_equities", "benchmarks", "private_markets"}
     by_sleeve = pd.Series([a.sleeve for a in universe.assets]).value_counts()
     assert by_sleeve["digital_assets"] == 15 and by_sleeve["ai_equities"] == 33 and by_sleeve["benchmarks"] == 6
     for a in universe.assets:
+        if a.sleeve == "private_markets":  # marked private stakes and CoreWeave (listed 2025-03-28): computefolio.private
+            assert a.calendar == "XNYS" and a.proxy_basket is not None
+            assert a.asset_class == "private" or a.listed is not None
+            continue
         if a.sleeve == "digital_assets":
             assert a.calendar == "24/7" and a.asset_class == "crypto"
         else:
@@ -46,7 +50,8 @@ def test_shipped_universe_validates_and_is_large(universe):
 
 def test_universe_covers_the_real_primary_symbols(universe, shared_dir):
     primary = set(pd.read_csv(shared_dir / "primary.csv")["symbol"]) - RATES_AND_INDICES
-    assert primary == set(universe.symbols)
+    # the private-markets sleeve has no real daily prices (marks; CRWV is not in the shared files)
+    assert primary == set(universe.symbols) - set(universe.select(sleeve="private_markets"))
 
 
 @pytest.mark.parametrize("date", [None, "2019-06-30", "2021-06-30", "2023-06-30", "2024-12-31"])
@@ -126,7 +131,7 @@ def test_listing_dates_trim_known_junk(universe):
 def test_listing_dates_hold_on_real_data(universe, real_market):
     lives = real_market.lives()
     for a in universe.assets:
-        if a.listed is not None:
+        if a.listed is not None and a.symbol in lives.index:  # CRWV: not in the shared files
             assert lives.at[a.symbol, "first"] >= pd.Timestamp(a.listed), a.symbol
     trimmed = real_market.provenance["trimmed"]
     assert trimmed["WULF"] > 5000 and {"MARA", "CLSK", "CIFR", "BTDR", "VRT", "DELL"} <= set(trimmed)

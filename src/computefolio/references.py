@@ -289,6 +289,8 @@ def check_costs(costs, universe, file: str | Path | None = None) -> None:
     check_names(costs.assets, u.symbols, file=f, field="assets", what=f"a symbol of the universe {u.name}",
                 loc=("assets",))
     for a in u.assets:
+        if a.asset_class == "private":
+            continue  # never traded on a venue: valued by marks (computefolio.private)
         own = costs.assets[a.symbol].venue if a.symbol in costs.assets else None
         if own is None and a.venue not in costs.venues:
             raise ConfigError(f, "venues", f"the costs of every venue the universe {u.name} trades on: "

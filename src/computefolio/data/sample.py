@@ -49,6 +49,8 @@ asset's conditional daily volatility, scaled to the measured median range.
 
 Assets listed after ``start`` (universe ``listed``) start on their listing date at
 their measured price level; before that (and after ``delisted``) every value is NaN.
+Private assets (``asset_class: private``) have no market: their columns are empty (they
+are valued by their marks, :mod:`computefolio.private`).
 Prices are total-return prices (no dividends are simulated), so ``adj_close`` is not
 set. Assets without measured parameters (a custom universe) take the median
 parameters of their class (crypto or not).
@@ -317,6 +319,8 @@ def sample_market(universe: Universe | None = None, start="2019-01-01", end="202
     alive = np.zeros((D, n), dtype=bool)
     for i, s in enumerate(syms):
         a = u.asset(s)
+        if a.asset_class == "private":
+            continue  # no market: the column stays empty (valued by its marks, computefolio.private)
         lo = max(start, pd.Timestamp(a.listed)) if a.listed else start
         hi = min(end, pd.Timestamp(a.delisted)) if a.delisted else end
         alive[:, i] = (days >= lo) & (days <= hi)
