@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError, DataError
-from ._common import app, console, emit_json, err_console, guard, json_option, parse_date
+from ._common import app, console, emit_json, err_console, fmt_num, guard, json_option, parse_date
 
 __all__ = ["allocate", "run_allocation"]
 
@@ -142,7 +142,7 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
 
 
 def _print(res: dict, universe) -> None:
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    pct = lambda v: fmt_num(v, ".2f", pct=True)  # noqa: E731  (missing/infinite as words)
     title = (f"{res['method']} weights as of {res['date']} ({res['basis']} basis, {res['periods_per_year']:g}/yr, "
              f"{res['lookback']} periods; {res['data']})")
     t = Table(title=title)
