@@ -137,7 +137,7 @@ def test_capital_out_of_range_says_so(tmp_path):
 
 def test_lookback_of_ten_to_the_twelve(tmp_path):
     text = edit(shipped("strategy"), "lookback: 252", "lookback: 1000000000000")
-    refuse(tmp_path, "strategy", text, "field 'lookback'", "less than or equal to 10000")
+    refuse(tmp_path, "strategy", text, "field 'lookback'", "at most 10000")
 
 
 def test_unknown_sleeve_names_the_sleeve_not_an_infeasible_mandate(tmp_path):

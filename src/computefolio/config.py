@@ -73,6 +73,9 @@ _TAG = "tag:yaml.org,2002:"
 _REFUSED_TAGS = {_TAG + t: t for t in ("binary", "set", "omap", "pairs")}
 _BOOL_WORDS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+_RANGE_WORDS = (("Input should be less than or equal to ", "at most "),
+                ("Input should be greater than or equal to ", "at least "),
+                ("Input should be greater than ", "more than "), ("Input should be less than ", "less than "))
 _BIG_INT = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 
@@ -514,6 +517,10 @@ def validation_to_config_error(exc: ValidationError, raw: Any, file: str | None,
     elif err.get("type") == "extra_forbidden":
         msg = "is not a known field (check the spelling)"
     msg = _BIG_INT.sub(lambda m: f"{int(m.group(0)):.0e}".replace("e+", "e"), msg)
+    for a, b in _RANGE_WORDS:
+        if msg.startswith(a):
+            msg = b + msg[len(a):]
+            break
     got = err.get("input")
     expected = msg if err.get("type") in ("missing", "extra_forbidden") or isinstance(got, (dict, list)) \
         else f"{msg} (got {_short_repr(got)})"
