@@ -34,6 +34,7 @@ def serve(
                                                                  "store, runs/)."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Compliance policy YAML (default: shipped)."),
     venues: Optional[Path] = typer.Option(None, "--venues", help="Venue rules YAML (default: shipped)."),
+    universe: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: the strategy's)."),
     secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Mark the session cookie Secure (serve "
                                                                          "behind HTTPS)."),
     allow_host: list[str] = typer.Option([], "--allow-host", help="Host names the server answers to (default: the "
@@ -64,7 +65,8 @@ def serve(
         sample = data is None
     source = "files" if data is not None else "sample" if sample else "store"
     cfg = ServiceConfig(store=store, source=source, data=data, strategy=strategy, strategies=strategies,
-                        runs_dir=runs_dir, policy=policy, venues=venues, cookie_secure=secure_cookies)
+                        runs_dir=runs_dir, policy=policy, venues=venues, universe=universe,
+                        cookie_secure=secure_cookies)
     application = create_app(cfg)
     if demo:
         _seed(application.state.service)

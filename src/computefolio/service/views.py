@@ -350,6 +350,8 @@ def freshness_view(state: ServiceState, asof=None) -> dict:
     fp = state.fingerprint()
     m = state.market(fp)
     day = parse_day(asof) or m.end
+    if day < m.start:
+        raise DataError(f"asof {day.date()} is before the first price ({m.start.date()})")
     u = state.universe
     delisted = {a.symbol: a.delisted for a in u.assets if a.delisted is not None}
     f = m.freshness(day, delisted=delisted)
