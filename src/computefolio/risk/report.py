@@ -130,7 +130,8 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
                 methods=METHODS, lookback: int | None = 756, asof=None, participation: float = 0.2,
                 pairs=(("BTC", "QQQ"),), regime_legs=(("sleeve:digital_assets", "sleeve:ai_equities"),),
                 correlation_window: int = 63, n_sims: int = 20_000, seed: int = 7,
-                dcc: bool = True, fill: str | None = "proxy") -> RiskReport:
+                dcc: bool = True, fill: str | None = "proxy", extra_returns: pd.DataFrame | None = None,
+                extra_methods: dict | None = None, access=None) -> RiskReport:
     """Risk report of a book.
 
     Parameters
@@ -160,9 +161,19 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
         listing take its proxy's return (:func:`~computefolio.risk.proxies.proxy_fill`), so
         VaR, contributions and drawdown use the whole window; what was filled is listed in
         ``meta.history_fill``. None: only periods where every held asset has a return.
+    extra_returns : pandas.DataFrame, optional
+        Returns on ``basis`` for held symbols the market does not price (private positions
+        valued by marks): their stand-in series (:func:`computefolio.private.sleeve.private_risk`,
+        never smoothed mark returns); they replace the market's column of the same symbol.
+    extra_methods : dict, optional
+        Symbol -> how its ``extra_returns`` were made (``meta.private``).
+    access : dict, optional
+        Symbol -> :class:`~computefolio.risk.liquidity.Access` (lock-ups, vesting, gates, no
+        market) for the liquidity report and its ladder.
     """
     w = check_weights(weights)
-    missing = [s for s in w.index if s not in market.symbols]
+    extra_cols = set(extra_returns.columns) if extra_returns is not None else set()
+    missing = [s for s in w.index if s not in market.symbols and s not in extra_cols]
     if missing:
         raise DataError(f"no market data for held symbols: {', '.join(missing)}")
     if universe is not None:
@@ -171,6 +182,10 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
             raise DataError(f"held symbols not in the universe: {', '.join(unknown)}")
     warnings: list[str] = []
     rets_all = market.returns(basis)
+    if extra_returns is not None and len(extra_cols):
+        rets_all = rets_all.copy()
+        for c in extra_returns.columns:
+            rets_all[c] = extra_returns[c].reindex(rets_all.index)
     if asof is not None:
         rets_all = rets_all.loc[: pd.Timestamp(asof)]
     if rets_all.empty:
@@ -207,6 +222,8 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
         "conventions": CONVENTIONS, "history_fill": fill_notes, "stale": stale,
         "capital_rule": "money at risk on the book's value today (AUM given as capital), not a backtest's grown value",
     }
+    if extra_methods:
+        meta["private"] = {s: str(v) for s, v in extra_methods.items() if s in w.index}
     if market.simulated:
         warnings.append("SIMULATED sample market: numbers illustrate the method, not real risk")
 
@@ -292,7 +309,8 @@ def risk_report(weights: pd.Series, market, universe=None, *, capital: float = D
     # ---- liquidity
     liq = None
     try:
-        liq = liquidity(held_w, market, universe, capital=capital, participation=participation, asof=asof_ts)
+        liq = liquidity(held_w, market, universe, capital=capital, participation=participation, asof=asof_ts,
+                        access=access)
         nov = [s for s, n in liq.table["note"].items() if "no volume" in n]
         if nov:
             warnings.append(f"no volume data for {', '.join(nov)}: their liquidity is unknown (counted as not liquid)")
