@@ -103,10 +103,16 @@ def test_report_on_sample_market(sample, universe):
 
 def test_report_on_real_data(real_market, universe):
     w = pd.Series({"NVDA": 0.2, "BTC": 0.3, "SOL": 0.1, "MSFT": 0.2, "GLXY": 0.1, "QQQ": 0.1})
-    rep = risk_report(w, real_market, universe, n_sims=5000, dcc=False)
+    # as of the last date the crypto files have (the data run on to 2026-07-31 for equities only)
+    rep = risk_report(w, real_market, universe, n_sims=5000, dcc=False, asof="2026-01-02")
     d = rep.to_dict()
     json.dumps(d, allow_nan=False)
     assert "GLXY" in d["meta"]["history_fill"]
     assert d["var"]["historical"]["n_observations"] == 756
+    assert d["meta"]["asof"] == "2026-01-02" and not d["meta"]["stale"]
+    # as of the data's end, BTC and SOL are stale: held at their last price, listed with their age
+    late = risk_report(w, real_market, universe, methods=("historical",), dcc=False, pairs=()).to_dict()
+    assert late["meta"]["asof"] == "2026-07-31"
+    assert late["meta"]["stale"]["BTC"]["last"] == "2026-01-02" and "SOL" in late["meta"]["stale"]
     ds = next(s for s in d["stress"] if s["name"] == "deepseek_jan_2025")
     assert -0.19 < ds["by_asset"]["NVDA"]["return"] < -0.15

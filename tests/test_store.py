@@ -346,10 +346,12 @@ def test_store_with_primary_plan_matches_load_folder(shared_dir, universe, real_
     """Import the primary files, store primary.csv as the plan: the store's market is the
     conftest ``real_market`` (load_folder on the same plan) value for value."""
     plan = SourcePlan.from_csv(shared_dir / "primary.csv")
+    vplan = SourcePlan.from_csv(shared_dir / "volume.csv", kind="volume")
     with Store(tmp_path / "real.duckdb") as s:
-        for f in plan.files():
-            s.import_file(shared_dir / f, universe=universe)
+        for f in sorted(set(plan.files()) | set(vplan.files())):
+            s.import_file(shared_dir / f, universe=universe, quarantine=True)
         s.set_plan(plan)
+        s.set_plan(vplan, kind="volume")  # volume from the OHLCV files, as load_folder reads volume.csv
         md = s.market(universe, listed=True)
     assert md.symbols == real_market.symbols
     assert md.data_hash() == real_market.data_hash()

@@ -64,7 +64,7 @@ def test_overrides_keep_file_and_validate(tmp_path):
     assert s2.file == s.file and s2.data.source == "files" and str(s2.start) == "2021-01-04"
     assert s2.budgets["ai_equities"].allocator.method == "hrp"
     with pytest.raises(ConfigError, match="end"):
-        s.with_overrides(start="2030-01-01")
+        s.with_overrides(start="2024-01-02", end="2023-12-29")
 
 
 @pytest.mark.parametrize("mutate, field, item", [
