@@ -328,8 +328,8 @@ def locked_value_by_month(values: pd.Series, terms: dict, quantities: pd.Series,
         cell = value x locked fraction on that day (currency, at today's price).
     """
     a = pd.Timestamp(asof).normalize()
-    ends = pd.date_range(a, periods=months + 1, freq="ME") if hasattr(pd.offsets, "MonthEnd") else None
-    ends = pd.DatetimeIndex([e for e in ends if e >= a])[:months]
+    ends = pd.DatetimeIndex([a + pd.offsets.MonthEnd(k) for k in range(0 if a.is_month_end else 1, months + 1)])
+    ends = ends[:months]
     out = {}
     for pid, v in values.items():
         t = terms.get(pid)
