@@ -52,6 +52,19 @@ def make_store(folder: Path) -> Path:
     return store
 
 
+def strict_policy(folder: Path) -> Path:
+    """The shipped compliance policy with orders above 2% of NAV blocked (instead of 10%),
+    so that a rebalance of the demo book has blocks to override."""
+    from computefolio.compliance.policy import load_policy  # noqa: F401 - the shipped file's location
+    from computefolio.strategy import resources_dir
+
+    text = (resources_dir() / "compliance_default.yaml").read_text()
+    assert "fraction_of_nav: 0.10" in text
+    p = folder / "policy_strict.yaml"
+    p.write_text(text.replace("fraction_of_nav: 0.10", "fraction_of_nav: 0.02"))
+    return p
+
+
 def token(store: Path, user: str, *scopes: str) -> str:
     args = ["users", "token", user, "--store", store, "--label", "test"]
     for s in scopes:

@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from _service_server import USERS, cli, make_store, service_or_skip, start, token
+from _service_server import strict_policy, USERS, cli, make_store, service_or_skip, start, token
 
 service_or_skip()
 import httpx  # noqa: E402
@@ -32,7 +32,7 @@ def served(tmp_path_factory):
                                    ["read"] if r == "viewer" else
                                    ["read", "trade", "approve", "override", "run", "admin"]))
               for u, r in USERS.items()}
-    srv = start(store, d)
+    srv = start(store, d, "--policy", strict_policy(d))
     srv.tokens = tokens
     yield srv, d
     srv.stop()
@@ -54,7 +54,8 @@ def test_a_dry_run_is_the_cli_rebalance(served):
     api = r.json()
     assert api["recorded"] is None and api["cutoff"] == f"{ASOF} 24:00 UTC"
     out = d / "cli-orders"
-    c = cli("rebalance", "--book", srv.store, "--sample", "--asof", ASOF, "--dry-run", "--out", out, timeout=300)
+    c = cli("rebalance", "--book", srv.store, "--sample", "--asof", ASOF, "--dry-run", "--out", out, "--policy",
+            d / "policy_strict.yaml", timeout=300)
     assert c.returncode == 0, c.stderr[-2000:]
     ref = json.loads((out / "orders.json").read_text())
     assert api["list_id"] == ref["list_id"]
@@ -78,6 +79,7 @@ def test_four_eyes_and_the_log(served):
     lid = prop["list_id"]
     assert prop["recorded"]["status"] in ("blocked", "cleared") and prop["proposed_by"] == "pia"
     blocks = sorted({x["check"] for x in prop["compliance"]["results"] if x["status"] == "block"})
+    assert prop["recorded"]["status"] == "blocked" and "max_order_notional" in blocks, blocks
     # the proposer may not approve; a viewer may not; a pm may not override
     r = post(srv, "pia", f"/api/v1/orders/{lid}/release")
     assert r.status_code == 403 and "four eyes" in r.json()["error"]
@@ -144,7 +146,7 @@ def test_a_release_survives_kill_9(served, tmp_path):
     assert r.status_code == 201, r.text[:400]
     lid = r.json()["list_id"]
     for c in sorted({x["check"] for x in r.json()["compliance"]["results"] if x["status"] == "block"}):
-        assert post(srv, "rita", f"/api/v1/orders/{lid}/override", {"check": c, "reason": "ok"}).status_code == 200
+        assert post(srv, "rita", f"/api/v1/orders/{lid}/override", {"check": c, "reason": "accepted by risk"}).status_code == 200
     r = post(srv, "rita", f"/api/v1/orders/{lid}/release")
     assert r.status_code == 200, r.text
     head = r.json()["log_head"]
@@ -152,7 +154,7 @@ def test_a_release_survives_kill_9(served, tmp_path):
     # the store opens; the release is there and the chain verifies up to the head the client saw
     c = cli("compliance", "verify", "--store", srv.store, "--head", head)
     assert c.returncode == 0, c.stdout + c.stderr
-    again = start(srv.store, d)
+    again = start(srv.store, d, "--policy", d / "policy_strict.yaml")
     try:
         again.tokens = srv.tokens
         lst = get(again, "vic", f"/api/v1/orders/{lid}").json()

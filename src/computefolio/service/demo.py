@@ -2,8 +2,8 @@
 
 A USD 100 million book across the value chain, bought at the cut-off prices of the
 market it is shown on (so day one has no invented profit): about 51% AI equities in a
-prime-broker account, 24% digital assets on Binance (a third of the bitcoin moved to cold
-storage), 25% cash. Entries go through the library
+prime-broker account, 24% digital assets on Binance and Bybit (each token at its venue; a third of
+the bitcoin moved to cold storage), 25% cash. Entries go through the library
 (:meth:`computefolio.book.BookStore.append`) like any import. Demo users are created with
 random passwords that are printed once.
 """
@@ -28,6 +28,7 @@ DEMO_CAPITAL = 100_000_000.0
 DEMO_ACCOUNTS = [
     Account("prime", "broker", "prime broker", "USD", ("NASDAQ", "NYSE"), 100_000.0, "Prime broker"),
     Account("binance", "exchange", "binance", "USDT", (), 10_000.0, "Binance spot"),
+    Account("bybit", "exchange", "bybit", "USDT", (), 0.0, "Bybit spot"),
     Account("cold", "custodian", "cold storage", "USD", (), 0.0, "Cold storage"),
 ]
 #: Demo users (name, role).
@@ -44,12 +45,15 @@ def demo_entries(market, universe, day, *, capital: float = DEMO_CAPITAL,
     px = prices_at(market, day, list(w))
     crypto = {s: v for s, v in w.items() if universe.asset(s).sleeve == "digital_assets"}
     equity = {s: v for s, v in w.items() if s not in crypto}
+    # each token in an account of its own venue (Binance, else Bybit), funded in USDT
+    where = {s: ("bybit" if universe.asset(s).venue == "bybit" else "binance") if s in crypto else "prime" for s in w}
     d = str(day.date())
-    usdt = capital * (sum(crypto.values()) + 0.01)
-    out = [{"date": d, "kind": "deposit", "account": "prime", "amount": capital - usdt, "currency": "USD",
-            "memo": "demo: initial capital"},
-           {"date": d, "kind": "deposit", "account": "binance", "amount": usdt, "currency": "USDT",
-            "memo": "demo: initial capital"}]
+    need = {a: capital * sum(v for s, v in crypto.items() if where[s] == a) for a in ("binance", "bybit")}
+    need = {a: v + (0.005 * capital if v else 0.0) for a, v in need.items()}
+    out = [{"date": d, "kind": "deposit", "account": "prime", "amount": capital - sum(need.values()),
+            "currency": "USD", "memo": "demo: initial capital"}]
+    out += [{"date": d, "kind": "deposit", "account": a, "amount": v, "currency": "USDT", "memo": "demo: initial capital"}
+            for a, v in need.items() if v > 0]
     for sym, wt in [*equity.items(), *crypto.items()]:
         p = float(px.at[sym, "price"])
         if not np.isfinite(p) or p <= 0:
@@ -58,7 +62,7 @@ def demo_entries(market, universe, day, *, capital: float = DEMO_CAPITAL,
         q = float(np.floor(q)) if sym in equity else float(np.floor(q * 1e4) / 1e4)
         if q <= 0:
             continue
-        out.append({"date": d, "kind": "buy", "account": "prime" if sym in equity else "binance", "symbol": sym,
+        out.append({"date": d, "kind": "buy", "account": where[sym], "symbol": sym,
                     "quantity": q, "price": p, "fee": round(q * p * (0.0001 if sym in equity else 0.001), 2),
                     "memo": "demo: bought at the cut-off price"})
         if sym == "BTC":

@@ -4,7 +4,7 @@ Templates live in ``service/templates`` and import the report's macros (``macros
 tables, KPIs, charts) and stylesheet (``report.css``), so the dashboard and the report look
 alike and format numbers by the same rules (:func:`computefolio.report.tables.fmt`). Figures
 are built by :mod:`computefolio.report.charts` from the same views the API answers with,
-carried as JSON data blocks and drawn by ``static/dashboard.js`` with the plotly.js of the
+carried as JSON in a ``data-figures`` attribute and drawn by ``static/dashboard.js`` with the plotly.js of the
 installed ``plotly`` package; htmx (pinned, shipped in ``static/``) swaps the stress panel
 and the log's filters. No inline script or style: the CSP is ``default-src 'self'``.
 
@@ -100,9 +100,10 @@ class Figures:
         return Markup('<figure class="cf"><figcaption>{}</figcaption><div class="chart" id="{}" data-chart="{}" '
                       'role="img" aria-label="{}"></div></figure>').format(title, fid, name, title)
 
-    def json(self) -> Markup:
-        text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in self.items.items()) + "}"
-        return Markup(text.replace("</", "<\\/"))
+    def json(self) -> str:
+        """The figures as JSON text (the template escapes it into a ``data-figures`` attribute:
+        htmx drops script elements from swapped fragments, attributes survive)."""
+        return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in self.items.items()) + "}"
 
 
 def render(request: Request, name: str, status: int = 200, *, p: Principal | None = None,

@@ -436,10 +436,15 @@ def list_view(state: ServiceState, list_id: str) -> dict:
     blocks = [r for r in results if r.status == "block"]
     open_blocks = [r for r in blocks if not any(o.covers(r) for o in overrides)]
     out = {k: v for k, v in lst.items() if k != "payload"}
+    orders = orders.copy()
+    for c in ("price_date", "trade_date", "session", "settle_date"):
+        if c in orders.columns:
+            orders[c] = pd.to_datetime(orders[c]).dt.strftime("%Y-%m-%d")
     out.update(payload=lst["payload"], proposed_by=proposer, orders=_records(orders),
                results=[r.to_dict() for r in results], overrides=[o.__dict__ for o in overrides],
                open_blocks=len(open_blocks),
-               events=[{"seq": s, "logged_at": str(t), "event": e, "actor": a, "status": st} for s, t, e, a, st in events],
+               events=[{"seq": s, "logged_at": f"{pd.Timestamp(t):%Y-%m-%d %H:%M:%S}", "event": e, "actor": a,
+                        "status": st} for s, t, e, a, st in events],
                units={"quantity": "units of the asset", "price": "quote currency per unit",
                       "notional": "quote currency (USDT at par with USD)", "est_*": "book currency",
                       "nav": "book currency"})

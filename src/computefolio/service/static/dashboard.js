@@ -1,5 +1,5 @@
-/* computefolio dashboard: draws the page's Plotly figures (JSON data blocks, also in
-   fragments swapped in by htmx), follows a run's progress by server-sent events, asks
+/* computefolio dashboard: draws the page's Plotly figures (JSON in data-figures attributes,
+   also in fragments swapped in by htmx), follows a run's progress by server-sent events, asks
    before irreversible actions and marks busy forms. Served by the app itself; no inline
    script anywhere (CSP default-src 'self'). */
 (function () {
@@ -8,11 +8,11 @@
                 showEditInChartStudio: false, modeBarButtonsToRemove: ["sendDataToCloud", "select2d", "lasso2d"]};
 
   function draw(root) {
-    var blocks = (root || document).querySelectorAll("script.cf-figures");
+    var blocks = (root || document).querySelectorAll("div.cf-figures");
     var jobs = [];
     blocks.forEach(function (b) {
       var figs = {};
-      try { figs = JSON.parse(b.textContent || "{}"); } catch (e) { console.error("computefolio: bad figure data", e); }
+      try { figs = JSON.parse(b.dataset.figures || "{}"); } catch (e) { console.error("computefolio: bad figure data", e); }
       Object.keys(figs).forEach(function (id) {
         var el = document.getElementById(id);
         if (!el || el.dataset.drawn) return;
