@@ -82,6 +82,44 @@ def sample_covariance(x: np.ndarray) -> np.ndarray:
     return c.T
 
 
+def as_mapping(x) -> dict:
+    """Symbol (str) -> float from a Series, mapping or None (a Series' index is read once, not
+    reindexed: cheaper than pandas alignment on string indexes)."""
+    if x is None:
+        return {}
+    if isinstance(x, pd.Series):
+        return dict(zip(map(str, x.index), x.to_numpy(dtype=float)))
+    return {str(k): float(v) for k, v in dict(x).items()}
+
+
+def aligned(d: dict, symbols, fill: float = 0.0) -> np.ndarray:
+    """Values of ``d`` over ``symbols`` (``fill`` where absent or NaN)."""
+    v = np.array([d.get(s, fill) for s in symbols], dtype=float)
+    v[np.isnan(v)] = fill
+    return v
+
+
+def estimate_covariance(est, x: np.ndarray, frame=None) -> np.ndarray:
+    """Covariance of NaN-free returns ``x`` (T x n) by a :mod:`computefolio.risk.covariance` estimator.
+
+    Estimators of that module compute in ``_estimate(x, mask, all_obs)``; on complete data
+    ``fit`` only wraps it in pandas, so it is called directly (same numbers, tested). Any
+    other estimator is fitted on ``frame`` (a DataFrame of ``x``).
+    """
+    if hasattr(est, "_estimate") and getattr(est, "nan_policy", None) in ("pairwise", "complete", "raise"):
+        c, _ = est._estimate(x, np.ones(x.shape, dtype=bool), True)
+        return np.asarray(c, dtype=float)
+    if hasattr(est, "get_params") and hasattr(est, "set_params"):
+        try:
+            from sklearn.base import clone
+
+            est = clone(est)
+        except Exception:
+            pass
+    est.fit(frame)
+    return np.asarray(est.covariance_, dtype=float)
+
+
 def risk_contributions(w: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """Shares of portfolio variance ``w_i (Sigma w)_i / (w' Sigma w)`` (sum to 1)."""
     sw = cov @ w
@@ -112,7 +150,7 @@ class FitContext:
     """
 
     symbols: list[str]
-    returns: pd.DataFrame
+    returns: Any  # pandas.DataFrame, or a zero-argument function that builds it on first use
     cov: np.ndarray
     budget: float = 1.0
     constraints: Any = None
@@ -121,6 +159,13 @@ class FitContext:
     current_weights: np.ndarray | None = None
     adv: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+
+    def __getattribute__(self, name):
+        v = object.__getattribute__(self, name)
+        if name == "returns" and callable(v) and not isinstance(v, pd.DataFrame):
+            v = v()
+            object.__setattr__(self, "returns", v)
+        return v
 
 
 class Allocator(ParamsMixin):
@@ -147,6 +192,9 @@ class Allocator(ParamsMixin):
     """
 
     handles_constraints: bool = False
+    #: Whether ``_allocate`` reads ``ctx.returns`` (beyond the covariance); group budgets skip
+    #: building a returns frame per group for allocators that do not.
+    uses_returns: bool = True
 
     def __init__(self, *, covariance=None, mandate=None):
         self.covariance = covariance
@@ -383,14 +431,8 @@ class Allocator(ParamsMixin):
                 keep.append(j)
         if date is None:
             date = returns.index[-1] if isinstance(returns.index, pd.DatetimeIndex) else None
-        cw = None
-        if current_weights is not None:
-            cw = pd.Series(current_weights, dtype=float)
-            cw.index = cw.index.map(str)
-        advs = None
-        if adv is not None:
-            advs = pd.Series(adv, dtype=float)
-            advs.index = advs.index.map(str)
+        cw = None if current_weights is None else as_mapping(current_weights)
+        advs = None if adv is None else as_mapping(adv)
 
         mandate = self._mandate()
         budget = 1.0
@@ -403,24 +445,30 @@ class Allocator(ParamsMixin):
             keep = [j for j in keep if cols[j] not in fixed0]
             kept = [cols[j] for j in keep]
             budget = mandate.invested_fraction()
-            held_out = {s: v for s, v in (cw.items() if cw is not None else []) if s not in set(kept)}
+            ks = set(kept)
+            held_out = {s: v for s, v in (cw or {}).items() if s not in ks}
             # feasibility is proven by the solution itself; the LP runs only when a solver fails
-            constraints = mandate.constraints(kept, universe=universe, date=date, current_weights=cw,
-                                              adv=advs, held_out=held_out, check=False)
+            constraints = mandate.constraints(
+                kept, universe=universe, date=date, check=False, held_out=held_out,
+                current_weights=None if cw is None else aligned(cw, kept),
+                adv=None if advs is None else aligned(advs, kept, np.nan))
             if constraints.skipped:
                 self.diagnostics_["skipped_rules"] = list(constraints.skipped)
         kept = [cols[j] for j in keep]
         if len(keep) == len(cols) and list(returns.columns) == kept:
             sub = returns
         else:
-            sub = returns.iloc[:, keep]
-            sub.columns = kept
-        cov = self._covariance(sub) if kept else np.zeros((0, 0))
+            def sub(returns=returns, keep=keep, kept=kept):  # built when an allocator reads it
+                out = returns.iloc[:, keep]
+                out.columns = kept
+                return out
+        xk = x[:, keep] if len(keep) != len(cols) else x
+        cov = self._covariance(sub, xk) if kept else np.zeros((0, 0))
         self.excluded_ = excluded
-        ctx = FitContext(extra={"columns": cols}, symbols=kept, returns=sub, cov=cov, budget=budget,
+        ctx = FitContext(extra={"columns": cols, "x": xk}, symbols=kept, returns=sub, cov=cov, budget=budget,
                          constraints=constraints, universe=universe, date=date,
-                         current_weights=None if cw is None else cw.reindex(kept).fillna(0.0).to_numpy(),
-                         adv=None if advs is None else advs.reindex(kept).to_numpy())
+                         current_weights=None if cw is None else aligned(cw, kept),
+                         adv=None if advs is None else aligned(advs, kept, np.nan))
         if constraints is not None and kept:
             self._fit_budget(ctx)
         return ctx
@@ -437,27 +485,32 @@ class Allocator(ParamsMixin):
             m = m.model_copy(update={"capital": float(cap)})
         return m
 
-    def _covariance(self, sub: pd.DataFrame) -> np.ndarray:
+    def _covariance(self, sub, x: np.ndarray | None = None) -> np.ndarray:
+        """Covariance over the kept symbols; ``sub`` is their returns frame (or a function that
+        builds it: only estimators outside :mod:`computefolio.risk.covariance` need it), ``x`` its
+        values."""
         est = self.covariance
+
+        def frame():
+            return sub() if callable(sub) and not isinstance(sub, pd.DataFrame) else sub
+
+        if x is None:
+            x = frame().to_numpy(dtype=float)
+        n = x.shape[1]
         if est is None:  # default: ``sub`` holds no NaN (``_prepare`` excluded those symbols)
-            c = sample_covariance(sub.to_numpy(dtype=float))
+            c = sample_covariance(x)
         elif isinstance(est, (pd.DataFrame, np.ndarray)):
-            c = pd.DataFrame(est).reindex(index=sub.columns, columns=sub.columns) if isinstance(est, pd.DataFrame) \
+            cols = frame().columns if isinstance(est, pd.DataFrame) else None
+            c = pd.DataFrame(est).reindex(index=cols, columns=cols) if isinstance(est, pd.DataFrame) \
                 else np.asarray(est)
             c = np.asarray(c, dtype=float)
+        elif hasattr(est, "_estimate"):
+            c = estimate_covariance(est, x, None)
         else:
-            if hasattr(est, "get_params") and hasattr(est, "set_params"):
-                try:
-                    from sklearn.base import clone
-
-                    est = clone(est)
-                except Exception:
-                    pass
-            est.fit(sub)
-            c = np.asarray(est.covariance_, dtype=float)
-        if c.shape != (sub.shape[1], sub.shape[1]) or not np.isfinite(c).all():
+            c = estimate_covariance(est, x, frame())
+        if c.shape != (n, n) or not np.isfinite(c).all():
             raise DataError(f"covariance estimator returned shape {c.shape} or non-finite values "
-                            f"for {sub.shape[1]} assets")
+                            f"for {n} assets")
         if est is None:
             return c  # exactly symmetric by construction
         return 0.5 * (c + c.T)
@@ -480,13 +533,25 @@ class Allocator(ParamsMixin):
         self.risk_contributions_ = pd.Series(rc, index=index, name="risk_contribution")
         self.status_ = status
         self.symbols_ = list(ctx.symbols)
-        self.covariance_ = pd.DataFrame(ctx.cov, index=ctx.symbols, columns=ctx.symbols)
+        self._cov = (ctx.cov, list(ctx.symbols))
+        self.__dict__.pop("_covariance_frame", None)
         self.breaches_ = []
         if ctx.constraints is not None and ctx.symbols:
             self.breaches_ = ctx.constraints.breaches(w)
         self.fit_context_ = ctx
 
     # -------------------------------------------------------------- helpers
+    @property
+    def covariance_(self) -> pd.DataFrame:
+        """The covariance the weights were computed with (kept symbols x kept symbols, per period)."""
+        got = self.__dict__.get("_covariance_frame")
+        if got is None:
+            if "_cov" not in self.__dict__:
+                raise AttributeError("covariance_ (the allocator is not fitted)")
+            c, syms = self._cov
+            got = self.__dict__["_covariance_frame"] = pd.DataFrame(c, index=syms, columns=syms)
+        return got
+
     @property
     def risk_effects_(self) -> dict:
         """Rule -> per-symbol change of risk share it causes (constrained risk budgeting's KKT

@@ -226,6 +226,8 @@ class MinimumVariance(_Convex):
         See :class:`~computefolio.allocate.base.Allocator`.
     """
 
+    uses_returns = False
+
     def __init__(self, *, bounds=(0.0, 1.0), solver: str = "auto", covariance=None, mandate=None):
         super().__init__(bounds=bounds, covariance=covariance, mandate=mandate)
         self.solver = solver
@@ -256,6 +258,8 @@ class MaximumDiversification(_Convex):
 
     Parameters as :class:`MinimumVariance` (without ``solver``).
     """
+
+    uses_returns = False
 
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         import cvxpy as cp

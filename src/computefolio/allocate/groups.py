@@ -70,6 +70,22 @@ __all__ = ["GroupRiskBudget", "group_risk_contributions"]
 BUDGET_TOL = 1e-9
 
 
+def _members(universe, by: str, date, symbols) -> tuple[list[str], np.ndarray]:
+    """``(group ids, membership matrix symbols x groups)`` as of ``date`` (cached, see
+    :func:`computefolio.allocate.mandate._membership`)."""
+    from .mandate import _CACHE, _in_force, _membership
+
+    key = (id(universe), "members", by, tuple(symbols),
+           _in_force(universe, date, symbols) if by in ("layer", "theme") else None)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    df = _membership(universe, by, date, list(symbols))
+    out = ([str(c) for c in df.columns], df.to_numpy())
+    _CACHE[key] = (universe, out)
+    return out
+
+
 def group_risk_contributions(w: np.ndarray, cov: np.ndarray, M: np.ndarray) -> np.ndarray:
     """Membership-weighted shares of portfolio variance per group: ``(w * Sigma w / w'Sigma w) @ M``."""
     sw = cov @ w
@@ -180,19 +196,21 @@ class GroupRiskBudget(Allocator):
         # drop assets that belong only to zero-budget / unbudgeted groups
         if self.by == "theme":
             raise ValueError("risk budgets need a partition of risk; themes overlap (use layer, sleeve, ...)")
-        b = self._budget_series(ctx)
-        if abs(b.sum() - 1.0) > 1e-6 or (b < 0).any():
-            raise ValueError(f"group risk budgets must be non-negative and sum to 1; they sum to {b.sum():g}")
+        b = self._budgets_dict(ctx)
+        tot_b = sum(b.values())
+        if abs(tot_b - 1.0) > 1e-6 or any(v < 0 for v in b.values()):
+            raise ValueError(f"group risk budgets must be non-negative and sum to 1; they sum to {tot_b:g}")
         known = ctx.universe.groups(self.by)
-        unknown = [g for g in b.index if g not in known]
+        unknown = [g for g in b if g not in known]
         if unknown:
             raise ValueError(f"risk budgets name {self.by} group(s) not in the universe: {', '.join(unknown)}")
         if not ctx.symbols:
             return ctx
-        M = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
-        pos = b[b > 0].index.tolist()
-        inb = M[pos].sum(axis=1).to_numpy()
-        tot = M.sum(axis=1).to_numpy()
+        gids, Mv = _members(ctx.universe, self.by, ctx.date, ctx.symbols)
+        col = {g: j for j, g in enumerate(gids)}
+        pos = [col[g] for g, v in b.items() if v > 0]
+        inb = Mv[:, pos].sum(axis=1)
+        tot = Mv.sum(axis=1)
         drop = [s for s, x in zip(ctx.symbols, inb) if x <= 0]
         partial = [s for s, x, t in zip(ctx.symbols, inb, tot) if 0 < x < t - 1e-12]
         if partial:
@@ -230,14 +248,15 @@ class GroupRiskBudget(Allocator):
                 self._fit_budget(ctx)
         return ctx
 
-    def _budget_series(self, ctx) -> pd.Series:
+    def _budgets_dict(self, ctx) -> dict:
+        """Group -> budget (``"equal"``: the same share for every group with a kept member)."""
         if isinstance(self.budgets, str):
             if self.budgets != "equal":
                 raise ValueError(f"budgets must be a mapping group -> share or 'equal', got {self.budgets!r}")
-            M = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
-            present = [g for g in M.columns if M[g].sum() > 0]
-            return pd.Series(1.0 / max(len(present), 1), index=present)
-        return pd.Series(self.budgets, dtype=float)
+            gids, Mv = _members(ctx.universe, self.by, ctx.date, ctx.symbols)
+            present = [g for g, t in zip(gids, Mv.sum(axis=0)) if t > 0]
+            return {g: 1.0 / max(len(present), 1) for g in present}
+        return {str(k): float(v) for k, v in dict(self.budgets).items()}
 
     # ------------------------------------------------------------ inner allocators
     def _inner_for(self, g: str) -> Allocator:
@@ -245,9 +264,9 @@ class GroupRiskBudget(Allocator):
 
     def _fit_inner(self, ctx: FitContext, g: str, idx: np.ndarray) -> _Group:
         syms = [ctx.symbols[i] for i in idx]
-        sub = ctx.returns.iloc[:, idx]
+        x = ctx.extra.get("x")
         if len(idx) == 1:
-            return _Group(g, idx, syms, None, ctx.cov[np.ix_(idx, idx)], sub, np.ones(1))
+            return _Group(g, idx, syms, None, ctx.cov[np.ix_(idx, idx)], None, np.ones(1))
         proto = self._inner_for(g)
         try:  # a fresh estimator from its parameters (a fitted one carries its last fit along)
             est = type(proto)(**proto.get_params())
@@ -255,7 +274,10 @@ class GroupRiskBudget(Allocator):
             est = copy.deepcopy(proto)
         if hasattr(est, "set_params") and getattr(est, "mandate", None) is not None:
             est.set_params(mandate=None)
-        if isinstance(est, GroupRiskBudget) or type(est)._allocate is Allocator._allocate:
+        full = isinstance(est, GroupRiskBudget) or type(est)._allocate is Allocator._allocate
+        plain_cov = getattr(est, "covariance", None) is None or hasattr(est.covariance, "_estimate")
+        sub = ctx.returns.iloc[:, idx] if (full or est.uses_returns or x is None or not plain_cov) else None
+        if full:
             # nested budgets and foreign allocators: the full fit (exclusions, their own preparation)
             if getattr(est, "covariance", None) is None and hasattr(est, "covariance"):
                 est.covariance = pd.DataFrame(ctx.cov[np.ix_(idx, idx)], index=syms, columns=syms)
@@ -269,7 +291,8 @@ class GroupRiskBudget(Allocator):
             # the inner allocator's covariance (its own estimator, else the book's sub-matrix)
             est.diagnostics_, est.excluded_, est._capital = {}, {}, None
             est.status_kind_, est.binding_, est._solver, est._reason, est.cash_note_ = "exact", [], "", "", ""
-            cov = ctx.cov[np.ix_(idx, idx)] if getattr(est, "covariance", None) is None else est._covariance(sub)
+            cov = ctx.cov[np.ix_(idx, idx)] if getattr(est, "covariance", None) is None else \
+                est._covariance(sub, None if x is None else x[:, idx])
             v = np.asarray(est._allocate(FitContext(symbols=syms, returns=sub, cov=cov, budget=1.0,
                                                     universe=ctx.universe, date=ctx.date,
                                                     extra={"columns": syms})), dtype=float)
@@ -291,16 +314,17 @@ class GroupRiskBudget(Allocator):
 
     # ------------------------------------------------------------ the allocation
     def _allocate(self, ctx: FitContext) -> np.ndarray:
-        b = self._budget_series(ctx)
-        groups = [g for g in b.index if b[g] > 0]
-        Mdf = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
-        M = Mdf[groups].to_numpy()
+        b = self._budgets_dict(ctx)
+        groups = [g for g, v in b.items() if v > 0]
+        gids, Mv = _members(ctx.universe, self.by, ctx.date, ctx.symbols)
+        col = {g: j for j, g in enumerate(gids)}
+        M = Mv[:, [col[g] for g in groups]]
         present = M.sum(axis=0) > 0
         if not present.all():
             missing = [g for g, p in zip(groups, present) if not p]
             raise ValueError(f"no kept asset belongs to budgeted {self.by} group(s): {', '.join(missing)} "
                              f"(excluded: {', '.join(sorted(self.excluded_)) or 'none'})")
-        bud = b[groups].to_numpy(dtype=float)
+        bud = np.array([b[g] for g in groups], dtype=float)
         bud = bud / bud.sum()
         grps = [self._fit_inner(ctx, g, np.flatnonzero(M[:, k] > 0)) for k, g in enumerate(groups)]
         return self._solve(ctx, groups, M, bud, grps, kind="risk")
@@ -324,7 +348,7 @@ class GroupRiskBudget(Allocator):
             w = self._weighted_start(ctx, M, bud, U)
             x = None
             report["stage"] = "asset risk budgets by iterative scaling (weighted memberships)"
-        self.inner_weights_ = {g: pd.Series(U[grps[k].idx, k], index=grps[k].symbols) for k, g in enumerate(groups)}
+        self._inner = [(g, grps[k].symbols, U[grps[k].idx, k]) for k, g in enumerate(groups)]
         self.diagnostics_["method"] = report["stage"]
         shares1 = group_risk_contributions(w, ctx.cov, M)
         if cons is not None:
@@ -439,7 +463,7 @@ class GroupRiskBudget(Allocator):
                     xn, act = scales(U)
                     gz = xn[0] - z
                     step = abs(gz)
-                    if step <= 1e-13 * B:
+                    if step <= 1e-12 * B:
                         x = xn
                         break
                     hist.append((z, gz))
@@ -466,7 +490,7 @@ class GroupRiskBudget(Allocator):
                 self.diagnostics_["fixed_point_step"] = step
         w = U @ x
         self._report["outer_binding"] = [labels[j] for j in act]
-        self.group_scales_ = pd.Series(x, index=groups, name="scale")
+        self._scales = (list(groups), x)
         return w, x, U
 
     def _weight_scales(self, bud, F, B):
@@ -519,45 +543,54 @@ class GroupRiskBudget(Allocator):
         beta0 = np.maximum(rc, 1e-9 * max(float(rc.max()), 1e-300))
         beta0 = beta0 / beta0.sum()
         G = M.shape[1]
-        w0, rep0 = risk_budget_under(ctx.cov, beta0, cons, start=np.maximum(w1, 1e-12 * ctx.budget))
-        sh0 = group_risk_contributions(w0, ctx.cov, M)
+        start = np.maximum(w1, 1e-12 * ctx.budget)
+        # warm start: the previous fit's rescaling of the group totals (same groups), else none
+        prev = getattr(self, "_theta", None)
+        theta = np.array([prev.get(g, 0.0) for g in groups]) if prev and set(prev) == set(groups) else np.zeros(G)
+        theta = theta - theta[-1]
+
+        def solve(theta, start, active):
+            beta = beta0 * np.exp(M @ theta)
+            w, rep = risk_budget_under(ctx.cov, beta / beta.sum(), cons, start=start, active=active)
+            return w, rep, group_risk_contributions(w, ctx.cov, M)
+
+        w, rep, sh = solve(theta, start, None)
+        zero = (w, rep, sh) if not theta.any() else None
+        best, err = (w, rep, sh, theta.copy()), float(np.max(np.abs(sh - target)))
         rounds = 1
-        best = (w0, rep0, sh0)
-        err = float(np.max(np.abs(sh0 - target)))
-        if err > BUDGET_TOL:
-            theta = np.zeros(G)
-            w, rep, sh = w0, rep0, sh0
-            hist = []
-            for rounds in range(2, 61):
-                if G == 2:
-                    # secant on the log ratio of the two groups' budget totals
-                    f = sh[0] - target[0]
-                    hist.append((theta[0] - theta[1], f))
-                    if len(hist) >= 2 and hist[-1][1] != hist[-2][1]:
-                        (t0, f0), (t1, f1) = hist[-2], hist[-1]
-                        tn = t1 - f1 * (t1 - t0) / (f1 - f0)
-                        tn = float(np.clip(tn, t1 - 3.0, t1 + 3.0))
-                    else:
-                        tn = theta[0] - theta[1] + np.log(target[0] / sh[0]) - np.log(target[1] / sh[1])
-                    theta = np.array([tn, 0.0])
+        hist = []
+        while err > BUDGET_TOL and rounds < 60:
+            rounds += 1
+            if G == 2:
+                # secant on the log ratio of the two groups' budget totals
+                hist.append((theta[0] - theta[1], sh[0] - target[0]))
+                if len(hist) >= 2 and hist[-1][1] != hist[-2][1]:
+                    (t0, f0), (t1, f1) = hist[-2], hist[-1]
+                    tn = t1 - f1 * (t1 - t0) / (f1 - f0)
+                    tn = float(np.clip(tn, t1 - 3.0, t1 + 3.0))
                 else:
-                    theta = theta + np.log(target / np.maximum(sh, 1e-300))
-                beta = beta0 * np.exp(M @ theta)
-                beta = beta / beta.sum()
-                try:
-                    w, rep = risk_budget_under(ctx.cov, beta, cons, start=w, active=rep["info"]["active"])
-                except SolverError:
-                    break
-                sh = group_risk_contributions(w, ctx.cov, M)
-                e = float(np.max(np.abs(sh - target)))
-                if e < err:
-                    best, err = (w, rep, sh), e
-                if e <= BUDGET_TOL or abs(theta).max() > 40:
-                    break
-        w, rep, sh = best
+                    tn = theta[0] - theta[1] + np.log(target[0] / sh[0]) - np.log(target[1] / sh[1])
+                theta = np.array([tn, 0.0])
+            else:
+                theta = theta + np.log(target / np.maximum(sh, 1e-300))
+                theta = theta - theta[-1]
+            try:
+                w, rep, sh = solve(theta, w, rep["info"]["active"])
+            except SolverError:
+                break
+            e = float(np.max(np.abs(sh - target)))
+            if e < err:
+                best, err = (w, rep, sh, theta.copy()), e
+            if abs(theta).max() > 40:
+                break
+        w, rep, sh, theta = best
         matched = err <= BUDGET_TOL
-        if not matched:
-            w, rep, sh = w0, rep0, sh0
+        if matched:
+            self._theta = dict(zip(groups, theta.tolist()))
+        else:
+            self._theta = None
+            # the stated criterion when the budgets cannot be met: stage 1's own risk contributions
+            w, rep, sh = zero if zero is not None else solve(np.zeros(G), start, None)
         report["stage"] += ("; asset-level constrained risk budgeting, group totals rescaled to meet the budgets"
                             if matched else
                             "; asset-level constrained risk budgeting on stage 1's risk contributions "
@@ -617,10 +650,24 @@ class GroupRiskBudget(Allocator):
         elif not rep["met"]:
             self._set_status("binding", binding=[rep["summary"]])
 
+    @property
+    def group_scales_(self) -> pd.Series:
+        """Weight of each group's sub-portfolio in the book (stage 1)."""
+        g, x = getattr(self, "_scales", ([], np.zeros(0)))
+        return pd.Series(x, index=g, name="scale")
+
+    @property
+    def inner_weights_(self) -> dict:
+        """Group -> its sub-portfolio's weights as used in the book (sum to 1)."""
+        return {g: pd.Series(v, index=syms) for g, syms, v in getattr(self, "_inner", [])}
+
     def _finish(self, returns, ctx, w, status):
         super()._finish(returns, ctx, w, status)
         if ctx.symbols and ctx.universe is not None:
-            Mfull = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
-            self.group_weights_ = (Mfull.T @ self.weights_.reindex(ctx.symbols).to_numpy()).rename("exposure")
-            self.group_risk_ = (Mfull.T @ self.risk_contributions_.reindex(ctx.symbols).to_numpy()).rename(
-                "risk_share")
+            gids, Mv = _members(ctx.universe, self.by, ctx.date, ctx.symbols)
+            sw = ctx.cov @ w
+            var = float(w @ sw)
+            rc = w * sw / var if var > 0 else np.zeros_like(w)
+            idx = pd.Index(gids, name=self.by)
+            self.group_weights_ = pd.Series(Mv.T @ w, index=idx, name="exposure")
+            self.group_risk_ = pd.Series(Mv.T @ rc, index=idx, name="risk_share")

@@ -29,6 +29,7 @@ inside each cluster, inverse-variance weights.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.cluster.hierarchy as sch
 from scipy.spatial.distance import squareform
@@ -61,6 +62,65 @@ def _ivp_variance(c: np.ndarray) -> float:
     return float(v @ c @ v)
 
 
+@numba.njit(cache=True)
+def _ivp_var_nb(c, a, b):  # pragma: no cover - compiled
+    """Variance of the inverse-variance portfolio of the block ``c[a:b, a:b]``."""
+    k = b - a
+    v = np.empty(k)
+    tot = 0.0
+    for i in range(k):
+        v[i] = 1.0 / c[a + i, a + i]
+        tot += v[i]
+    out = 0.0
+    for i in range(k):
+        s = 0.0
+        for j in range(k):
+            s += c[a + i, a + j] * v[j]
+        out += v[i] * s
+    return out / (tot * tot)
+
+
+@numba.njit(cache=True)
+def _bisection(c):  # pragma: no cover - compiled
+    """The splits of HRP's recursive bisection of the ordered covariance ``c``, level by level
+    (``a, m, b``: the halves ``[a, m)`` and ``[m, b)``) with the left half's share ``alpha``,
+    and the resulting weights (in ``c``'s order)."""
+    n = c.shape[0]
+    A = np.empty(max(n - 1, 0), dtype=np.int64)
+    Mi = np.empty(max(n - 1, 0), dtype=np.int64)
+    Bi = np.empty(max(n - 1, 0), dtype=np.int64)
+    alpha = np.empty(max(n - 1, 0))
+    w = np.ones(n)
+    cur_a = np.empty(n, dtype=np.int64)
+    cur_b = np.empty(n, dtype=np.int64)
+    nxt_a = np.empty(n, dtype=np.int64)
+    nxt_b = np.empty(n, dtype=np.int64)
+    cur_a[0], cur_b[0] = 0, n
+    ncur, k = 1, 0
+    while ncur > 0:
+        nn = 0
+        for r in range(ncur):
+            a, b = cur_a[r], cur_b[r]
+            if b - a > 1:
+                m = a + (b - a) // 2
+                v1 = _ivp_var_nb(c, a, m)
+                v2 = _ivp_var_nb(c, m, b)
+                al = 1.0 - v1 / (v1 + v2)
+                A[k], Mi[k], Bi[k], alpha[k] = a, m, b, al
+                k += 1
+                for i in range(a, m):
+                    w[i] *= al
+                for i in range(m, b):
+                    w[i] *= 1.0 - al
+                nxt_a[nn], nxt_b[nn] = a, m
+                nxt_a[nn + 1], nxt_b[nn + 1] = m, b
+                nn += 2
+        for r in range(nn):
+            cur_a[r], cur_b[r] = nxt_a[r], nxt_b[r]
+        ncur = nn
+    return A, Mi, Bi, alpha, w
+
+
 def hrp_weights(cov: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Recursive bisection (López de Prado 2016, snippet 16.4) over ``order``.
 
@@ -75,26 +135,9 @@ def hrp_weights(cov: np.ndarray, order: np.ndarray) -> np.ndarray:
     ndarray, shape (n,)
         Weights in the original asset order, summing to 1.
     """
-    n = len(order)
-    c = cov[np.ix_(order, order)]
-    w = np.ones(n)
-    ranges = [(0, n)]
-    while ranges:
-        nxt = []
-        for a, b in ranges:
-            if b - a > 1:
-                m = a + (b - a) // 2
-                nxt.append((a, m))
-                nxt.append((m, b))
-        for i in range(0, len(nxt), 2):
-            (a1, b1), (a2, b2) = nxt[i], nxt[i + 1]
-            v1 = _ivp_variance(c[a1:b1, a1:b1])
-            v2 = _ivp_variance(c[a2:b2, a2:b2])
-            alpha = 1.0 - v1 / (v1 + v2)
-            w[a1:b1] *= alpha
-            w[a2:b2] *= 1.0 - alpha
-        ranges = nxt
-    out = np.empty(n)
+    c = np.ascontiguousarray(cov[np.ix_(order, order)], dtype=float)
+    w = _bisection(c)[4]
+    out = np.empty(len(order))
     out[order] = w
     return out
 
@@ -124,10 +167,12 @@ def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: n
     ``sum(lo) <= budget <= sum(hi)``.
     """
     n = len(order)
-    c = cov[np.ix_(order, order)] if cache is None or "c" not in cache else cache["c"]
-    if cache is not None:
-        cache["c"] = c
-    alphas = {} if cache is None else cache.setdefault("alpha", {})
+    alphas = None if cache is None else cache.get("alpha")
+    if alphas is None:
+        A, Mi, Bi, al, _ = _bisection(np.ascontiguousarray(cov[np.ix_(order, order)], dtype=float))
+        alphas = {(int(a), int(b)): float(x) for a, b, x in zip(A, Bi, al)}
+        if cache is not None:
+            cache["alpha"] = alphas
     lo, hi = _capacity(lo, hi, budget)
     clo = np.concatenate([[0.0], np.cumsum(lo[order])])
     chi = np.concatenate([[0.0], np.cumsum(hi[order])])
@@ -142,12 +187,7 @@ def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: n
                 w[a] = min(max(W, lo[order[a]]), hi[order[a]])
                 continue
             m = a + (b - a) // 2
-            alpha = alphas.get((a, b))
-            if alpha is None:
-                v1 = _ivp_variance(c[a:m, a:m])
-                v2 = _ivp_variance(c[m:b, m:b])
-                alpha = alphas[(a, b)] = 1.0 - v1 / (v1 + v2)
-            left = _split(alpha, W, clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m])
+            left = _split(alphas[(a, b)], W, clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m])
             total[(a, m)] = left
             total[(m, b)] = W - left
             nxt += [(a, m), (m, b)]
@@ -285,6 +325,7 @@ class HierarchicalRiskParity(Allocator):
     """
 
     handles_constraints = True
+    uses_returns = False
 
     def __init__(self, linkage: str = "single", leaf_order: bool = False, *, covariance=None, mandate=None):
         super().__init__(covariance=covariance, mandate=mandate)
@@ -352,6 +393,7 @@ class HierarchicalEqualRiskContribution(Allocator):
     """
 
     handles_constraints = True
+    uses_returns = False
 
     def __init__(self, linkage: str = "single", n_clusters: int | None = None, max_k: int = 10, *,
                  covariance=None, mandate=None):

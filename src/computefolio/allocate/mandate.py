@@ -94,6 +94,20 @@ TOL = 1e-7
 
 
 _CACHE: dict = {}
+_EXPLAIN: list[bool] = [True]
+
+
+class unexplained:
+    """Context: infeasibility raised inside is not explained (the deletion filter that names the
+    conflicting rules runs dozens of LPs; a caller that will retry differently needs no names)."""
+
+    def __enter__(self):
+        _EXPLAIN.append(False)
+        return self
+
+    def __exit__(self, *exc):
+        _EXPLAIN.pop()
+        return False
 
 
 def _membership(universe, by: str, date, symbols: list[str]) -> pd.DataFrame:
@@ -137,6 +151,45 @@ def _in_force(universe, date, symbols) -> tuple:
         out.append(k if k < len(a.history) else -1)
     _CACHE[key] = (universe, tuple(out))
     return tuple(out)
+
+
+def _vector(x, symbols: list[str], fill: float) -> np.ndarray:
+    """Values over ``symbols`` from an array already in that order, a Series or a mapping
+    (``fill`` where absent or NaN)."""
+    if isinstance(x, np.ndarray):
+        v = np.asarray(x, dtype=float).copy()
+        if v.shape != (len(symbols),):
+            raise ValueError(f"an array of {len(symbols)} values is expected, got shape {v.shape}")
+    else:
+        d = dict(zip(map(str, x.index), x.to_numpy(dtype=float))) if isinstance(x, pd.Series) else \
+            {str(k): float(v) for k, v in dict(x).items()}
+        v = np.array([d.get(s, fill) for s in symbols], dtype=float)
+    if fill == fill:  # not NaN: NaN counts as absent
+        v[np.isnan(v)] = fill
+    return v
+
+
+def _benchmarks(universe) -> frozenset:
+    """Symbols flagged ``benchmark`` in the universe (cached)."""
+    key = (id(universe), "benchmarks")
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    out = frozenset(a.symbol for a in universe.assets if a.benchmark)
+    _CACHE[key] = (universe, out)
+    return out
+
+
+def _member_column(universe, by: str, group: str, date, symbols: list[str]) -> np.ndarray:
+    """One group's membership weights over ``symbols`` on ``date`` (cached numpy column)."""
+    key = (id(universe), "col", by, group, tuple(symbols),
+           _in_force(universe, date, symbols) if by in ("layer", "theme") else None)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is universe:
+        return hit[1]
+    col = _membership(universe, by, date, symbols)[group].to_numpy()
+    _CACHE[key] = (universe, col)
+    return col
 
 
 def _compute_scores(universe, date, symbols: list[str]) -> np.ndarray:
@@ -328,14 +381,16 @@ class Mandate(_Strict):
         """Symbols the mandate holds at 0, with the reason (excluded before fitting)."""
         out: dict[str, str] = {}
         restricted = set(self.restricted)
+        overrides = self.assets.overrides
+        amax, amin = self.assets.max, self.assets.min
+        bench = _benchmarks(universe) if universe is not None and not self.hold_benchmarks else frozenset()
         for s in symbols:
-            ov = self.assets.overrides.get(s)
-            hi = self.assets.max if ov is None or ov.max is None else ov.max
-            lo = self.assets.min if ov is None or ov.min is None else ov.min
+            ov = overrides.get(s)
+            hi = amax if ov is None or ov.max is None else ov.max
+            lo = amin if ov is None or ov.min is None else ov.min
             if s in restricted:
                 out[s] = "restricted list"
-            elif universe is not None and not self.hold_benchmarks and s in universe \
-                    and universe.asset(s).benchmark:
+            elif s in bench:
                 out[s] = "benchmark (hold_benchmarks is false)"
             elif hi == 0.0 and lo == 0.0:
                 out[s] = "asset max is 0"
@@ -353,10 +408,11 @@ class Mandate(_Strict):
             Needed for group and compute-exposure rules.
         date : date-like, optional
             Classification date for memberships.
-        current_weights : pandas.Series, optional
-            Current book (fractions of capital); turnover and the ADV rule use it.
-        adv : pandas.Series, optional
-            Average daily traded value per symbol (currency).
+        current_weights : pandas.Series, mapping or array, optional
+            Current book (fractions of capital); turnover and the ADV rule use it. An array
+            is in the order of ``symbols``.
+        adv : pandas.Series, mapping or array, optional
+            Average daily traded value per symbol (currency); NaN or absent: unknown.
         held_out : mapping, optional
             Current weights of holdings outside ``symbols`` (sold to 0): their
             sells count toward turnover.
@@ -377,10 +433,9 @@ class Mandate(_Strict):
         inf = np.inf
         if self.long_only:
             rules.append(Rule.box("long_only", np.zeros(n), np.full(n, inf), "weights >= 0"))
-        ovr_max = np.array([s in self.assets.overrides and self.assets.overrides[s].max is not None for s in symbols],
-                           dtype=bool)
-        ovr_min = np.array([s in self.assets.overrides and self.assets.overrides[s].min is not None for s in symbols],
-                           dtype=bool)
+        ovs = self.assets.overrides
+        ovr_max = np.array([s in ovs and ovs[s].max is not None for s in symbols], dtype=bool)
+        ovr_min = np.array([s in ovs and ovs[s].min is not None for s in symbols], dtype=bool)
         if self.assets.max < inf:
             hi = np.where(ovr_max, inf, self.assets.max)
             rules.append(Rule.box("assets.max", np.full(n, -inf), hi,
@@ -421,7 +476,7 @@ class Mandate(_Strict):
             if g.group not in known:
                 raise DataError(f"mandate {self.name!r}: groups[{k}] names {g.by} {g.group!r}, not in universe "
                                 f"{universe.name!r} (known: {', '.join(map(str, known))})")
-            m = _membership(universe, g.by, date, symbols)[g.group].to_numpy()
+            m = _member_column(universe, g.by, g.group, date, symbols)
             label = f"group {g.by}:{g.group}"
             if g.max is not None:
                 rules.append(Rule.ineq(f"{label} max", m[None, :], np.array([g.max]),
@@ -433,9 +488,7 @@ class Mandate(_Strict):
                                        f"({int((m > 0).sum())} members)"))
         w0 = np.zeros(n)
         if current_weights is not None:
-            cw = pd.Series(current_weights, dtype=float)
-            cw.index = cw.index.map(str)
-            w0 = cw.reindex(symbols).fillna(0.0).to_numpy()
+            w0 = _vector(current_weights, symbols, 0.0)
         out_sold = float(sum(abs(v) for v in (held_out or {}).values()))
         if self.turnover_max is not None:
             if current_weights is None:
@@ -450,9 +503,7 @@ class Mandate(_Strict):
             if adv is None:
                 skipped.append("liquidity (no ADV given)")
             else:
-                a = pd.Series(adv, dtype=float)
-                a.index = a.index.map(str)
-                av = a.reindex(symbols).to_numpy()
+                av = _vector(adv, symbols, np.nan)
                 known = np.isfinite(av) & (av >= 0)
                 if not known.all():
                     miss = [s for s, k in zip(symbols, known) if not k]
@@ -846,9 +897,12 @@ class Constraints:
         return keep
 
     def check_feasible(self) -> None:
-        """Raise :class:`InfeasibleError` naming conflicting rules when infeasible."""
+        """Raise :class:`InfeasibleError` naming conflicting rules when infeasible (inside
+        :func:`unexplained`, without naming them: a caller that retries needs no names)."""
         if self.n == 0 or self.feasible():
             return
+        if not _EXPLAIN[-1]:
+            raise InfeasibleError(f"mandate {self.name!r} is infeasible over {self.n} assets", [])
         conflict = self.conflicting_rules()
         names = [r.name for r in conflict]
         detail = "; ".join(f"{r.name} ({r.detail})" for r in conflict)

@@ -18,6 +18,7 @@ class EqualWeight(Allocator):
     """
 
     handles_constraints = True
+    uses_returns = False
 
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         n = len(ctx.symbols)
@@ -46,6 +47,7 @@ class InverseVolatility(Allocator):
         self.power = power
 
     handles_constraints = True
+    uses_returns = False
 
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         sd = np.sqrt(np.diag(ctx.cov))

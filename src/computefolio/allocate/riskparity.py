@@ -168,7 +168,29 @@ def _face_newton_nb(R, beta, C, y0, tol, max_iter):  # pragma: no cover - compil
             KiC = X[:, 1:].copy()
             S = C @ KiC
             r = rp - C @ Kig
-            nu_new = np.linalg.lstsq(S, r)[0] if k > 0 else nu
+            # S = C K^-1 C' is positive definite for independent rows: Cholesky, else least squares
+            Ls = np.zeros((k, k))
+            ok = True
+            for i in range(k):
+                for j in range(i + 1):
+                    v = S[i, j]
+                    for q in range(j):
+                        v -= Ls[i, q] * Ls[j, q]
+                    if i == j:
+                        if v <= 1e-13 * max(S[i, i], 1e-300):
+                            ok = False
+                            break
+                        Ls[i, i] = np.sqrt(v)
+                    else:
+                        Ls[i, j] = v / Ls[j, j]
+                if not ok:
+                    break
+            if ok:
+                rr = np.empty((k, 1))
+                rr[:, 0] = r
+                nu_new = _chol_solve(Ls, rr)[:, 0]
+            else:
+                nu_new = np.linalg.lstsq(S, r)[0]
             d = -(Kig + KiC @ nu_new)
         else:
             nu_new = nu
@@ -297,9 +319,9 @@ def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray 
         w0, _ = risk_budget_weights(cov, b)
         y = w0 * sd
     else:
+        # a warm start: positive, no weight below 1e-4 of the mean (the log terms need room)
         y = np.asarray(start, float) * sd
-        if (y <= 0).any():
-            y = np.where(y > 0, y, 1e-8 * max(float(y.max()), 1e-8))
+        y = np.maximum(y, 1e-4 * max(float(np.mean(np.abs(y))), 1e-300))
     y = y / np.sqrt(float(y @ R @ y))
     ftol = tol
     W = set() if active is None else {int(j) for j in active}
@@ -314,6 +336,16 @@ def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray 
         act = sorted(W)
         C = np.vstack([Ht, Ft[act]]) if (len(H) or act) else np.zeros((0, n))
         out = _face_newton(R, b, C, y)
+        if out is None and rnd == 1 and (start is not None or active):
+            # a poor warm start (point or rows): begin again from the unconstrained solution
+            w0, _ = risk_budget_weights(cov, b)
+            y = w0 * sd
+            y = y / np.sqrt(float(y @ R @ y))
+            if active:
+                W = set()
+                act = []
+                C = Ht if len(H) else np.zeros((0, n))
+            out = _face_newton(R, b, C, y)
         if out is None:
             break
         y, nu, its = out
@@ -503,6 +535,7 @@ class RiskParity(Allocator):
     """
 
     handles_constraints = True
+    uses_returns = False
 
     def __init__(self, budgets=None, *, covariance=None, mandate=None):
         super().__init__(covariance=covariance, mandate=mandate)
@@ -523,11 +556,11 @@ class RiskParity(Allocator):
                 bad = [s for s, v in zip(ctx.symbols, b) if v <= 0]
                 raise ValueError(f"RiskParity: risk budgets must be positive; not for {', '.join(bad[:5])}")
         if len(ctx.symbols) == 1:
-            self.budgets_ = pd.Series([1.0], index=ctx.symbols)
+            self._budgets = (list(ctx.symbols), np.ones(1))
             return np.array([ctx.budget])
         n = len(ctx.symbols)
         bb = np.full(n, 1.0 / n) if b is None else b / b.sum()
-        self.budgets_ = pd.Series(bb, index=ctx.symbols)
+        self._budgets = (list(ctx.symbols), bb)
         cons = ctx.constraints
         if cons is None or not cons.homogeneous_supported():
             w, info = risk_budget_weights(ctx.cov, b)
@@ -551,13 +584,19 @@ class RiskParity(Allocator):
             return self._project(ctx, w, "; ".join(f"{r.name} ({r.detail}) binds" for r in rep["unsupported"]))
         return w
 
+    @property
+    def budgets_(self) -> pd.Series:
+        """Budgets used over the kept symbols (sum to 1)."""
+        syms, b = getattr(self, "_budgets", ([], np.zeros(0)))
+        return pd.Series(b, index=syms, name="risk_budget")
+
     def _box_shaper(self, ctx: FitContext):
         """Constrained risk budgeting under per-asset bounds, warm-started from the previous call."""
         n = len(ctx.symbols)
         if n == 1:
             return lambda lo, hi: np.array([ctx.budget])
-        bs = self.budgets_.reindex(ctx.symbols).to_numpy() if getattr(self, "budgets_", None) is not None \
-            and list(self.budgets_.index) == list(ctx.symbols) else np.full(n, 1.0 / n)
+        syms, bprev = getattr(self, "_budgets", (None, None))
+        bs = bprev if syms == list(ctx.symbols) else np.full(n, 1.0 / n)
         free, _ = risk_budget_weights(ctx.cov, bs)
         state = {"w": None, "active": None}
         eye = np.eye(n)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .base import Allocator, FitContext
+from .base import Allocator, FitContext, as_mapping
 from .groups import GroupRiskBudget
 
 __all__ = ["StrategyAllocator", "build_allocator", "allocator_from_spec", "make_covariance", "rebalance_table"]
@@ -130,21 +130,22 @@ class StrategyAllocator(GroupRiskBudget):
         mandate = self._mandate()
         cw = None
         if current_weights is not None:
-            cw = pd.Series(current_weights, dtype=float).fillna(0.0)
-            cw.index = cw.index.map(str)
-            if cw.abs().sum() <= 1e-12 or float(cw.sum()) <= 1e-12:
+            cw = {k: v for k, v in as_mapping(current_weights).items() if v == v}
+            if sum(abs(v) for v in cw.values()) <= 1e-12 or sum(cw.values()) <= 1e-12:
                 cw = None
         adv_s = None
         if adv is not None:
-            adv_s = pd.Series(adv, dtype=float).reindex([str(c) for c in returns.columns])
-            novol = [s for s in adv_s.index if s in self.no_volume]
+            a = as_mapping(adv)
+            cols = [str(c) for c in returns.columns]
+            novol = [s for s in cols if s in self.no_volume]
             if novol and not getattr(self, "_warned_adv", False):
                 warnings.warn(f"no volume data in the source for {', '.join(novol)}: the mandate's liquidity "
                               f"rules are not applied to them", UserWarning, stacklevel=2)
                 self._warned_adv = True
             # the mandate treats a missing ADV as 0 (frozen); "no rule" is an ADV so large
             # that the bounds exceed any weight (LP solvers read them as infinite)
-            adv_s[novol] = 1e30
+            nv = set(novol)
+            adv_s = {s: (1e30 if s in nv else a.get(s, np.nan)) for s in cols}
         if callable(getattr(self, "on_fit", None)):
             self.on_fit()
         overlay = getattr(self, "overlay", None)
@@ -155,25 +156,25 @@ class StrategyAllocator(GroupRiskBudget):
             return self
         prev = getattr(self, "_composition", None)
         scale = None
-        if prev is not None:
-            p = prev.reindex([str(c) for c in returns.columns]).fillna(0.0)
-            good = returns.notna().all().to_numpy()
-            ok = [c for c, v, g in zip(p.index, p.to_numpy(), good) if v != 0 and g] if p.sum() > 0 else []
-            if ok:
-                p = p[ok] * (mandate.invested_fraction() / float(p[ok].sum()))
-                scale = self._anticipate(overlay, p, returns, mandate, universe, date)
+        if prev:
+            good = np.isfinite(returns.to_numpy(dtype=float)).all(axis=0)
+            ok = {c: prev[c] for c, g in zip(map(str, returns.columns), good) if g and prev.get(c, 0.0) != 0.0}
+            tot = sum(ok.values())
+            if ok and tot > 0.8 * sum(prev.values()):  # the previous book is still mostly there
+                k = mandate.invested_fraction() / tot
+                scale = self._anticipate(overlay, {c: v * k for c, v in ok.items()}, returns, mandate, universe,
+                                         date)
         first = scale is None
         scale = 1.0 if scale is None else scale
         self.scale_anticipated_ = scale
         self._fit_at(returns, scale, mandate, universe, cw, adv_s, date, capital)
         used = getattr(self, "scale_anticipated_", scale)
-        s2, lo, hi = self._anticipate(overlay, self.weights_[self.weights_ != 0], returns, mandate, universe, date,
-                                      interval=True)
+        s2, lo, hi = self._anticipate(overlay, self.weights_, returns, mandate, universe, date, interval=True)
         if first or abs(s2 / used - 1.0) > 0.10 or not (lo * (1 - 1e-9) <= used <= hi * (1 + 1e-9)):
             scale = s2
             self.scale_anticipated_ = scale
             self._fit_at(returns, scale, mandate, universe, cw, adv_s, date, capital)
-        self._composition = self.weights_.copy()
+        self._composition = {k: v for k, v in as_mapping(self.weights_).items() if v != 0.0}
         self._log(date)
         return self
 
@@ -186,7 +187,15 @@ class StrategyAllocator(GroupRiskBudget):
             s, lo, hi = overlay.anticipate(w, returns, mandate=mandate, universe=universe, date=date, interval=True)
         except Exception:  # an overlay without anticipate() or a degenerate window: no scaling
             s, lo, hi = 1.0, 0.0, np.inf
-        s = float(min(max(s, 1e-3), 1.0))
+        if not lo <= hi:  # the composition itself breaks a bound: no anticipation
+            s = 1.0
+        # minimums in fractions of capital need at least their sum invested (per taxonomy field)
+        need = {}
+        for g in mandate.groups:
+            if g.min:
+                need[g.by] = need.get(g.by, 0.0) + g.min
+        floor = max(need.values(), default=0.0) / mandate.invested_fraction()
+        s = float(min(max(s, floor * (1 + 1e-6), 1e-3), 1.0))
         return (s, lo, hi) if interval else s
 
     def _fit_at(self, returns, scale, mandate, universe, cw, adv_s, date, capital) -> None:
@@ -197,11 +206,14 @@ class StrategyAllocator(GroupRiskBudget):
         toward its target as the rules allow, and says so."""
         from ..errors import InfeasibleError
 
-        if scale != 1.0 and mandate is not None and cw is not None:
+        if scale != 1.0 and mandate is not None:
+            from .mandate import unexplained
+
             try:
-                return self._fit_at_exact(returns, scale, mandate, universe, cw, adv_s, date, capital, quiet=True)
+                with unexplained():
+                    return self._fit_at_exact(returns, scale, mandate, universe, cw, adv_s, date, capital, quiet=True)
             except InfeasibleError:
-                now = min(1.0, float(cw.sum()) / mandate.invested_fraction())
+                now = 1.0 if cw is None else min(1.0, float(sum(cw.values())) / mandate.invested_fraction())
                 s_min = self._min_scale(returns, mandate, universe, date)
                 if s_min is not None:
                     now = min(1.0, max(now, s_min * (1 + 1e-9)))
@@ -233,8 +245,8 @@ class StrategyAllocator(GroupRiskBudget):
         day = pd.Timestamp(date).date() if date is not None else "?"
         saved = self.mandate
         frame = None if mandate is None else mandate.scaled(scale, static=static)
-        kw = dict(universe=universe, current_weights=None if cw is None else cw / scale, adv=adv_s, date=date,
-                  capital=capital)
+        kw = dict(universe=universe, current_weights=None if cw is None else {k: v / scale for k, v in cw.items()},
+                  adv=adv_s, date=date, capital=capital)
         try:
             self.mandate = frame
             try:
@@ -276,25 +288,31 @@ class StrategyAllocator(GroupRiskBudget):
     def _allocate(self, ctx: FitContext) -> np.ndarray:
         if ctx.universe is None:
             raise DataError("StrategyAllocator needs the universe (fit(..., universe=...))")
-        Mdf = ctx.universe.membership(self.by, date=ctx.date, symbols=ctx.symbols)
+        from .groups import _members
+
+        gids, Mv = _members(ctx.universe, self.by, ctx.date, ctx.symbols)
+        col = {g: j for j, g in enumerate(gids)}
         groups, notes = [], []
         for g in self.budgets:
-            if g not in Mdf.columns:
+            if g not in col:
                 raise DataError(f"budget group {g!r} is not a {self.by} of the universe")
-            if (Mdf[g] > 0).any():
+            if (Mv[:, col[g]] > 0).any():
                 groups.append(g)
             else:
                 notes.append(f"{self.by} {g}: no asset with enough history; its budget is spread over the others")
         if not groups:
             raise DataError(f"no {self.by} with a budget has assets with enough history")
         self.diagnostics_["notes"] = notes
-        M = Mdf[groups].to_numpy()
+        M = Mv[:, [col[g] for g in groups]]
         bud = np.array([self.budgets[g] for g in groups], dtype=float)
         bud = bud / bud.sum()
         grps = [self._fit_inner(ctx, g, np.flatnonzero(M[:, k] > 0)) for k, g in enumerate(groups)]
-        w = self._solve(ctx, groups, M, bud, grps, kind=self.kind if len(groups) > 1 else "weight")
-        self.inner_ = self.inner_weights_
-        return w
+        return self._solve(ctx, groups, M, bud, grps, kind=self.kind if len(groups) > 1 else "weight")
+
+    @property
+    def inner_(self) -> dict:
+        """Group -> its sub-portfolio's weights (as :attr:`inner_weights_`)."""
+        return self.inner_weights_
 
     def _log(self, date) -> None:
         rep = getattr(self, "budget_report_", None) or {}

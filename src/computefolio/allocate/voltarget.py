@@ -97,16 +97,16 @@ def scale_interval(w: np.ndarray, cons, *, cash_max: float | None = None) -> dic
         if r.name == "budget":
             continue
         if r.kind == "box":
-            for i in range(len(w)):
-                lo_i, hi_i = r.lo[i], r.hi[i]
-                if w[i] > 0:
-                    put(r.name, (lo_i - tb) / w[i] if np.isfinite(lo_i) else 0.0,
-                        (hi_i + tb) / w[i] if np.isfinite(hi_i) else np.inf)
-                elif w[i] < 0:
-                    put(r.name, (hi_i + tb) / w[i] if np.isfinite(hi_i) else 0.0,
-                        (lo_i - tb) / w[i] if np.isfinite(lo_i) else np.inf)
-                elif lo_i > tb or hi_i < -tb:
-                    put(r.name, np.inf, -np.inf)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pos, neg, zero = w > 0, w < 0, w == 0
+                fl, fh = np.isfinite(r.lo), np.isfinite(r.hi)
+                a = np.concatenate([np.where(fl & pos, (r.lo - tb) / np.where(pos, w, 1.0), 0.0)[pos],
+                                    np.where(fh & neg, (r.hi + tb) / np.where(neg, w, 1.0), 0.0)[neg], [0.0]])
+                b = np.concatenate([np.where(fh & pos, (r.hi + tb) / np.where(pos, w, 1.0), np.inf)[pos],
+                                    np.where(fl & neg, (r.lo - tb) / np.where(neg, w, 1.0), np.inf)[neg], [np.inf]])
+            put(r.name, float(a.max()), float(b.min()))
+            if ((r.lo[zero] > tb) | (r.hi[zero] < -tb)).any():
+                put(r.name, np.inf, -np.inf)
         elif r.kind in ("ineq", "eq"):
             a = r.A @ w
             for k in range(len(a)):
@@ -128,6 +128,32 @@ def scale_interval(w: np.ndarray, cons, *, cash_max: float | None = None) -> dic
             g = float(np.abs(w).sum())
             put(r.name, 0.0, r.limit / g if g > 0 else np.inf)
     return out
+
+
+_WINDOW: list = [None, None]
+_WINDOW_COV: dict = {}
+_STATIC: dict = {}
+
+
+def _window(returns: pd.DataFrame):
+    """``(column position by symbol, values)`` of a returns window, kept for the last window seen
+    (the allocator's anticipation and the overlay read the same window at a rebalance)."""
+    if _WINDOW[0] is returns:
+        return _WINDOW[1]
+    out = ({str(c): j for j, c in enumerate(returns.columns)}, returns.to_numpy(dtype=float))
+    _WINDOW[0], _WINDOW[1] = returns, out
+    return out
+
+
+def _held(weights) -> tuple[list[str], np.ndarray]:
+    """Symbols with a nonzero weight and their weights."""
+    if isinstance(weights, pd.Series):
+        names, vals = list(map(str, weights.index)), weights.to_numpy(dtype=float)
+    else:
+        d = dict(weights)
+        names, vals = [str(k) for k in d], np.array(list(d.values()), dtype=float)
+    nz = vals != 0.0
+    return [n for n, k in zip(names, nz) if k], vals[nz]
 
 
 class VolatilityTarget:
@@ -227,15 +253,11 @@ class VolatilityTarget:
         current book (cash floor, asset and group bounds, leverage): ``target / sigma_ann``
         clipped into their interval. An allocator builds its book's trades for that scale.
         ``interval=True`` returns ``(scale, lo, hi)`` with the interval."""
-        w = pd.Series(weights, dtype=float)
-        w.index = w.index.map(str)
-        w = w[w != 0.0]
-        if not len(w):
+        syms, x = _held(weights)
+        if not syms:
             return (1.0, 0.0, np.inf) if interval else 1.0
-        sub = returns[list(w.index)]
-        c = (sample_covariance(sub.to_numpy(dtype=float)) if self.estimator is None
-             else np.asarray(self.estimator.fit(sub).covariance_, dtype=float))
-        x = w.to_numpy()
+        c = self._cov(returns, syms)
+        w = (syms, x)
         vol = float(np.sqrt(max(x @ c @ x, 0.0) * self._ppy(returns, periods_per_year)))
         gross = float(np.abs(x).sum())
         s = self.target / vol if vol > 0 else np.inf
@@ -243,7 +265,7 @@ class VolatilityTarget:
         lo = 0.0
         m = mandate if mandate is not None else self.mandate
         if m is not None:
-            m = m.model_copy(update={"turnover_max": None, "liquidity": None})
+            # no current book and no ADV: the turnover and liquidity rules are not compiled
             for a, b in self._mandate_limits(w, m, {"universe": universe}, date).values():
                 lo, hi = max(lo, a), min(hi, b)
         out = float(min(max(s, lo), hi)) if lo <= hi else float(min(s, hi))
@@ -256,11 +278,37 @@ class VolatilityTarget:
 
         return float(annualization(returns, self.basis or (returns.attrs or {}).get("basis")))
 
+    def _cov(self, returns: pd.DataFrame, syms: list[str]) -> np.ndarray:
+        """Covariance of the held symbols over the window (sample, or the given estimator).
+
+        The sample covariance of every complete column of the window is computed once per window
+        and sub-matrices are read from it (the same numbers: each entry depends only on its pair)."""
+        pos, vals = _window(returns)
+        ix = [pos[s] for s in syms]
+        x = vals[:, ix]
+        if not np.isfinite(x).all():
+            bad = [s for s, ok in zip(syms, np.isfinite(x).all(axis=0)) if not ok]
+            raise ValueError(f"volatility target: held symbols with NaN returns in the window: {bad[:5]}")
+        if self.estimator is None:
+            full = _WINDOW_COV.get(id(vals))
+            if full is None or full[0] is not vals:
+                ok = np.flatnonzero(np.isfinite(vals).all(axis=0))
+                where = np.full(vals.shape[1], -1)
+                where[ok] = np.arange(len(ok))
+                full = (vals, where, sample_covariance(vals[:, ok]))
+                _WINDOW_COV.clear()
+                _WINDOW_COV[id(vals)] = full
+            j = full[1][ix]
+            return full[2][np.ix_(j, j)]
+        from .base import estimate_covariance
+
+        return estimate_covariance(self.estimator, x, pd.DataFrame(x, columns=syms))
+
     def _scale(self, weights, returns, periods_per_year, cov, ctx, mandate) -> None:
         w = pd.Series(weights, dtype=float)
-        w.index = w.index.map(str)
-        held = w[w != 0.0]
-        syms = list(held.index)
+        if not pd.api.types.is_string_dtype(w.index):
+            w.index = w.index.map(str)
+        syms, xh = _held(w)
         ppy = self._ppy(returns, periods_per_year)
         self.basis_ = self.basis or (returns.attrs or {}).get("basis")
         self.periods_per_year_ = ppy
@@ -275,15 +323,10 @@ class VolatilityTarget:
             self._record(date)
             return
         if cov is None:
-            sub = returns[syms]
-            if sub.isna().any().any():
-                bad = sub.columns[sub.isna().any()].tolist()
-                raise ValueError(f"volatility target: held symbols with NaN returns in the window: {bad[:5]}")
-            c = (sample_covariance(sub.to_numpy(dtype=float)) if self.estimator is None
-                 else np.asarray(self.estimator.fit(sub).covariance_, dtype=float))
+            c = self._cov(returns, syms)
         else:
             c = np.asarray(pd.DataFrame(cov).reindex(index=syms, columns=syms), dtype=float)
-        x = held.to_numpy()
+        x = xh
         vol = float(np.sqrt(max(x @ c @ x, 0.0) * ppy))
         gross = float(np.abs(x).sum())
         want = self.target / vol if vol > 0 else np.inf
@@ -355,27 +398,45 @@ class VolatilityTarget:
 
         m = mandate
         cap = ctx.get("capital")
-        if cap is not None and cap > 0 and cap != m.capital:
+        adv = ctx.get("adv")
+        if adv is not None and cap is not None and cap > 0 and cap != m.capital:
             m = m.model_copy(update={"capital": float(cap)})
+        from .base import aligned, as_mapping
+
         cw = ctx.get("current_weights")
         cws = None
         if cw is not None:
-            cws = pd.Series(cw, dtype=float).fillna(0.0)
-            cws.index = cws.index.map(str)
-            if cws.abs().sum() <= 1e-12:
+            cws = {k: v for k, v in as_mapping(cw).items() if v == v}
+            if sum(abs(v) for v in cws.values()) <= 1e-12:
                 cws = None
         universe = ctx.get("universe")
-        syms = list(w.index)
+        if isinstance(w, tuple):
+            syms, wv = list(w[0]), np.asarray(w[1], dtype=float)
+        else:
+            syms, wv = list(map(str, w.index)), w.to_numpy(dtype=float)
         fixed0 = m.fixed_zero(syms, universe=universe, date=date)
-        live = [s for s in syms if s not in fixed0 or abs(w[s]) > 0]
-        held_out = None if cws is None else {s: v for s, v in cws.items() if s not in set(live)}
-        adv = ctx.get("adv")
+        live = [s for s, x in zip(syms, wv) if s not in fixed0 or x != 0]
+        held_out = None
+        if cws is not None:
+            ls = set(live)
+            held_out = {s: v for s, v in cws.items() if s not in ls}
         if adv is not None:
-            adv = pd.Series(adv, dtype=float)
-            adv.index = adv.index.map(str)
+            adv = aligned(as_mapping(adv), live, np.nan)
+        if cws is not None:
+            cws = aligned(cws, live)
+        static = cws is None and adv is None
+        key = (id(mandate), tuple(live), id(universe), str(date))
+        hit = _STATIC.get(key) if static else None
         try:
-            cons = m.constraints(live, universe=universe, date=date, current_weights=cws, adv=adv,
-                                 held_out=held_out, check=False)
+            if hit is not None and hit[0] is mandate and hit[1] is universe:
+                cons = hit[2]
+            else:
+                cons = m.constraints(live, universe=universe, date=date, current_weights=cws, adv=adv,
+                                     held_out=held_out, check=False)
+                if static:
+                    if len(_STATIC) > 64:
+                        _STATIC.clear()
+                    _STATIC[key] = (mandate, universe, cons)
         except DataError as exc:  # group rules without a universe: the caps still apply
             self.relaxed_.append(f"group and compute-exposure rules not checked ({exc})")
             m2 = m.model_copy(update={"groups": [], "compute_exposure_min": None})
@@ -384,9 +445,10 @@ class VolatilityTarget:
         inv = 1.0 - m.cash_min
         if m.long_only and m.gross_leverage_max is not None:
             inv = min(inv, m.gross_leverage_max)
-        out = scale_interval(w.reindex(live).to_numpy(), cons, cash_max=inv)
+        wd = dict(zip(syms, wv))
+        out = scale_interval(np.array([wd[s] for s in live]), cons, cash_max=inv)
         if m.gross_leverage_max is not None:
-            g = float(np.abs(w.to_numpy()).sum())
+            g = float(np.abs(wv).sum())
             out["gross_leverage_max"] = (0.0, m.gross_leverage_max / g if g > 0 else np.inf)
         return out
 
