@@ -341,6 +341,10 @@ def check_strategy(strategy, universe=None) -> None:
 
         cp = s.resolve(s.costs, "costs")
         check_costs(load_costs(cp), u, cp)
+    if s.private:
+        from .private.positions import load_private_book
+
+        load_private_book(s.resolve(s.private, "private"), universe=u)
     wants = [(k, getattr(s.stress, k)) for k in ("historical", "hypothetical")]
     if any(w != "none" for _, w in wants):
         from .risk.stress import load_scenarios

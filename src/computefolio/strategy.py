@@ -34,6 +34,8 @@ Schema (every key but ``name`` has a default; unknown keys are errors)::
     drift_bands: {absolute: 0.05}     # optional: also rebalance when a weight drifts this far
     vol_target: {target: 0.25, leverage_max: 1.0}   # optional, annualized on `basis`
     costs: costs_default.yaml
+    private: null                     # optional: private positions file (marks, lock-ups), a sleeve held
+                                      # beside the liquid book (computefolio.private; docs/private.md)
     cash_rate: 0.0                    # annual rate earned on cash
     benchmarks:
       - {name: QQQ, weights: {QQQ: 1.0}}
@@ -260,6 +262,9 @@ class Strategy(_Strict):
     drift_bands: DriftBands | None = None
     vol_target: VolTargetSpec | None = None
     costs: str | None = "costs_default.yaml"
+    #: Private positions file (stakes, fund interests, token grants with marks and lock-ups): a sleeve
+    #: held beside the liquid book, never traded by the allocator (computefolio.private).
+    private: str | None = None
     cash_rate: float = Field(default=0.0, ge=-0.05, le=0.25)
     #: Active mandate breaches (caused by the book's own trades) larger than this (fraction of
     #: the book) make the run fail loudly; passive ones (caused by the market) are reported.

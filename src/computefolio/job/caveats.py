@@ -18,7 +18,7 @@ SEVERITIES = ("error", "warning", "note")
 
 #: Caveat classes that change numbers: ``--strict`` fails on any of them.
 STRICT_CLASSES = frozenset({"stale_price", "missing_volume", "skipped_rule", "stress_proxy", "mandate_breach",
-                            "data_error"})
+                            "data_error", "private_mark"})
 
 #: Human names of the classes (terminal panel and report box).
 CLASS_NAMES = {
@@ -35,6 +35,8 @@ CLASS_NAMES = {
     "simulated": "simulated data",
     "data_warning": "data warnings",
     "construction": "construction",
+    "private_mark": "private marks",
+    "unsmoothing": "risk of marked positions",
     "other": "other",
 }
 

@@ -133,7 +133,8 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         symbols = investable_symbols(strategy, universe, market)
         if not symbols:
             raise DataError("no symbol of the strategy's sleeves/layers has prices in the data")
-        absent = [s for s in universe.symbols if s not in set(market.symbols)]
+        absent = [s for s in universe.symbols if s not in set(market.symbols)
+                  and universe.asset(s).sleeve != "private_markets" and universe.asset(s).asset_class != "private"]
         if absent:
             warns.append(f"{len(absent)} universe symbols have no data and are not used: {', '.join(absent)}")
         if market.simulated:
@@ -207,9 +208,19 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
     wlast = wlast[wlast.abs() > 1e-10].astype(float)
     hist = market.between(None, final_date)
     rets = hist.returns(basis)
+    prun = None
+    if strategy.private:
+        with steps.step("private sleeve: marks, unsmoothing, lock-ups"):
+            from .private import private_step
+
+            # held beside the liquid book, valued by marks; the risk report is of the whole book (job.private)
+            prun = private_step(strategy, universe, market, result, wlast, basis=basis, asof=final_date)
     with steps.step("risk report: VaR/ES, contributions, stress, liquidity"):
         # money at risk on today's AUM (the strategy's capital), not on the backtest's grown value
-        rep = _risk_step(strategy, universe, hist, wlast, float(strategy.capital), final_date)
+        extra = {} if prun is None else {"extra_returns": prun.risk.returns, "extra_methods": prun.risk.methods,
+                                         "access": prun.access}
+        rep = _risk_step(strategy, universe, hist, wlast if prun is None else prun.weights,
+                         float(strategy.capital), final_date, **extra)
         warns.extend(rep.warnings)
         risk_dict = rep.to_dict()
 
@@ -218,6 +229,10 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
 
     # ---------------------------------------------------------------- 7 write
     with steps.step("write report"):
+        if prun is not None:
+            from .private import private_caveats
+
+            private_caveats(caveats, prun, mandate)
         results = assemble_results(strategy, universe=universe, market=market, vrep=vrep, result=result,
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,
@@ -227,6 +242,11 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
 
         add_performance(results, strategy, universe=universe, market=market, result=result, books=books,
                         risk=risk_dict, data=data, btxt=btxt, ppy=ppy)
+        if prun is not None:
+            from .private import private_tables
+
+            results["private"] = private_tables(prun, strategy=strategy, universe=universe, mandate=mandate,
+                                                risk=risk_dict, btxt=btxt)
         # a run on the simulated sample market never overwrites a real run's folder
         out = Path(out_dir) / (strategy.name + ("-sample" if market.simulated else ""))
         files = write_outputs(out, results, result, strategy, market)

@@ -261,8 +261,9 @@ def select_scenarios(strategy: Strategy, universe: Universe) -> list:
 
 
 def _risk_step(strategy: Strategy, universe: Universe, market: MarketData, w: pd.Series, capital: float,
-               asof: pd.Timestamp):
-    """:func:`computefolio.risk.report.risk_report` on the final book (``market`` ends at ``asof``)."""
+               asof: pd.Timestamp, **private):
+    """:func:`computefolio.risk.report.risk_report` on the final book (``market`` ends at ``asof``);
+    ``private``: ``extra_returns``, ``extra_methods`` and ``access`` of a private sleeve (job.private)."""
     from ..risk.report import risk_report
 
     rk = strategy.risk
@@ -270,7 +271,7 @@ def _risk_step(strategy: Strategy, universe: Universe, market: MarketData, w: pd
     return risk_report(w, market, universe, capital=capital, basis=strategy.basis,
                        confidence=rk.confidence, horizon=rk.horizon, scenarios=select_scenarios(strategy, universe),
                        lookback=rk.window, asof=asof, participation=rk.participation, pairs=pairs,
-                       regime_legs=(), correlation_window=rk.correlation_window, seed=rk.seed, dcc=False)
+                       regime_legs=(), correlation_window=rk.correlation_window, seed=rk.seed, dcc=False, **private)
 
 
 def _correlation_step(strategy: Strategy, universe: Universe, rets: pd.DataFrame, warns: list) -> dict | None:

@@ -120,7 +120,7 @@ class SleeveValuation:
             u = p.terms.unlocked_fraction(p.quantity, d)
             v = float(self.values.at[d, p.id])
             md = None
-            if s in self.marked:
+            if s in self.marked and self.methods.at[d, s] != "market":
                 md = self.marked[s].frame.at[d, "mark_date"]
             rows.append({"id": p.id, "symbol": s, "name": p.name or s, "kind": p.kind, "quantity": p.quantity,
                          "unit": p.unit, "price": float(self.prices.at[d, s]), "value": v, "cost": p.cost,
@@ -191,6 +191,12 @@ def value_sleeve(book: PrivateBook, market, universe, days, *, policy: str | Non
         held = days >= pd.Timestamp(p.acquired)
         col = P[p.symbol].to_numpy(dtype=float)
         bad = held & ~np.isfinite(col)
+        if bad.any() and p.symbol not in marked:
+            first = days[np.flatnonzero(bad)[0]]
+            starts = px[p.symbol].first_valid_index()
+            raise DataError(f"private position {p.id}: token {p.symbol} has no market price on or before "
+                            f"{first.date()} (its prices start {starts.date() if starts is not None else 'nowhere'}); "
+                            f"a grant is valued at the token's price: start the run later or load earlier prices")
         if bad.any():
             first = days[np.flatnonzero(bad)[0]]
             raise DataError(f"private position {p.id} ({p.symbol}) has no price on {first.date()}: its first mark is "

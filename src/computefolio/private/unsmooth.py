@@ -318,7 +318,7 @@ def unsmooth_marks(symbol: str, mark_prices: pd.Series, *, frequency: str = "qua
     rets = mark_returns(mark_prices, "Q" if frequency == "quarterly" else "M")
     n = len(rets)
     notes: list[str] = []
-    vol_obs = float(rets.std(ddof=1) * math.sqrt(ppy)) if n > 1 else None
+    vol_obs = float(rets.std(ddof=1) * math.sqrt(ppy)) if n >= MIN_GELTNER else None
     out = dict(symbol=symbol, n=n, periods_per_year=ppy, frequency=frequency, volatility_observed=vol_obs, rho=None,
                volatility_geltner=None, theta=None, theta_se=None, xi=None, xi_se=None, volatility_glm=None,
                method_used="proxy", volatility_used=None, notes=notes)

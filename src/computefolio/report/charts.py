@@ -318,6 +318,14 @@ def build_figures(results: dict) -> dict[str, Figure | None]:
             exp.get(by), "name" if any("name" in c["key"] for c in (exp.get(by) or {}).get("columns", [])) else "group",
             [("weight", "weight"), ("vol_share", "share of volatility"), ("es_share", "share of ES")],
             f"Exposure and risk contribution by {by}", horizontal=by != "sleeve")
+    priv = r.get("private") or {}
+    if priv:
+        figs["private_values"] = stacked_area((priv.get("series") or {}).get("value_by_symbol"),
+                                              "Private sleeve value by position (marks, rolled marks, prices)", cur)
+        figs["private_ladder"] = grouped_bars(priv.get("ladder"), "horizon", [("market", "market absorbs"),
+                                                                              ("unlocked", "unlocked"),
+                                                                              ("liquid", "liquid (smaller)")],
+                                              "Liquidity ladder of the whole book", unit=cur)
     if not st.get("by_sleeve"):  # older results: the stress heat map by layer
         figs["stress_by_layer"] = heatmap(st.get("by_layer"), "scenario", "Stress P&L by layer (fraction of capital)")
     return figs

@@ -61,6 +61,7 @@ SECTIONS = [
     ("var", "Value at risk and expected shortfall", "VaR and ES"),
     ("stress", "Stress tests", "Stress"),
     ("liquidity", "Liquidity profile", "Liquidity"),
+    ("private", "Private and locked", "Private"),
     ("trading", "Turnover and costs", "Trading"),
     ("mandate", "Mandate rules", "Mandate"),
     ("data", "Data provenance and validation", "Data"),
