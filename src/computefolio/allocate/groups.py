@@ -632,8 +632,10 @@ class GroupRiskBudget(Allocator):
             for k, g in enumerate(groups):
                 if abs(gap[k]) <= 1e-6:
                     continue
-                eff = {lab: 100 * float(v[k]) for lab, v in rep.get("effects", {}).items() if abs(v[k]) > 5e-5}
-                why = ", ".join(f"{lab} {v:+.2f} pts" for lab, v in sorted(eff.items(), key=lambda t: t[1]))
+                eff = {lab: 100 * float(v[k]) for lab, v in rep.get("effects", {}).items() if abs(v[k]) >= 5e-4}
+                top = sorted(eff.items(), key=lambda t: -abs(t[1]))
+                why = ", ".join(f"{lab} {v:+.2f} pts" for lab, v in top[:4]) + \
+                    (f" and {len(top) - 4} smaller" if len(top) > 4 else "")
                 parts.append(f"{g} {100 * sh[k]:.2f}% of risk vs {100 * bud[k]:.2f}%"
                              + (f" ({why})" if why else ""))
             rep["summary"] = "risk budgets not met: " + "; ".join(parts) + \

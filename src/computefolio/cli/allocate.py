@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, DataError
@@ -138,6 +139,118 @@ def run_allocation(method: str, *, mandate=None, universe=None, market=None, bas
         (mandate.check(w, universe=universe, date=asof) if mandate is not None else []),
         "diagnostics": {k: v for k, v in alloc.diagnostics_.items() if isinstance(v, (int, float, str))},
         "rules_not_applied": list(alloc.diagnostics_.get("skipped_rules", [])),
+        **_status_fields(alloc, vt if vol_target is not None else None),
+    }
+
+
+def _status_fields(alloc, overlay=None) -> dict:
+    """How the weights were obtained, for the JSON and the terminal (see ``Allocator.status_``)."""
+    rep = getattr(alloc, "budget_report_", None)
+    out = {"status_kind": getattr(alloc, "status_kind_", None), "binding": list(getattr(alloc, "binding_", []) or []),
+           "cash_note": getattr(alloc, "cash_note_", "") or ""}
+    if rep:
+        out["risk_budgets"] = {"targets": rep.get("targets"), "shares": rep.get("shares"),
+                               "gap_points": rep.get("gap_points"), "met": rep.get("met"),
+                               "summary": rep.get("summary"), "stage": rep.get("stage")}
+    if overlay is not None:
+        out["vol_target_text"] = overlay.describe()
+        out["vol_target_interval"] = list(getattr(overlay, "interval_", ()))
+        out["vol_target_relaxed"] = list(getattr(overlay, "relaxed_", []))
+    return out
+
+
+def run_strategy_allocation(strategy, *, data=None, date=None, sample: bool = False) -> dict:
+    """The strategy's construction on one date, exactly as the first rebalance of ``computefolio run``.
+
+    The strategy's universe, mandate, costs, allocator (budgets per sleeve or layer, inner
+    allocators, covariance), lookback and volatility target; its data (``data`` overrides, as
+    for ``run``; ``sample`` forces the built-in sample). The book is built from cash on
+    ``date`` (default: the strategy's ``start``, where ``run`` invests) by the backtest itself
+    (one valuation date), so the window, ADV, capital and rules are the ones ``run`` uses.
+
+    Returns the dict of :func:`run_allocation` (``method`` is ``"strategy <name>"``) with
+    ``first_rebalance_of_run`` true when ``date`` is the strategy's start.
+    """
+    from ..allocate.mandate import load_mandate
+    from ..backtest.costs import load_costs
+    from ..backtest.policy import backtest
+    from ..data.market import annualization
+    from ..job.steps import build_policy, investable_symbols, load_market
+    from ..strategy import load_strategy
+    from ..universe import load_universe
+
+    s = load_strategy(strategy) if not hasattr(strategy, "budgets") else strategy
+    if sample:
+        s = s.model_copy(update={"data": s.data.model_copy(update={"source": "sample"})})
+    universe = load_universe(s.resolve(s.universe, "universe") if s.universe else None)
+    market = load_market(s, universe, data)
+    mpath, cpath = s.resolve(s.mandate, "mandate"), s.resolve(s.costs, "costs")
+    mandate = load_mandate(mpath) if mpath else None
+    costs = load_costs(cpath) if cpath else None
+    day = pd.Timestamp(date) if date is not None else pd.Timestamp(s.start)
+    symbols = investable_symbols(s, universe, market)
+    if not symbols:
+        raise DataError("no symbol of the strategy's sleeves/layers has prices in the data")
+    policy = build_policy(s, universe, mandate, symbols, market)
+    seen: dict = {}
+    inner = policy.target
+
+    def target(returns_window, **kw):
+        w = inner(returns_window, **kw)
+        if not seen:
+            seen.update(w=w.copy(), window=returns_window, date=kw.get("date"))
+        return w
+
+    policy.target = target
+    backtest(policy, market.subset(symbols), costs=costs, capital=s.capital, start=day, end=day, universe=universe,
+             cash_rate=s.cash_rate, keep_weights=False, seed=s.data.seed)
+    if not seen:
+        raise DataError(f"no rebalance on {day.date()}: the strategy needs {s.min_history} periods of history and "
+                        f"prices on that date")
+    alloc, vt = policy.allocator, policy.vol_target
+    window, asof = seen["window"], pd.Timestamp(seen["date"])
+    w = seen["w"].astype(float)
+    rc = alloc.risk_contributions_.reindex(w.index).fillna(0.0)
+    ppy = float(annualization(window, s.basis))
+    vol = float(vt.volatility_after_) if vt is not None else float(np.sqrt(alloc.variance_ * ppy))
+    held = list(w.index)
+    lay = universe.membership("layer", date=asof, symbols=held)
+    slv = universe.membership("sleeve", date=asof, symbols=held)
+    by_layer = pd.DataFrame({"exposure": lay.T @ w.to_numpy(), "risk_share": lay.T @ rc.to_numpy()})
+    by_sleeve = pd.DataFrame({"exposure": slv.T @ w.to_numpy(), "risk_share": slv.T @ rc.to_numpy()})
+    breaches = list(alloc.breaches_) + ([] if vt is None else list(vt.breaches_))
+    return {
+        "method": f"strategy {s.name}",
+        "allocator": repr(alloc),
+        "mandate": None if mandate is None else mandate.name,
+        "status": alloc.status_,
+        "date": str(asof.date()),
+        "first_rebalance_of_run": bool(asof.normalize() == pd.Timestamp(s.start).normalize()),
+        "basis": s.basis,
+        "periods_per_year": ppy,
+        "lookback": int(len(window)),
+        "currency": market.currency,
+        "data": market.label,
+        "simulated": bool(market.simulated),
+        "weights": {k: float(v) for k, v in w.items()},
+        "risk_contributions": {k: float(v) for k, v in rc.items()},
+        "main_layer": {k: str(v) for k, v in lay.idxmax(axis=1).items()},
+        "sleeve": {x: universe.asset(x).sleeve for x in held},
+        "by_layer": {g: {"exposure": float(r.exposure), "risk_share": float(r.risk_share)}
+                     for g, r in by_layer.iterrows()},
+        "by_sleeve": {g: {"exposure": float(r.exposure), "risk_share": float(r.risk_share)}
+                      for g, r in by_sleeve.iterrows()},
+        "invested": float(w.sum()),
+        "cash": float(1.0 - w.sum()),
+        "volatility_annualized": vol,
+        "vol_target": None if vt is None else {"target": vt.target, "scale": vt.scale_, "bound_by": vt.cap_,
+                                               "volatility_before": vt.volatility_before_,
+                                               "volatility_after": vt.volatility_after_},
+        "excluded": dict(alloc.excluded_),
+        "breaches": breaches,
+        "diagnostics": {k: v for k, v in alloc.diagnostics_.items() if isinstance(v, (int, float, str))},
+        "rules_not_applied": list(alloc.diagnostics_.get("skipped_rules", [])),
+        **_status_fields(alloc, vt),
     }
 
 
@@ -169,11 +282,33 @@ def _print(res: dict, universe) -> None:
     for g, r in res["by_sleeve"].items():
         s.add_row(g, pct(r["exposure"]), pct(r["risk_share"]))
     console.print(s)
-    console.print(f"annualized volatility {pct(res['volatility_annualized'])} ({res['basis']} basis); "
-                  f"status: {res['status']}" + (f"; mandate {res['mandate']}" if res["mandate"] else ""))
+    console.print(f"annualized volatility {pct(res['volatility_annualized'])} ({res['basis']} basis)"
+                  + (f"; mandate {res['mandate']}" if res["mandate"] else ""), highlight=False)
+    style = {"exact": "green", "binding": "cyan", "projected": "yellow", "fallback": "bold yellow"}.get(
+        res.get("status_kind"), "white")
+    console.print(f"[{style}]status:[/] {escape(res['status'])}", highlight=False)
+    rb = res.get("risk_budgets")
+    if rb and rb.get("summary") and rb["summary"] not in res["status"]:
+        console.print(f"risk budgets: {escape(rb['summary'])}", highlight=False)
+    if res.get("cash_note"):
+        console.print(f"[yellow]cash:[/] {escape(res['cash_note'])}", highlight=False)
     if res["vol_target"]:
         vt = res["vol_target"]
-        console.print(f"vol target {pct(vt['target'])}: scale {vt['scale']:.4f} (bound by {vt['bound_by']})")
+        console.print(f"vol target {pct(vt['target'])}: scale {vt['scale']:.4f} (bound by {vt['bound_by']}); "
+                      + escape(res.get("vol_target_text", "")), highlight=False)
+        if res.get("vol_target_relaxed"):
+            console.print("[yellow]vol target relaxed:[/] " + escape("; ".join(res["vol_target_relaxed"])),
+                          highlight=False)
+    if res.get("first_rebalance_of_run") is not None:
+        console.print("the strategy's own construction " + ("= the first rebalance of 'computefolio run' (same date, "
+                                                            "data, window, ADV and capital)"
+                                                            if res["first_rebalance_of_run"] else
+                                                            "from cash on this date (run's first rebalance is on the "
+                                                            "strategy's start)"), highlight=False)
+    elif res.get("method"):
+        console.print("[dim]a single allocator, not a strategy's construction: 'computefolio run' rebalances with the "
+                      "strategy's allocator per sleeve, its covariance, lookback and volatility target (use "
+                      "--strategy FILE to get the same answer as its first rebalance)[/]", highlight=False)
     if res["excluded"]:
         console.print("excluded (weight 0): " + "; ".join(f"{k}: {v}" for k, v in res["excluded"].items()))
     if res["rules_not_applied"]:
@@ -214,6 +349,13 @@ def allocate(
     out: Optional[Path] = typer.Option(None, "--out", help="Write weights.csv and allocation.json here."),
     json_out: Optional[str] = json_option("Write the allocation as JSON to PATH ('-' for stdout, then without the "
                                           "tables)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="A strategy file ('shipped' for the shipped "
+                                                                  "one): its own construction (allocators per "
+                                                                  "sleeve, mandate, covariance, lookback, vol "
+                                                                  "target) on --asof (default: its start), the "
+                                                                  "same answer as the first rebalance of 'run'; "
+                                                                  "--method, --mandate, --lookback, --basis and "
+                                                                  "--vol-target are the strategy's."),
 ) -> None:
     """Target weights under a mandate, grouped by layer with risk contributions.
 
@@ -224,6 +366,20 @@ def allocate(
     from ..references import allocator_method, check_mandate
     from ..universe import load_universe
 
+    if strategy is not None:
+        spath = None if strategy in ("shipped", "default") else Path(strategy)
+        if spath is not None and not spath.is_file():
+            raise typer.BadParameter(f"--strategy {strategy}: no such file (or 'shipped')")
+        from ..strategy import load_strategy
+
+        sobj = load_strategy(spath)
+        res = run_strategy_allocation(sobj, data=data, sample=sample,
+                                      date=None if date is None else str(parse_date(date, "--asof").date()))
+        u = load_universe(sobj.resolve(sobj.universe, "universe") if sobj.universe else None)
+        if json_out != "-":
+            _print(res, u)
+        emit_json(res, json_out, what="allocation JSON")
+        return
     if basis not in ("session", "calendar"):
         raise typer.BadParameter("--basis must be session or calendar")
     try:
