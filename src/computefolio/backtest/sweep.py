@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import numba
 
 from . import _kernel as K
 from .costs import as_cost_model
-from .manifest import frame_hash, make_manifest
+from .manifest import make_manifest
 from .policy import Policy, backtest
 from .schedule import DriftBands, no_bands
 from .simulator import CONVENTIONS, DEFAULT_CAPITAL, Engine, prepare
@@ -154,7 +153,10 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
             raise ValueError(f"weights tensor must be (sets, dates, assets), got shape {W.shape}")
         if rebalance_dates is None:
             raise ValueError("rebalance_dates are required with a weight tensor")
-        dates = pd.DatetimeIndex(pd.to_datetime(rebalance_dates)).normalize()
+        dates = rebalance_dates if isinstance(rebalance_dates, pd.DatetimeIndex) else \
+            pd.DatetimeIndex(pd.to_datetime(rebalance_dates))
+        if not dates.is_normalized:
+            dates = dates.normalize()
         if len(dates) != W.shape[1]:
             raise ValueError(f"{len(dates)} rebalance dates for a tensor with {W.shape[1]} dates")
         if W.shape[2] != len(syms):
@@ -221,9 +223,9 @@ def backtest_many(runs, market, *, rebalance_dates=None, costs=None, capital: fl
                       manifest=lambda: make_manifest(prep.data_hash, cfg, inputs_hash=w_hash))
 
 
-#: Prepared markets of the last few calls, keyed by a content hash of every input of
-#: :func:`prepare` (see :func:`_prepared`).
-_PREP_CACHE: OrderedDict = OrderedDict()
+#: Prepared markets of the last few calls: (description, arrays, Prepared) entries, newest last
+#: (see :func:`_prepared`).
+_PREP_CACHE: list = []
 _PREP_CACHE_SIZE = 4
 
 
@@ -231,57 +233,68 @@ def _prepared(market, **kw):
     """:func:`prepare`, reusing the result of an earlier call on identical inputs.
 
     Callers that run several weight tensors on one market (batches of a large sweep) pay
-    the preparation once. The key is a SHA-256 of the prices' values, index, columns and
-    attributes (and of volumes and a cash-rate series), so a market changed in place is
-    prepared again; the prepared arrays are only read by the simulator.
+    the preparation once. A cached market is reused only when every input is equal: the
+    prices' values, index, columns and attributes and the other arguments (volumes and a
+    cash-rate series compared value by value, NaN equal to NaN), against copies taken when
+    it was prepared -- a market changed in place is prepared again. Comparing arrays is a
+    memory scan, cheaper than hashing them. The prepared arrays are only read by the simulator.
     """
-    key = _prep_key(market, kw)
-    if key is None:
+    desc = _prep_description(market, kw)
+    if desc is None:
         return prepare(market, **kw)
-    hit = _PREP_CACHE.get(key)
-    if hit is not None:
-        _PREP_CACHE.move_to_end(key)
-        return hit
+    meta, arrays = desc
+    for i, (m, a, prep) in enumerate(_PREP_CACHE):
+        if m == meta and len(a) == len(arrays) and all(
+                x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f") for x, y in zip(a, arrays)):
+            _PREP_CACHE.append(_PREP_CACHE.pop(i))
+            return prep
     prep = prepare(market, **kw)
-    _PREP_CACHE[key] = prep
-    while len(_PREP_CACHE) > _PREP_CACHE_SIZE:
-        _PREP_CACHE.popitem(last=False)
+    _PREP_CACHE.append((meta, tuple(np.array(x, copy=True) for x in arrays), prep))
+    del _PREP_CACHE[:-_PREP_CACHE_SIZE]
     return prep
 
 
-def _prep_key(market, kw: dict):
-    """The cache key of a :func:`prepare` call, or None when its inputs cannot be hashed."""
+def _prep_description(market, kw: dict):
+    """``(hashable description, arrays to compare)`` of a :func:`prepare` call, or None when
+    its inputs cannot be compared (then it is not cached)."""
     try:
-        return _prep_key_or_raise(market, kw)
-    except (TypeError, ValueError):
+        return _describe(market, kw)
+    except (TypeError, ValueError, AttributeError):
         return None
 
 
-def _prep_key_or_raise(market, kw: dict):
+def _frame_parts(f) -> tuple[tuple, list]:
+    if isinstance(f, pd.Series):
+        f = f.to_frame()
+    idx = pd.DatetimeIndex(f.index)
+    return ((tuple(map(str, f.columns)), str(idx.dtype), repr(sorted(f.attrs.items()))),
+            [idx.asi8, f.to_numpy(dtype=float)])
+
+
+def _describe(market, kw: dict):
     from ..data.market import MarketData
 
     if isinstance(market, MarketData):
-        mk = ("md", market.data_hash(), market.currency, bool(market.simulated))
+        meta = [("md", market.data_hash(), market.currency, bool(market.simulated))]
+        arrays: list = []
     elif isinstance(market, pd.DataFrame):
-        try:
-            attrs = repr(sorted(market.attrs.items()))
-        except TypeError:
-            return None
-        mk = ("df", frame_hash(market), market.index.dtype.str, attrs)
+        m, arrays = _frame_parts(market)
+        meta = [("df", m)]
     else:
         return None
-    parts = [mk]
     for k in sorted(kw):
         v = kw[k]
         if isinstance(v, (pd.DataFrame, pd.Series)):
-            parts.append((k, frame_hash(v if isinstance(v, pd.DataFrame) else v.to_frame())))
+            m, a = _frame_parts(v)
+            meta.append((k, "frame", m))
+            arrays.extend(a)
         elif isinstance(v, Mapping):
-            parts.append((k, tuple(sorted((str(a), str(b)) for a, b in v.items()))))
+            meta.append((k, tuple(sorted((str(a), str(b)) for a, b in v.items()))))
         elif v is None or isinstance(v, (str, int, float, bool)):
-            parts.append((k, v))
+            meta.append((k, v))
         else:
             return None
-    return tuple(parts)
+    return tuple(meta), arrays
 
 
 def _unique(labels: list[str]) -> list[str]:
