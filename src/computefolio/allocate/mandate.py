@@ -302,12 +302,12 @@ class Mandate(_Strict):
     #: Days within which a passive breach (the market moved the book beyond a rule) must be
     #: cured; used by pre-trade compliance (:mod:`computefolio.compliance`), not by allocators.
     cure_days: int | None = Field(default=None, ge=0, le=3650)
-    #: Private markets (computefolio.private; checked by pre-trade compliance and a run's private
-    #: section, ignored by allocators): the most NAV in positions valued by marks (fraction), the
-    #: most NAV locked on the day (lock-ups, vesting, fund lock-ups; fraction), and the oldest mark
-    #: a position may be valued by (calendar days from its valuation date).
+    #: Private markets (computefolio.private): the most NAV in positions valued by marks (fraction);
+    #: checked by pre-trade compliance and a run's private section, ignored by allocators.
     private_max: float | None = Field(default=None, ge=0, le=1)
+    #: The most NAV locked on the day (lock-ups, vesting, fund lock-ups; fraction); compliance and runs.
     locked_max: float | None = Field(default=None, ge=0, le=1)
+    #: The oldest mark a position may be valued by (calendar days from its valuation date); compliance and runs.
     mark_age_max_days: int | None = Field(default=None, ge=0, le=3650)
 
     @model_validator(mode="after")
