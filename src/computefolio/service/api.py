@@ -60,6 +60,34 @@ def out(obj: Any, status: int = 200) -> Response:
     return Response(content=body, status_code=status, media_type="application/json")
 
 
+async def cached(request: Request, fn, *args) -> Response:
+    """A read view answered from a cache of serialized answers, keyed by the URL and
+    valid while the store's fingerprint (and the loaded market) stay the same. A hit is
+    served on the event loop without touching the store; a miss computes in a worker
+    thread (:func:`out`'s rule)."""
+    import anyio
+
+    st = _state(request)
+    key = (request.url.path, request.url.query)
+    fp = st.fresh_fingerprint()
+    if fp is not None:
+        with st.responses_lock:
+            hit = st.responses.get(key)
+        if hit is not None and hit[0] == (fp, st.market_version):
+            return Response(content=hit[1], media_type="application/json")
+
+    def work():
+        tag = (st.fingerprint(), st.market_version)
+        body = out(fn(*args)).body
+        with st.responses_lock:
+            if len(st.responses) > 512:
+                st.responses.clear()
+            st.responses[key] = (tag, body)
+        return body
+
+    return Response(content=await anyio.to_thread.run_sync(work), media_type="application/json")
+
+
 def _d(v: _dt.date | None) -> str | None:
     return None if v is None else v.isoformat()
 
@@ -113,57 +141,55 @@ def openapi(request: Request, p: Principal = Depends(require("read"))):
 
 # ----------------------------------------------------------------------------- data
 @router.get("/universe", response_model=Doc, responses=_r(), summary="Universe and taxonomy (weighted membership)")
-def universe(request: Request, p: Principal = Depends(require("read"))):
-    return out(V.universe_view(_state(request)))
+async def universe(request: Request, p: Principal = Depends(require("read"))):
+    return await cached(request, V.universe_view, _state(request))
 
 
 @router.get("/freshness", response_model=Doc, responses=_r(503),
             summary="Data freshness per symbol: source, last bar, expected bar, age (calendar days)")
-def freshness(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.freshness_view(_state(request), _d(asof)))
+async def freshness(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.freshness_view, _state(request), _d(asof))
 
 
 # ----------------------------------------------------------------------------- book
 @router.get("/book", response_model=Doc, responses=_r(503),
             summary="The book at the cut-off: positions, cash, NAV, exposure, P&L today/MTD/YTD")
-def book(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.book_view(_state(request), _d(asof)))
+async def book(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.book_view, _state(request), _d(asof))
 
 
 @router.get("/book/positions", response_model=Doc, responses=_r(503),
             summary="Positions with each price's date, age and status; cash balances")
-def positions(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    b = V.book_view(_state(request), _d(asof))
-    return out({k: b[k] for k in ("day", "cutoff", "cutoff_rule", "currency", "nav", "units", "positions",
-                                  "cash_balances", "stale", "notes")})
+async def positions(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    def view(st, day):
+        b = V.book_view(st, day)
+        return {k: b[k] for k in ("day", "cutoff", "cutoff_rule", "currency", "nav", "units", "positions",
+                                  "cash_balances", "stale", "notes")}
+
+    return await cached(request, view, _state(request), _d(asof))
 
 
 @router.get("/book/nav", response_model=Doc, responses=_r(503),
             summary="NAV history at 24:00 UTC each day (calendar) or each XNYS session, with flows and P&L")
-def nav(request: Request, start: _dt.date | None = Query(None, description="first date shown"),
+async def nav(request: Request, start: _dt.date | None = Query(None, description="first date shown"),
         end: _dt.date | None = Query(None, description="last date (default: the last price date)"),
         basis: Basis = Query("calendar", description="calendar (every day, 365/yr) or session (XNYS, 252/yr)"),
         p: Principal = Depends(require("read"))):
-    return out(V.nav_view(_state(request), _d(start), _d(end), basis))
+    return await cached(request, V.nav_view, _state(request), _d(start), _d(end), basis)
 
 
 @router.get("/book/exposure", response_model=Doc, responses=_r(503),
             summary="Exposure by sleeve, layer, theme, asset class, asset (look-through), venue or account")
-def exposure(request: Request, by: By = Query("layer"), asof: _dt.date | None = AsOf,
-             look_through: bool = Query(True, description="count vehicles (GBTC, IBIT) as their underlying"),
-             p: Principal = Depends(require("read"))):
-    st = _state(request)
-    ctx = V.book_context(st, _d(asof))
-    d = V.exposure_table(ctx, st, by, look_through)
-    d.update(asof=str(ctx.day.date()), nav=ctx.valuation.nav)
-    return out(d)
+async def exposure(request: Request, by: By = Query("layer"), asof: _dt.date | None = AsOf,
+                   look_through: bool = Query(True, description="count vehicles (GBTC, IBIT) as their underlying"),
+                   p: Principal = Depends(require("read"))):
+    return await cached(request, V.exposure_view, _state(request), by, _d(asof), look_through)
 
 
 @router.get("/book/pnl", response_model=Doc, responses=_r(503),
             summary="P&L today, month to date and year to date, net of deposits and withdrawals")
-def pnl(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    st = _state(request)
-    return out(V.pnl_view(V.book_context(st, _d(asof)), st))
+async def pnl(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, lambda st, day: V.pnl_view(V.book_context(st, day), st), _state(request), _d(asof))
 
 
 # ----------------------------------------------------------------------------- risk
@@ -175,49 +201,49 @@ RiskQ = dict(basis=Query(None, description="session (XNYS, 252/yr) or calendar (
 @router.get("/risk", response_model=Doc, responses=_r(503),
             summary="Risk report of the book (computefolio.risk/1): VaR/ES by method, contributions, stress, "
                     "liquidity, drawdown; money at risk on the NAV")
-def risk(request: Request, asof: _dt.date | None = AsOf, basis: Basis | None = RiskQ["basis"],
+async def risk(request: Request, asof: _dt.date | None = AsOf, basis: Basis | None = RiskQ["basis"],
          confidence: float | None = RiskQ["confidence"], horizon: int | None = RiskQ["horizon"],
          p: Principal = Depends(require("read"))):
-    return out(V.risk_view(_state(request), _d(asof), basis, confidence, horizon))
+    return await cached(request, V.risk_view, _state(request), _d(asof), basis, confidence, horizon)
 
 
 @router.get("/risk/var", response_model=Doc, responses=_r(503), summary="VaR and ES by method (loss positive)")
-def risk_var(request: Request, asof: _dt.date | None = AsOf, basis: Basis | None = RiskQ["basis"],
+async def risk_var(request: Request, asof: _dt.date | None = AsOf, basis: Basis | None = RiskQ["basis"],
              confidence: float | None = RiskQ["confidence"], horizon: int | None = RiskQ["horizon"],
              p: Principal = Depends(require("read"))):
-    return out(V.var_view(_state(request), _d(asof), basis, confidence, horizon))
+    return await cached(request, V.var_view, _state(request), _d(asof), basis, confidence, horizon)
 
 
 @router.get("/risk/contributions", response_model=Doc, responses=_r(503),
             summary="Euler contributions to volatility and ES by asset, sleeve, layer and theme")
-def risk_contributions(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.contributions_view(_state(request), _d(asof)))
+async def risk_contributions(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.contributions_view, _state(request), _d(asof))
 
 
 @router.get("/risk/stress", response_model=Doc, responses=_r(404, 503),
             summary="Stress P&L by scenario; with `scenario`, its P&L by layer and asset")
-def risk_stress(request: Request, scenario: str | None = Query(None, max_length=80, pattern=NAME),
+async def risk_stress(request: Request, scenario: str | None = Query(None, max_length=80, pattern=NAME),
                 asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.stress_view(_state(request), scenario, _d(asof)))
+    return await cached(request, V.stress_view, _state(request), scenario, _d(asof))
 
 
 @router.get("/risk/liquidity", response_model=Doc, responses=_r(503),
             summary="Liquidity ladder: days to liquidate at the participation rate, share liquid in 1/5/20 days")
-def risk_liquidity(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.liquidity_view(_state(request), _d(asof)))
+async def risk_liquidity(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.liquidity_view, _state(request), _d(asof))
 
 
 @router.get("/risk/budgets", response_model=Doc, responses=_r(503),
             summary="Risk shares by the strategy's budget groups against its budgets")
-def risk_budgets(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.budgets_view(_state(request), _d(asof)))
+async def risk_budgets(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.budgets_view, _state(request), _d(asof))
 
 
 # ----------------------------------------------------------------------------- compliance
 @router.get("/compliance/breaches", response_model=Doc, responses=_r(503),
             summary="Mandate and compliance rules on the book as it stands (warn/block, active/passive)")
-def breaches(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
-    return out(V.breaches_view(_state(request), _d(asof)))
+async def breaches(request: Request, asof: _dt.date | None = AsOf, p: Principal = Depends(require("read"))):
+    return await cached(request, V.breaches_view, _state(request), _d(asof))
 
 
 @router.get("/compliance/log", response_model=Doc, responses=_r(503),

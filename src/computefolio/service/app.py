@@ -93,6 +93,11 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
         await anyio.to_thread.run_sync(state.setup)
         await anyio.to_thread.run_sync(app.state.jobs.start)
+        import gc
+        import threading
+
+        gc.freeze()  # the imported libraries' objects leave the collector's scans: shorter pauses under load
+        threading.Thread(target=_warm, args=(state,), name="warm-caches", daemon=True).start()
         try:
             yield
         finally:
@@ -150,6 +155,17 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
     pages.mount_static(app)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _warm(state: ServiceState) -> None:
+    """Compute the default views once at start (the first visitor does not wait for them)."""
+    from . import views as V
+
+    try:
+        V.overview_view(state)
+        V.risk_view(state)
+    except Exception as exc:  # noqa: BLE001 - an empty book or a store without prices: shown on request
+        log.info("caches not warmed: %s", exc)
 
 
 def _version() -> str:

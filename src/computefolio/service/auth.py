@@ -133,6 +133,27 @@ class Auth:
         with self._lock:
             self._cache.clear()
 
+    def peek(self, request: Request) -> tuple[bool, Principal | None]:
+        """``(known, principal)`` from the in-memory cache only (no store access: safe on the
+        event loop); ``known`` is False when the credentials must be looked up."""
+        authz = request.headers.get("authorization")
+        if authz:
+            scheme, _, cred = authz.partition(" ")
+            if scheme.lower() != "bearer" or not cred.strip():
+                return True, None
+            key = "t:" + U.sha256(cred.strip())
+        else:
+            sid = request.cookies.get(SESSION_COOKIE)
+            if not sid:
+                return True, None
+            key = "s:" + U.sha256(sid)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and now - hit[1] < CACHE_S:
+            return True, hit[0]
+        return False, None
+
     def principal(self, request: Request) -> Principal | None:
         """The principal of a request (bearer token first, then the session cookie), or None."""
         authz = request.headers.get("authorization")
@@ -236,7 +257,9 @@ def require(perm: str):
 
     async def dependency(request: Request) -> Principal:
         auth: Auth = request.app.state.auth
-        p = await anyio.to_thread.run_sync(auth.principal, request)
+        known, p = auth.peek(request)
+        if not known:
+            p = await anyio.to_thread.run_sync(auth.principal, request)
         if p is None:
             raise HTTPException(401, "sign in or send a bearer token", headers={"WWW-Authenticate": "Bearer"})
         if not p.can(perm):

@@ -155,6 +155,9 @@ class ServiceState:
         self._market = None
         self._market_key = None
         self._market_lock = threading.Lock()
+        self.market_version = 0  # counts market (re)loads
+        self.responses: dict = {}  # serialized answers of read views (computefolio.service.api.cached)
+        self.responses_lock = threading.Lock()
         self.loaded = self._load()
         self.started_at = time.time()
         self._ready = False
@@ -222,6 +225,14 @@ class ServiceState:
             self._fp, self._fp_at = fp, time.monotonic()
         return fp
 
+    def fresh_fingerprint(self) -> Fingerprint | None:
+        """The fingerprint when it was read less than ``fingerprint_s`` ago, else None
+        (never touches the store: safe on the event loop)."""
+        with self._fp_lock:
+            if self._fp is not None and time.monotonic() - self._fp_at < self.config.fingerprint_s:
+                return self._fp
+        return None
+
     def invalidate(self) -> None:
         """After a write by the service: read the fingerprint again on the next request."""
         with self._fp_lock:
@@ -257,6 +268,7 @@ class ServiceState:
                 with self.gate.lease():
                     m = self._store_market()
             self._market, self._market_key = m, key
+            self.market_version += 1
             self.memo.clear()
             return m
 

@@ -76,6 +76,12 @@ def book_context(state: ServiceState, asof=None) -> BookContext:
     return state.memo.get(key, lambda: BookContext(state, day))
 
 
+def _memo(state: ServiceState, ctx: BookContext, kind: str, *params, fn):
+    """A view of the book at ``ctx`` computed once per store state and parameters."""
+    key = (kind, ctx.fp.ledger, ctx.fp.log, state.market_key(ctx.fp), str(ctx.day.date()), *params)
+    return state.memo.get(key, fn)
+
+
 def _records(df: pd.DataFrame, index: str | None = None) -> list[dict]:
     if index is not None:
         df = df.reset_index().rename(columns={"index": index})
@@ -124,13 +130,29 @@ def pnl_view(ctx: BookContext, state: ServiceState) -> dict:
 def book_view(state: ServiceState, asof=None) -> dict:
     """Positions, cash, NAV at the cut-off, exposure by sleeve/layer/theme/venue, P&L."""
     ctx = book_context(state, asof)
-    v = ctx.valuation
-    out = v.to_dict()
-    out["exposure"] = {by: exposure_table(ctx, state, by) for by in ("sleeve", "layer", "theme", "venue")}
-    out["pnl"] = pnl_view(ctx, state)
-    out["simulated"] = bool(ctx.market.simulated)
-    out["accounts"] = {k: a.to_dict() for k, a in ctx.accounts.items()}
-    return json_safe(out, note=False)
+
+    def go():
+        v = ctx.valuation
+        out = v.to_dict()
+        out["exposure"] = {by: exposure_table(ctx, state, by) for by in ("sleeve", "layer", "theme", "venue")}
+        out["pnl"] = pnl_view(ctx, state)
+        out["simulated"] = bool(ctx.market.simulated)
+        out["accounts"] = {k: a.to_dict() for k, a in ctx.accounts.items()}
+        return json_safe(out, note=False)
+
+    return _memo(state, ctx, "book_view", fn=go)
+
+
+def exposure_view(state: ServiceState, by: str, asof=None, look_through: bool = True) -> dict:
+    """Exposure of the book by one grouping, at the cut-off."""
+    ctx = book_context(state, asof)
+
+    def go():
+        d = exposure_table(ctx, state, by, look_through)
+        d.update(asof=str(ctx.day.date()), nav=ctx.valuation.nav)
+        return d
+
+    return _memo(state, ctx, "exposure", by, bool(look_through), fn=go)
 
 
 def nav_view(state: ServiceState, start=None, end=None, basis: str = "calendar") -> dict:
@@ -219,9 +241,19 @@ def _risk(state: ServiceState, ctx: BookContext, p: dict) -> dict:
     return json_safe(d, note=False)
 
 
+def _derived(state: ServiceState, r: dict, kind: str, *params, fn):
+    """A part of a cached risk report, made once per report (so its bytes are reused)."""
+    hit = state.memo.get(("derived", id(r), kind, *params), lambda: (r, fn()))
+    return hit[1] if hit[0] is r else fn()  # an id reused after eviction: compute afresh
+
+
 def stress_view(state: ServiceState, scenario: str | None = None, asof=None) -> dict:
     """Stress P&L of the book: every scenario (summary), or one with its P&L by layer and asset."""
     r = risk_view(state, asof)
+    return _derived(state, r, "stress", scenario, fn=lambda: _stress(r, scenario))
+
+
+def _stress(r: dict, scenario: str | None) -> dict:
     meta = r["meta"]
     items = r.get("stress") or []
     summary = [{"name": s.get("name"), "title": s.get("title"), "kind": s.get("kind"), "pnl_pct": s.get("pnl_pct"),
@@ -242,25 +274,25 @@ def stress_view(state: ServiceState, scenario: str | None = None, asof=None) -> 
 
 def liquidity_view(state: ServiceState, asof=None) -> dict:
     r = risk_view(state, asof)
-    liq = dict(r.get("liquidity") or {})
-    liq["asof"] = r["meta"]["asof"]
-    return liq
+    return _derived(state, r, "liquidity", fn=lambda: {**(r.get("liquidity") or {}), "asof": r["meta"]["asof"]})
 
 
 def var_view(state: ServiceState, asof=None, basis=None, confidence=None, horizon=None) -> dict:
     r = risk_view(state, asof, basis, confidence, horizon)
     m = r["meta"]
-    return {"meta": m, "volatility": r.get("volatility"), "var": r.get("var"),
-            "units": {"var_pct": "fraction of NAV (loss positive)", "es_pct": "fraction of NAV (loss positive)",
-                      "var": m["currency"], "es": m["currency"]}}
+    return _derived(state, r, "var", fn=lambda: {
+        "meta": m, "volatility": r.get("volatility"), "var": r.get("var"),
+        "units": {"var_pct": "fraction of NAV (loss positive)", "es_pct": "fraction of NAV (loss positive)",
+                  "var": m["currency"], "es": m["currency"]}})
 
 
 def contributions_view(state: ServiceState, asof=None) -> dict:
     r = risk_view(state, asof)
-    return {"meta": r["meta"], "contributions": r.get("contributions"),
-            "units": {"weight": "fraction of NAV", "vol_contribution": "annualized volatility, fraction",
-                      "vol_share": "fraction of total", "es_contribution": "fraction of NAV",
-                      "es_share": "fraction of total"}}
+    return _derived(state, r, "contributions", fn=lambda: {
+        "meta": r["meta"], "contributions": r.get("contributions"),
+        "units": {"weight": "fraction of NAV", "vol_contribution": "annualized volatility, fraction",
+                  "vol_share": "fraction of total", "es_contribution": "fraction of NAV",
+                  "es_share": "fraction of total"}})
 
 
 def budgets_view(state: ServiceState, asof=None) -> dict:
