@@ -119,6 +119,7 @@ def _real_strategy(tmp_path: Path, shared_dir: Path):
     raw["risk"].update(window=252, correlation_window=42)
     raw["stress"] = {"historical": ["covid_march_2020", "ftx_nov_2022", "deepseek_jan_2025"], "hypothetical": "all"}
     raw["mandate"] = None if _no_mandate() else raw["mandate"]
+    raw["private"] = None  # the liquid book alone here; the private sleeve is tested in test_private_*
     p = tmp_path / "real_short.yaml"
     p.write_text(yaml.safe_dump(raw, sort_keys=False))
     return strategy_from_dict(raw, default_strategy_path())  # resolve mandate/costs like the shipped file
