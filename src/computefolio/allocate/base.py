@@ -391,6 +391,11 @@ class Allocator(ParamsMixin):
             return False
         if best >= B - 1e-9:
             return False
+        lo, hi = cons.bounds()
+        if not (np.isfinite(hi).all() and hi.sum() <= best + 1e-12):
+            # the most a general rule allows is a single point of the feasible set, where some
+            # assets must be at 0; a hair less keeps every asset's weight positive (risk budgets)
+            best *= 1.0 - 1e-6
         ctx.budget = best
         ctx.constraints = cons.with_budget(best, f"weights sum to {best:.6g}: the most the rules allow "
                                                  f"(the mandate's fraction is {B:g}; the rest is cash)")

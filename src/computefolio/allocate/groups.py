@@ -490,6 +490,10 @@ class GroupRiskBudget(Allocator):
                 self.diagnostics_["fixed_point_step"] = step
         w = U @ x
         self._report["outer_binding"] = [labels[j] for j in act]
+        # the stated problem at the group level (for checks): constrained risk budgeting of the
+        # sub-portfolios, variables = group scales, homogeneous rows over them
+        self._report["problem"] = {"level": "group", "budgets": bud.copy(), "rows": F, "labels": labels,
+                                   "variables": x.copy(), "shapes": U.copy()}
         self._scales = (list(groups), x)
         return w, x, U
 
@@ -599,6 +603,9 @@ class GroupRiskBudget(Allocator):
         report["matched"] = matched
         report["binding"] += rep["binding"]
         report["effects"] = {} if matched else {lab: (eff @ M) for lab, eff in rep["effects"].items()}
+        F, H, lf, lh, _ = cons.homogeneous()
+        report["problem"] = {"level": "asset", "budgets": rep["info"]["budgets"], "rows": F, "eq_rows": H,
+                             "labels": lf, "variables": w.copy(), "matched": matched}
         self._effects = (ctx.symbols, rep["effects"])
         info = rep["info"]
         self.diagnostics_.update({"crb_method": info["method"], "crb_kkt_residual": info["kkt"],

@@ -188,7 +188,7 @@ def _face_newton_nb(R, beta, C, y0, tol, max_iter):  # pragma: no cover - compil
             if ok:
                 rr = np.empty((k, 1))
                 rr[:, 0] = r
-                nu_new = _chol_solve(Ls, rr)[:, 0]
+                nu_new = _chol_solve(Ls, rr)[:, 0].copy()
             else:
                 nu_new = np.linalg.lstsq(S, r)[0]
             d = -(Kig + KiC @ nu_new)
@@ -384,7 +384,7 @@ def _crb_result(y, sd, R, b, Ft, fn, Ht, hn, act, mu, nu, budget, info):
     corr = y * (C.T @ lam) if len(lam) else np.zeros(len(y))
     # effect of each row on each asset's risk share: shares - b = sum over rows of effects
     effects = -(y[None, :] * C) * lam[:, None] if len(lam) else np.zeros((0, len(y)))
-    info.update(active=list(act), mu=np.asarray(mu, float), nu=np.asarray(nu, float), y=y,
+    info.update(active=list(act), mu=np.asarray(mu, float), nu=np.asarray(nu, float), y=y, budgets=b,
                 shares=shares, kkt=float(np.max(np.abs(shares - b + corr))),
                 feasibility=float(max(np.max(Ft @ y, initial=0.0), 0.0)),
                 row_scale=fn, eq_scale=hn, effects=effects,
@@ -471,6 +471,9 @@ def risk_budget_under(cov: np.ndarray, budgets: np.ndarray, cons, *, start=None,
             e[keep] = v
             full[k] = e
         rep["effects"] = full
+        bfull = np.zeros(len(hi))
+        bfull[keep] = rep["info"]["budgets"]
+        rep["info"]["budgets"] = bfull
         rep["unsupported"] = [r for r in cons.rules if r.kind in ("turnover", "gross") and r.violation(w) > 1e-9]
         return w, rep
     F, H, lf, lh, other = cons.homogeneous()
