@@ -19,7 +19,7 @@ import pandas as pd
 from ..clock import CRYPTO, basis_index, check_basis, sessions
 from ..errors import DataError
 from .ledger import fx_rate, holdings, legs
-from .pricing import CUTOFF_RULE, cutoff_label, price_panel, prices_at
+from .pricing import CUTOFF_RULE, cutoff_label, price_panel, prices_at, unit_prices
 
 
 @dataclass
@@ -119,7 +119,50 @@ class Valuation:
                 "stale": [r["symbol"] for r in rec(pr) if r["status"] != "fresh"], "notes": list(self.notes)}
 
 
-def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, currency: str = "USD") -> Valuation:
+def _first_dates(entries: pd.DataFrame) -> dict:
+    """First ledger date per symbol (the day its position began)."""
+    e = entries[entries["symbol"].notna()] if "symbol" in entries else entries.iloc[0:0]
+    return e.groupby("symbol")["date"].min().to_dict() if len(e) else {}
+
+
+def _mark_prices(private, market, day: pd.Timestamp, symbols: list, entries: pd.DataFrame, universe) -> pd.DataFrame:
+    """Rows like :func:`prices_at` for symbols priced by their marks (computefolio.private.nav)."""
+    from ..private.nav import Basket, mark_valuation
+
+    px, _ = unit_prices(market)
+    first = _first_dates(entries)
+    rows = {}
+    for s in symbols:
+        ms = private.marks.of(s)
+        f0 = first.get(s)
+        early = [m for m in ms if f0 is not None and pd.Timestamp(m.date) < pd.Timestamp(f0)]
+        if early:
+            raise DataError(f"private marks: {s} mark of {early[0].date}: field 'date': on or after "
+                            f"{pd.Timestamp(f0).date()}, when the position was first booked (a mark before the "
+                            f"position exists), got {early[0].date}")
+        a = universe.asset(s) if universe is not None and s in universe else None
+        basket, bp = None, None
+        if a is not None and a.proxy_basket is not None:
+            basket = Basket(dict(a.proxy_basket.weights), float(a.proxy_basket.beta))
+            mem = [m for m in basket.weights if m in market.symbols]
+            bp = px[mem] if mem else None
+        mp = px[s] if s in market.symbols and px[s].notna().any() else None
+        mv = mark_valuation(s, ms, [day], policy=private.policy, basket=basket, basket_prices=bp,
+                            listed=a.listed if a is not None else None, market_prices=mp)
+        f = mv.frame.iloc[0]
+        src = f["source"]
+        rows[s] = {"price": float(f["price"]), "date": f["mark_date"],
+                   "field": f"{f['method']}:{src}" if f["method"] != "market" else "close",
+                   "calendar": a.calendar if a is not None else "XNYS", "expected": pd.NaT,
+                   "age_days": float(f["age_days"]), "stale_days": 0, "missed_bars": 0,
+                   "status": "mark" if f["method"] != "market" else "fresh"}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "symbol"
+    return out
+
+
+def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, currency: str = "USD", private=None,
+               universe=None) -> Valuation:
     """Value the book on ``day`` at the cut-off (see :mod:`computefolio.book.pricing`).
 
     Parameters
@@ -130,23 +173,37 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
     day : date-like
     fx : mapping currency -> USD per unit, optional (beyond the pegged ones)
     state : BookState, optional (recorded in the result)
+    private : computefolio.private.store.PrivateData, optional
+        Marks, lock-up terms and the NAV policy between marks: a held symbol without a market
+        price on ``day`` (a private stake, a company before its listing) is priced by its marks
+        (``status`` ``mark``, ``field`` ``<method>:<source>``, ``age_days`` from the mark's
+        valuation date); positions gain ``locked_units`` and ``locked_value`` under the terms.
+    universe : Universe, optional
+        Proxy baskets and listing dates of marked assets (roll-forward; the switch to prices).
 
     Raises
     ------
     DataError
-        A held symbol without any price on or before ``day`` (named with its account).
+        A held symbol without any price or mark on or before ``day`` (named with its account); a
+        mark dated before its position's first ledger entry.
     """
     day = pd.Timestamp(day).normalize()
     h = holdings(entries, day)
     pos = h[~h["cash"]].rename(columns={"instrument": "symbol"})[["account", "symbol", "quantity"]]
     cs = h[h["cash"]].rename(columns={"instrument": "currency", "quantity": "amount"})[["account", "currency", "amount"]]
     syms = list(dict.fromkeys(pos["symbol"]))
-    missing = [s for s in syms if s not in market.symbols]
+    marked = set(private.marks.symbols) if private is not None else set()
+    missing = [s for s in syms if s not in market.symbols and s not in marked]
     if missing:
         where = pos[pos["symbol"].isin(missing)]
         raise DataError(f"no market data for held {', '.join(f'{s} ({a})' for a, s in where[['account', 'symbol']].itertuples(index=False))}"
                         f": load prices for them (computefolio data import)")
-    pr = prices_at(market, day, syms) if syms else prices_at(market, day, [])
+    in_mkt = [s for s in syms if s in market.symbols]
+    pr = prices_at(market, day, in_mkt)
+    by_mark = [s for s in syms if s in marked and (s not in market.symbols or not np.isfinite(pr.at[s, "price"]))]
+    if by_mark:
+        pr = pd.concat([pr.drop(index=[s for s in by_mark if s in pr.index]),
+                        _mark_prices(private, market, day, by_mark, entries, universe)]).reindex(syms)
     nopx = [s for s in syms if not np.isfinite(pr.at[s, "price"])]
     if nopx:
         raise DataError(f"no price on or before {day.date()} for held {', '.join(nopx)}")
@@ -154,6 +211,11 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
     for c in ("price", "date", "field", "age_days", "stale_days", "status"):
         pos[c if c != "date" else "price_date"] = pos["symbol"].map(pr[c]) if len(pos) else pd.Series(dtype=object)
     pos["value"] = pos["quantity"] * pos["price"].astype(float) if len(pos) else pd.Series(dtype=float)
+    if private is not None and len(pos):
+        lk = np.array([min(max(private.locked_units(a, s, day), 0.0), q) for a, s, q in
+                       pos[["account", "symbol", "quantity"]].itertuples(index=False)], dtype=float)
+        pos["locked_units"] = lk
+        pos["locked_value"] = lk * pos["price"].astype(float)
     cs = cs.reset_index(drop=True)
     cs["rate"] = [fx_rate(c, fx) for c in cs["currency"]]
     cs["value"] = cs["amount"] * cs["rate"]
@@ -161,7 +223,13 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
     pos["weight"] = pos["value"] / nav if nav else np.nan
     cs["weight"] = cs["value"] / nav if nav else np.nan
     notes = []
-    st = pr[pr["status"] != "fresh"]
+    if by_mark:
+        from ..private.nav import POLICY_TEXT
+
+        notes.append(f"private positions valued by marks ({private.policy}: {POLICY_TEXT[private.policy]}): "
+                     + ", ".join(f"{s} {pr.at[s, 'field']} of {pd.Timestamp(pr.at[s, 'date']).date()} "
+                                 f"({int(pr.at[s, 'age_days'])} days)" for s in by_mark))
+    st = pr[(pr["status"] != "fresh") & (pr["status"] != "mark")]
     if len(st):
         notes.append(f"stale prices carried: " + ", ".join(f"{s} from {r.date.date()} ({int(r.stale_days)} days stale)"
                                                             for s, r in st.iterrows()))
@@ -176,7 +244,7 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
 
 
 def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: str = "calendar",
-               fx=None) -> pd.DataFrame:
+               fx=None, private=None, universe=None) -> pd.DataFrame:
     """NAV on every day of ``basis`` from ``start`` to ``end`` (cut-off 24:00 UTC each day).
 
     Parameters
@@ -187,6 +255,11 @@ def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: st
         Default: the first ledger date to the market's last date.
     basis : {"calendar", "session"}
         Every calendar day, or every XNYS session.
+
+    private, universe
+        As for :func:`value_book`: held symbols without a market price are priced by their
+        marks under the NAV policy (the listing switch included); they add the columns
+        ``marked`` (positions priced by a mark) and ``oldest_mark_days``.
 
     Returns
     -------
@@ -209,7 +282,8 @@ def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: st
     assets = lg[~lg["cash"]]
     cashl = lg[lg["cash"]]
     syms = list(dict.fromkeys(assets["instrument"]))
-    missing = [s for s in syms if s not in market.symbols]
+    marked_syms = [s for s in syms if private is not None and s in private.marks.symbols]
+    missing = [s for s in syms if s not in market.symbols and s not in marked_syms]
     if missing:
         raise DataError(f"no market data for held {', '.join(missing)}")
 
@@ -222,7 +296,35 @@ def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: st
 
     units = cum(assets)
     money = cum(cashl)
-    px, pdates = price_panel(market, days, syms)
+    in_mkt = [s for s in syms if s in market.symbols]
+    px, pdates = price_panel(market, days, in_mkt)
+    px, pdates = px.reindex(columns=syms), pdates.reindex(columns=syms)
+    by_mark = np.zeros((len(days), len(syms)), dtype=bool)
+    if marked_syms:
+        from ..private.nav import Basket, mark_valuation
+
+        upx, _ = unit_prices(market)
+        first = _first_dates(entries)
+        for s in marked_syms:
+            ms = private.marks.of(s)
+            early = [m for m in ms if s in first and pd.Timestamp(m.date) < pd.Timestamp(first[s])]
+            if early:
+                raise DataError(f"private marks: {s} mark of {early[0].date}: field 'date': on or after "
+                                f"{pd.Timestamp(first[s]).date()}, when the position was first booked (a mark before "
+                                f"the position exists), got {early[0].date}")
+            a = universe.asset(s) if universe is not None and s in universe else None
+            basket, bp = None, None
+            if a is not None and a.proxy_basket is not None:
+                basket = Basket(dict(a.proxy_basket.weights), float(a.proxy_basket.beta))
+                mem = [m for m in basket.weights if m in market.symbols]
+                bp = upx[mem] if mem else None
+            mp = upx[s] if s in market.symbols and upx[s].notna().any() else None
+            mv = mark_valuation(s, ms, days, policy=private.policy, basket=basket, basket_prices=bp,
+                                listed=a.listed if a is not None else None, market_prices=mp)
+            j = syms.index(s)
+            px[s] = mv.frame["price"].to_numpy()
+            pdates[s] = mv.frame["mark_date"].to_numpy()
+            by_mark[:, j] = (mv.frame["method"] != "market").to_numpy() & mv.frame["price"].notna().to_numpy()
     val = (units.reindex(columns=syms).to_numpy() * px.to_numpy()) if syms else np.zeros((len(days), 0))
     held = units.reindex(columns=syms).abs().to_numpy() > 1e-12 if syms else np.zeros((len(days), 0), bool)
     unpriced = held & ~np.isfinite(val)
@@ -239,6 +341,8 @@ def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: st
         pdj = pdates[s].to_numpy()
         a = (days.values - pdj).astype("timedelta64[D]").astype(float)
         age[:, j] = a
+        if s not in market.symbols:
+            continue  # priced by marks only: their age is the mark's (oldest_mark_days), never "stale"
         cal = market.calendars[s]
         if cal == CRYPTO:
             stale[:, j] = a > 0
@@ -248,14 +352,21 @@ def nav_series(entries: pd.DataFrame, market, start=None, end=None, *, basis: st
             k = allsess.searchsorted(days, side="right") - 1
             exp = np.where(k >= 0, allsess.values[np.maximum(k, 0)], days.values)
             stale[:, j] = pdj < exp
-    stale &= held
-    oldest = np.where(held, age, np.nan)
+    stale &= held & ~by_mark
+    oldest = np.where(held & ~by_mark, age, np.nan)
     with np.errstate(all="ignore"):
         oldest_days = np.nanmax(np.where(np.isnan(oldest), -np.inf, oldest), axis=1) if syms else np.zeros(len(days))
     oldest_days = np.where(np.isfinite(oldest_days), oldest_days, np.nan)
     out = pd.DataFrame({"nav": invested + cash_v, "invested": invested, "cash": cash_v,
                         "positions": held.sum(axis=1), "stale": stale.sum(axis=1),
                         "oldest_price_days": oldest_days}, index=days)
+    if private is not None:
+        mk = held & by_mark
+        out["marked"] = mk.sum(axis=1)
+        with np.errstate(all="ignore"):
+            om = np.where(mk, age, -np.inf).max(axis=1) if syms else np.full(len(days), -np.inf)
+        out["oldest_mark_days"] = np.where(np.isfinite(om), om, np.nan)
+        out.attrs["private_policy"] = private.policy
     out.index.name = "date"
     out.attrs.update({"cutoff_rule": CUTOFF_RULE, "basis": basis, "currency": market.currency})
     return out

@@ -27,6 +27,13 @@ layer, theme, ...), ``gross_exposure``, ``cash_floor`` (the book) and ``account_
 account's floor and never negative), ``days_to_liquidate``, ``compute_exposure``,
 ``turnover`` and ``restricted_holdings``.
 
+Private markets (the mandate's ``private_max``, ``locked_max``, ``mark_age_max_days``; a book
+valued with marks, :mod:`computefolio.private`): ``private_share`` (positions priced by a mark,
+fraction of NAV), ``locked_share`` (units locked by lock-ups, vesting or fund lock-ups, and
+assets the universe marks ``locked_until``), ``locked_sale`` (an order may not sell locked
+units: block) and ``mark_age`` (a held position valued by a mark older than the limit warns
+until a new mark is booked; an order in such an asset blocks).
+
 **Active or passive.** A book rule broken after the trades is *active* when the orders
 cause or worsen the breach (post-trade further beyond the limit than pre-trade): it
 blocks. It is *passive* when the book was already beyond the limit and the orders do not
@@ -641,6 +648,106 @@ def check_restricted_holdings(ctx):
     return out, len(fixed)
 
 
+def _marked(ctx) -> np.ndarray:
+    """Per symbol of the context: priced by a mark (a private position)."""
+    st = ctx.prices["status"].reindex(ctx.symbols).to_numpy() if "status" in ctx.prices else None
+    out = np.array([x == "mark" for x in st], dtype=bool) if st is not None else np.zeros(len(ctx.symbols), bool)
+    if ctx.universe is not None:
+        out |= np.array([s in ctx.universe and ctx.universe.asset(s).asset_class == "private" for s in ctx.symbols])
+    return out
+
+
+def _locked_units(ctx) -> tuple[np.ndarray, dict]:
+    """Locked units per symbol (all accounts) and per (account, symbol): the valuation's
+    ``locked_units`` (private terms), and whole positions the universe locks past the as-of date."""
+    n = len(ctx.symbols)
+    tot = np.zeros(n)
+    per: dict = {}
+    pos = ctx.valuation.positions
+    if len(pos):
+        for r in pos.itertuples(index=False):
+            lk = float(getattr(r, "locked_units", 0.0) or 0.0)
+            if ctx.universe is not None and r.symbol in ctx.universe:
+                liq = ctx.universe.asset(r.symbol).liquidity
+                if liq is not None and liq.locked_until is not None and pd.Timestamp(liq.locked_until) > ctx.asof:
+                    lk = float(r.quantity)
+            if lk and r.symbol in ctx.idx:
+                tot[ctx.idx[r.symbol]] += lk
+                per[(r.account, r.symbol)] = per.get((r.account, r.symbol), 0.0) + lk
+    return tot, per
+
+
+def check_private_share(ctx):
+    m = ctx.mandate
+    if m is None or getattr(m, "private_max", None) is None:
+        return [], 0
+    mk = _marked(ctx)
+    r = ctx.book_rule("private_share", "private", float(ctx.w_pre[mk].sum()), float(ctx.w_post[mk].sum()), None,
+                      m.private_max, "positions valued by marks")
+    return ([r] if r is not None else []), 1
+
+
+def check_locked_share(ctx):
+    m = ctx.mandate
+    if m is None or getattr(m, "locked_max", None) is None:
+        return [], 0
+    lk, _ = _locked_units(ctx)
+    px = np.where(np.isfinite(ctx.last), ctx.last, 0.0)
+    val = float(lk @ px)
+    pre = val / ctx.nav_pre if ctx.nav_pre else 0.0
+    post = val / ctx.nav_post if ctx.nav_post else 0.0
+    r = ctx.book_rule("locked_share", "locked", pre, post, None, m.locked_max,
+                      "locked value (lock-ups, vesting, fund lock-ups)")
+    return ([r] if r is not None else []), 1
+
+
+def check_locked_sale(ctx):
+    _, per = _locked_units(ctx)
+    if not per:
+        return [], 0
+    held = {}
+    pos = ctx.valuation.positions
+    for r in pos.itertuples(index=False):
+        held[(r.account, r.symbol)] = held.get((r.account, r.symbol), 0.0) + float(r.quantity)
+    sold: dict = {}
+    out = []
+    for i in np.flatnonzero(ctx.o_sign < 0):
+        key = (ctx.o_acct[i], ctx.o_symbol[i])
+        if key not in per:
+            continue
+        sold[key] = sold.get(key, 0.0) + float(ctx.o_qty[i])
+        free = held.get(key, 0.0) - per[key]
+        if sold[key] > free + 1e-9:
+            out.append(_order_result(ctx, i, "locked_sale", BLOCK, f"{per[key]:,.6g} of the {held.get(key, 0.0):,.6g} "
+                                                                   f"units in {key[0]} are locked on "
+                                                                   f"{ctx.asof.date()}; at most {max(free, 0):,.6g} "
+                                                                   "can be sold", sold[key], max(free, 0.0)))
+    return out, int((ctx.o_sign < 0).sum())
+
+
+def check_mark_age(ctx):
+    m = ctx.mandate
+    lim = getattr(m, "mark_age_max_days", None) if m is not None else None
+    if lim is None or "age_days" not in ctx.prices:
+        return [], 0
+    mk = _marked(ctx)
+    age = ctx.prices["age_days"].reindex(ctx.symbols).to_numpy(dtype=float)
+    out, n = [], 0
+    for j in np.flatnonzero(mk & (ctx.u_pre != 0)):
+        n += 1
+        if np.isfinite(age[j]) and age[j] > lim:
+            s = ctx.symbols[j]
+            out.append(CheckResult("mark_age", WARN, f"{s} is valued by a mark {age[j]:.0f} days old, beyond the "
+                                                     f"mandate's {lim} days: book a new mark", key=s,
+                                   value=float(age[j]), limit=float(lim), kind="passive"))
+    old = mk & ~(np.isfinite(age) & (age <= lim))
+    for i in np.flatnonzero(old[ctx.o_sym]):
+        j = ctx.o_sym[i]
+        out.append(_order_result(ctx, i, "mark_age", BLOCK, f"priced by a mark {age[j]:.0f} days old (limit "
+                                                            f"{lim} days): no order on a stale mark", age[j], lim))
+    return out, n + len(ctx.orders)
+
+
 CHECKS: list[Check] = [
     Check("restricted", "buying a restricted asset, or a benchmark the mandate does not hold, blocks", check_restricted),
     Check("venue_rules", "quantity on the venue's lot step and minimum; notional above the venue minimum",
@@ -666,6 +773,10 @@ CHECKS: list[Check] = [
     Check("turnover", "one-way turnover at most turnover_max", check_turnover, "book"),
     Check("restricted_holdings", "no restricted asset or unheld benchmark kept in the book", check_restricted_holdings,
           "book"),
+    Check("private_share", "positions valued by marks at most private_max of NAV", check_private_share, "book"),
+    Check("locked_share", "locked value (lock-ups, vesting) at most locked_max of NAV", check_locked_share, "book"),
+    Check("locked_sale", "no order sells units that are locked on the day", check_locked_sale),
+    Check("mark_age", "marks no older than mark_age_max_days; no order on an older mark", check_mark_age, "book"),
 ]
 #: Book rules that a released list must never break after the trades (active).
 HARD_RULES: tuple[str, ...] = ("asset_caps", "group_caps", "gross_exposure", "cash_floor", "account_cash",
@@ -739,6 +850,11 @@ class Compliance:
             prices = prices_at(market, asof or valuation.day, list(dict.fromkeys(syms)))
         if adv is None and market is not None:
             adv = market.venue_adv(20, asof or valuation.day)
+        vp = getattr(valuation, "prices", None)
+        if vp is not None and len(vp) and "status" in vp:
+            mk = vp[vp["status"] == "mark"]  # private positions priced by their marks (computefolio.private)
+            if len(mk):
+                prices = pd.concat([prices.drop(index=[s for s in mk.index if s in prices.index]), mk])
         ctx = Context(self, orders, valuation, prices, adv, accounts, transfers, asof, passive_since)
         results, summary = [], []
         for c in self.checks:
