@@ -35,7 +35,8 @@ from ..job.terminal import Steps
 from .state import ServiceState
 from .users import utcnow
 
-#: Steps of a run, in order (as :func:`computefolio.job.execute` names them).
+#: The usual steps of a run, in order (as :func:`computefolio.job.execute` names them; a
+#: book with a private sleeve has one more). Progress counts the steps as they start.
 STEPS = ("load universe and market", "validate data", "construct and backtest", "benchmarks",
          "risk report: VaR/ES, contributions, stress, liquidity", "correlation regimes (rolling, EWMA, DCC)",
          "write report")
@@ -60,16 +61,20 @@ class Run:
     events: list = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
     step: int = 0
+    step_name: str | None = None
     summary: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return max(len(STEPS), self.step)
 
     def to_dict(self) -> dict:
         last_sub = next((e for e in reversed(self.events) if e["type"] == "fit"), None)
         return {"run_id": self.run_id, "created_at": self.created_at, "username": self.username,
                 "strategy": self.strategy, "params": self.params, "status": self.status,
                 "finished_at": self.finished_at, "error": self.error,
-                "progress": {"step": self.step, "steps": len(STEPS),
-                             "name": STEPS[self.step - 1] if 0 < self.step <= len(STEPS) else None,
-                             "fraction": min(1.0, self.step / len(STEPS)) if self.status != "done" else 1.0,
+                "progress": {"step": self.step, "steps": self.steps, "name": self.step_name,
+                             "fraction": min(1.0, self.step / self.steps) if self.status != "done" else 1.0,
                              "fits": None if last_sub is None else {"done": last_sub["done"],
                                                                      "total": last_sub["total"]}},
                 "summary": self.summary, "files": self.files()}
@@ -91,12 +96,13 @@ class _Progress(Steps):
     def step(self, name: str):
         if self.run.cancel.is_set():
             raise RunCancelled(f"run {self.run.run_id} cancelled")
-        self.run.step = STEPS.index(name) + 1 if name in STEPS else self.run.step + 1
-        self.emit(self.run, "step", name=name, step=self.run.step, steps=len(STEPS), state="started")
+        self.run.step += 1
+        self.run.step_name = name
+        self.emit(self.run, "step", name=name, step=self.run.step, steps=self.run.steps, state="started")
         t0 = time.perf_counter()
         yield self
         self.timings[name] = time.perf_counter() - t0
-        self.emit(self.run, "step", name=name, step=self.run.step, steps=len(STEPS), state="done",
+        self.emit(self.run, "step", name=name, step=self.run.step, steps=self.run.steps, state="done",
                   seconds=round(self.timings[name], 3))
 
     def sub(self, name: str, total: int):
@@ -208,6 +214,7 @@ class JobManager:
         run = Run(r[0], _iso(r[1]), r[2], r[3], json.loads(r[4] or "{}"), status=r[5], out_dir=r[6],
                   finished_at=_iso(r[7]), error=r[8])
         run.step = len(STEPS) if r[5] == "done" else 0
+        run.step_name = STEPS[-1] if r[5] == "done" else None
         run.summary = _summary(Path(r[6]) / "results.json") if r[5] == "done" and r[6] else {}
         return run
 

@@ -65,10 +65,22 @@
       text("run-step", d.step);
       text("run-step-name", d.name);
       var bar = document.getElementById("run-bar");
-      if (bar) bar.value = d.state === "done" ? d.step : d.step - 0.5;
-      document.querySelectorAll("#run-steps li").forEach(function (li) {
-        var n = Number(li.dataset.step);
-        li.className = n < d.step || (n === d.step && d.state === "done") ? "done" : (n === d.step ? "now" : "");
+      if (bar) { bar.max = d.steps; bar.value = d.state === "done" ? d.step : d.step - 0.5; }
+      var list = document.getElementById("run-steps");
+      if (!list) return;
+      var items = Array.prototype.slice.call(list.querySelectorAll("li"));
+      var cur = items.filter(function (li) { return li.dataset.name === d.name; })[0];
+      if (!cur) {  // a step this page did not list (a private sleeve): insert it in its place
+        cur = document.createElement("li");
+        cur.dataset.name = d.name;
+        cur.textContent = d.name;
+        var before = items.filter(function (li) { return !li.classList.contains("done"); })[0] || null;
+        list.insertBefore(cur, before);
+        items = Array.prototype.slice.call(list.querySelectorAll("li"));
+      }
+      var k = items.indexOf(cur);
+      items.forEach(function (li, i) {
+        li.className = i < k || (i === k && d.state === "done") ? "done" : (i === k ? "now" : "");
       });
     }
     src.addEventListener("step", function (e) { step(JSON.parse(e.data)); });
