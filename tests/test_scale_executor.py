@@ -141,3 +141,19 @@ def test_bad_backend_and_address_are_clear_errors():
         make_executor("processes", address="127.0.0.1:6379")
     with pytest.raises(ComputefolioError, match="--workers"):
         make_executor("processes", workers=-1)
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="Ray is an optional extra: pip install 'computefolio[ray]'")
+def test_a_bad_ray_address_fails_fast_with_one_line():
+    import socket
+    import time as _time
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = _time.perf_counter()
+    with pytest.raises(ComputefolioError, match=rf"--address 127.0.0.1:{port}: no Ray head answers there"):
+        make_executor("ray", address=f"127.0.0.1:{port}").start()
+    assert _time.perf_counter() - t < 30  # Ray alone retries for minutes
+    with pytest.raises(ComputefolioError, match=r"--address: HOST:PORT of a running Ray head"):
+        make_executor("ray", address="nohost").start()

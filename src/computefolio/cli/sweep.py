@@ -61,7 +61,7 @@ def sweep(
     ck = folder / "checkpoint"
     if not resume and ck.exists():
         shutil.rmtree(ck)
-    ex = make_executor(backend, workers=workers, address=address)
+    ex = make_executor(backend, workers=workers, address=address).start()  # a bad --address fails here
     failed = 0
     with ex, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                       TimeElapsedColumn(), console=err_console, disable=not progress, transient=False) as bar:

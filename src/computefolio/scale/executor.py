@@ -279,6 +279,11 @@ class Executor:
     def _run(self, fn, shared, tasks, done) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def start(self) -> "Executor":
+        """Start or join the workers now (Ray: connect to the cluster) so that a bad address
+        fails before any data is loaded; :meth:`map` does it anyway when needed."""
+        return self
+
     def close(self) -> None:
         """Release workers (a no-op for ``serial``)."""
 
@@ -393,7 +398,15 @@ class RayExecutor(Executor):
             if self.address:
                 if _is_loopback(self.address):
                     _ray_on_loopback()
-                ray.init(address=self.address, **kw)
+                _probe(self.address)
+                try:
+                    ray.init(address=self.address, **kw)
+                except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, auth errors
+                    first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                    raise ComputefolioError(
+                        f"--address {self.address}: could not join the Ray cluster ({first[:200]}); a cluster with "
+                        f"token authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN in the environment"
+                    ) from None
                 self.workers = int(ray.cluster_resources().get("CPU", self.workers))
             elif os.environ.get("RAY_ADDRESS"):  # inside a Ray Job, or pointed at a cluster by the environment
                 ray.init(**kw)
@@ -407,6 +420,10 @@ class RayExecutor(Executor):
                          _temp_dir=self.temp_dir, runtime_env={"env_vars": {"PYTHONPATH": path}}, **kw)
             self._started = True
         return ray
+
+    def start(self) -> "RayExecutor":
+        self._ray()
+        return self
 
     def _run(self, fn, shared, tasks, done) -> None:
         ray = self._ray()
@@ -431,6 +448,23 @@ class RayExecutor(Executor):
 
             ray.shutdown()
             self._started = False
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at ``host:port`` (Ray itself retries for minutes)."""
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ComputefolioError(f"--address: HOST:PORT of a running Ray head (or 'auto'), got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ComputefolioError(f"--address {address}: no Ray head answers there ({exc.strerror or exc}); start one "
+                                f"with 'ray start --head' or check the address") from None
 
 
 def _is_loopback(address: str) -> bool:
