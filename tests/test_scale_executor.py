@@ -139,8 +139,9 @@ def test_bad_backend_and_address_are_clear_errors():
         make_executor("dask")
     with pytest.raises(ComputefolioError, match="--address: only with --backend ray"):
         make_executor("processes", address="127.0.0.1:6379")
-    with pytest.raises(ComputefolioError, match="--workers"):
-        make_executor("processes", workers=-1)
+    for bad in (-1, 0):
+        with pytest.raises(ComputefolioError, match="--workers: a positive number"):
+            make_executor("processes", workers=bad)
 
 
 @pytest.mark.skipif(not HAVE_RAY, reason="Ray is an optional extra: pip install 'computefolio[ray]'")

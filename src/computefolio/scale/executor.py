@@ -509,9 +509,9 @@ def make_executor(backend: str = "serial", *, workers: int | None = None, addres
         raise ComputefolioError(f"--backend: one of {', '.join(BACKENDS)}, got {backend!r}")
     if address is not None and backend != "ray":
         raise ComputefolioError(f"--address: only with --backend ray (got --backend {backend})")
-    n = int(workers) if workers else (os.cpu_count() or 1)
-    if n < 1:
+    if workers is not None and int(workers) < 1:
         raise ComputefolioError(f"--workers: a positive number of workers, got {workers}")
+    n = int(workers) if workers is not None else (os.cpu_count() or 1)
     if backend == "serial":
         return SerialExecutor(workers=1)
     if backend == "processes":

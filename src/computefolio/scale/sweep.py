@@ -95,6 +95,14 @@ class Grid(BaseModel):
     blocks: int = Field(default=16, ge=2, le=24)
     n_trials: int | None = Field(default=None, ge=1)
 
+    @field_validator("axes", mode="before")
+    @classmethod
+    def _scalars(cls, v):
+        """``lookback: 126`` is an axis with one value."""
+        if isinstance(v, dict):
+            return {k: (x if isinstance(x, list) else [x]) for k, x in v.items()}
+        return v
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, v):
