@@ -154,7 +154,7 @@ def _mark_prices(private, market, day: pd.Timestamp, symbols: list, entries: pd.
         rows[s] = {"price": float(f["price"]), "date": f["mark_date"],
                    "field": f"{f['method']}:{src}" if f["method"] != "market" else "close",
                    "calendar": a.calendar if a is not None else "XNYS", "expected": pd.NaT,
-                   "age_days": float(f["age_days"]), "stale_days": 0, "missed_bars": 0,
+                   "age_days": float(f["age_days"]), "stale_days": float(f["age_days"]), "missed_bars": 0,
                    "status": "mark" if f["method"] != "market" else "fresh"}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "symbol"
@@ -206,7 +206,10 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
                         _mark_prices(private, market, day, by_mark, entries, universe)]).reindex(syms)
     nopx = [s for s in syms if not np.isfinite(pr.at[s, "price"])]
     if nopx:
-        raise DataError(f"no price on or before {day.date()} for held {', '.join(nopx)}")
+        hint = ""
+        if private is None and any(s in market.symbols and not market.close[s].notna().any() for s in nopx):
+            hint = "; a private position is priced by its marks (computefolio private import FILE)"
+        raise DataError(f"no price on or before {day.date()} for held {', '.join(nopx)}{hint}")
     pos = pos.reset_index(drop=True)
     for c in ("price", "date", "field", "age_days", "stale_days", "status"):
         pos[c if c != "date" else "price_date"] = pos["symbol"].map(pr[c]) if len(pos) else pd.Series(dtype=object)

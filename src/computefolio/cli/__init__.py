@@ -18,6 +18,7 @@ from . import sweep as _sweep  # noqa: F401
 from . import book as _book  # noqa: F401
 from . import rebalance as _rebalance  # noqa: F401
 from . import compliance as _compliance  # noqa: F401
+from . import private as _private  # noqa: F401
 from . import config as _config  # noqa: F401
 from . import serve as _serve  # noqa: F401
 from . import users as _users  # noqa: F401

@@ -65,13 +65,16 @@ def stored_book_weights(universe, *, data=None, store=None, sample=False, asof=N
     from ..book.store import BookStore
     from ..book.valuation import value_book
 
+    from ..private.store import PrivateStore
+
     with BookStore(store) as bs:
         e, st = bs.entries(), bs.state()
+        pdata = PrivateStore(bs).data()  # private marks and terms, when stored (computefolio private import)
     if st.entries == 0:
         raise DataError("the stored book is empty: import it first (computefolio book import FILE)")
     m = load_market_for(universe, data=data, store=store, sample=sample)
     day = pd.Timestamp(asof) if asof is not None else m.end
-    v = value_book(e, m, day, state=st)
+    v = value_book(e, m, day, state=st, private=pdata, universe=universe)
     if not len(v.positions):
         raise DataError(f"the stored book holds no positions on {day.date()} (only cash)")
     old = v.stale()
@@ -176,13 +179,16 @@ def show(
     if by not in BY:
         raise typer.BadParameter(f"--by: one of {', '.join(BY)}, got {by!r}")
     u = load_universe(universe_path)
+    from ..private.store import PrivateStore
+
     with BookStore(store) as bs:
         e, st, acc = bs.entries(), bs.state(), bs.accounts()
+        pdata = PrivateStore(bs).data()  # private marks and terms, when stored (computefolio private import)
     if st.entries == 0:
         raise DataError("the book is empty: import accounts and a snapshot or transactions (computefolio book import)")
     m = load_market_for(u, data=data, store=store, sample=sample, end=asof)
     day = pd.Timestamp(asof) if asof else m.end
-    v = value_book(e, m, day, state=st)
+    v = value_book(e, m, day, state=st, private=pdata, universe=u)
     if json_out != "-":
         print_valuation(v, u, by, acc)
     emit_json(v.to_dict(), json_out, what="valuation JSON")
@@ -216,10 +222,13 @@ def nav(
             except (ValueError, TypeError):
                 raise typer.BadParameter(f"{flag}: a date YYYY-MM-DD, got {v!r}") from None
     u = load_universe(universe_path)
+    from ..private.store import PrivateStore
+
     with BookStore(store) as bs:
         e = bs.entries()
+        pdata = PrivateStore(bs).data()  # private marks and terms, when stored (computefolio private import)
     m = load_market_for(u, data=data, store=store, sample=sample)
-    s = nav_series(e, m, start, end, basis=basis)
+    s = nav_series(e, m, start, end, basis=basis, private=pdata, universe=u)
     cur = m.currency
     console.print(f"[bold]NAV[/] {s.index[0].date()}..{s.index[-1].date()} ({basis} basis, {cur}) - {m.label}",
                   highlight=False)

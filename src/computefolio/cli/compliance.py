@@ -68,12 +68,15 @@ def check(
     s = load_strategy(strategy)
     u = load_universe(s.resolve(s.universe, "universe") if s.universe else None)
     mandate = load_mandate(s.resolve(s.mandate, "mandate")) if s.mandate else None
+    from ..private.store import PrivateStore
+
     with BookStore(store) as bs:
         entries, accounts, state = bs.entries(), bs.accounts(), bs.state()
         since = ComplianceLog(bs).passive_since()
+        pdata = PrivateStore(bs).data()  # private marks and terms, when stored (computefolio private import)
     market = load_market_for(u, data=data, store=store, sample=sample, end=asof)
     day = pd.Timestamp(asof) if asof else market.end
-    val = value_book(entries, market, day, state=state)
+    val = value_book(entries, market, day, state=state, private=pdata, universe=u)
     rep = Compliance(mandate, load_policy(policy), u, VenueRules(universe=u)).check(
         df, val, market=market, accounts=accounts, asof=day, passive_since=since)
     tag = f"file:{orders.name}:{file_sha256(orders)[:12]}"

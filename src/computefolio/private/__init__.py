@@ -26,6 +26,7 @@ from .nav import POLICIES, POLICY_TEXT, Basket, MarkValuation, mark_valuation
 from .positions import PrivateBook, default_private_path, load_private_book, positions_frame
 from .schedules import Cliff, Gate, IpoLockup, Linear, Lockup, Step, Terms, TokenSupply, locked_value_by_month
 from .sleeve import PrivateRisk, SleeveValuation, access_terms, private_risk, value_sleeve
+from .store import HeldTerms, PrivateData, PrivateStore
 from .unsmooth import (GeltnerUnsmoother, GLMUnsmoother, UnsmoothingResult, geltner, lag1_autocorrelation,
                        smooth_ar1, smooth_ma, smoothing_index, unsmooth_marks)
 
@@ -34,4 +35,4 @@ __all__ = ["SOURCES", "Mark", "Marks", "check_mark", "POLICIES", "POLICY_TEXT", 
            "Gate", "IpoLockup", "Linear", "Lockup", "Step", "Terms", "TokenSupply", "locked_value_by_month",
            "PrivateRisk", "SleeveValuation", "access_terms", "private_risk", "value_sleeve", "GeltnerUnsmoother",
            "GLMUnsmoother", "UnsmoothingResult", "geltner", "lag1_autocorrelation", "smooth_ar1", "smooth_ma",
-           "smoothing_index", "unsmooth_marks"]
+           "smoothing_index", "unsmooth_marks", "HeldTerms", "PrivateData", "PrivateStore"]
