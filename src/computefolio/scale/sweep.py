@@ -592,7 +592,9 @@ def run_sweep(strategy: Strategy, grid: Grid, *, grid_file: str | None = None, d
 
         warm_numba()
     params = [{"strategy": v.strategy.model_dump(mode="json"), "id": v.id} for v in variants]
-    salt = ctx.data_hash
+    from ..backtest.manifest import package_version
+
+    salt = f"{ctx.data_hash}|{package_version()}"  # new data or a new computefolio: run again
     keys = [task_key({"strategy": p["strategy"]}, salt) for p in params]
     ck = checkpoint if isinstance(checkpoint, Checkpoint) or checkpoint is None else Checkpoint(checkpoint)
     results = ex.map(run_variant, params, shared=ctx, keys=keys, checkpoint=ck, on_result=on_result)
