@@ -100,7 +100,7 @@ def private_step(strategy, universe, market, result, wlast: pd.Series, *, basis:
     weights = w.add(priv, fill_value=0.0)
     pr = private_risk(sleeve, hist, universe, basis=basis, asof=asof, lookback=strategy.risk.window)
     other = (wlast * float(liquid.iloc[-1])).reindex(priv.index).dropna()
-    access = access_terms(sleeve, asof, other_values=other)
+    access = access_terms(sleeve, asof, other_values=other, universe=universe)
     return PrivateRun(book=book, sleeve=sleeve, risk=pr, access=access, weights=weights, liquid=liquid, nav=nav,
                       asof=days[-1], file=str(path), market=hist, notes=list(sleeve.notes))
 
@@ -163,13 +163,13 @@ def private_tables(run: PrivateRun, *, strategy, universe, mandate, risk: dict, 
                          "quantity": r["quantity"], "unit": r["unit"], "price": r["price"], "value": r["value"],
                          "weight": r["value"] / nav if nav else None, "method": r["method"], "source": r["source"],
                          "mark_date": None if pd.isna(r["mark_date"]) else pd.Timestamp(r["mark_date"]).date(),
-                         "age_days": r["age_days"] if r["method"] != "market" else None,
+                         "age_days": r["age_days"],
                          "locked_value": r["locked_value"], "terms": r["terms"]})
     positions = table(f"Private positions on {asof.date()}", [
         column("id", "Position"), column("name", "Name"), column("kind", "Kind"), column("quantity", "Quantity", "count"),
         column("unit", "Unit"), column("price", "Price", cur), column("value", "Value", cur),
         column("weight", "Share of NAV", "fraction"), column("method", "Valued by"), column("source", "Mark source"),
-        column("mark_date", "Mark date", "date"), column("age_days", "Mark age", "days"),
+        column("mark_date", "Mark date", "date"), column("age_days", "Age of mark or price", "days"),
         column("locked_value", "Locked", cur), column("terms", "Terms")], pos_rows,
         note=f"valued by {sv.policy} between marks; mark age in calendar days from the mark's valuation date; "
              "'market' = its market price (listed assets, tokens); token grants at the token's price, no discount "
@@ -297,9 +297,15 @@ def private_tables(run: PrivateRun, *, strategy, universe, mandate, risk: dict, 
     }
 
 
-def private_caveats(caveats, run: PrivateRun, mandate) -> None:
-    """What a reader must know about the sleeve: marks and their ages, how its risk was made."""
+def private_caveats(caveats, run: PrivateRun, mandate, stale_days: int = 5) -> None:
+    """What a reader must know about the sleeve: marks and their ages, how its risk was made,
+    market prices (tokens, listed shares) older than ``stale_days``."""
     snap = run.sleeve.snapshot(run.asof)
+    old_px = snap[(snap["method"] == "market") & (snap["age_days"] > stale_days)]
+    if len(old_px):
+        caveats.add("warning", "stale_price", "private sleeve held at stale market prices on "
+                    f"{run.asof.date()}: " + ", ".join(f"{r.symbol} ({int(r.age_days)} days old)"
+                                                        for r in old_px.itertuples()), list(old_px["symbol"]))
     marked = snap[snap["method"] != "market"]
     if len(marked):
         parts = [f"{r.symbol} {r.source} of {r.mark_date.date()} ({int(r.age_days)} days, {r.method})"

@@ -232,7 +232,7 @@ def execute(strategy: Strategy, *, data=None, out_dir: Path, steps: Steps) -> Ru
         if prun is not None:
             from .private import private_caveats
 
-            private_caveats(caveats, prun, mandate)
+            private_caveats(caveats, prun, mandate, strategy.data.stale_after_days)
         results = assemble_results(strategy, universe=universe, market=market, vrep=vrep, result=result,
                                    books=books, mets=mets, risk=risk_dict, corr=corr, wlast=wlast,
                                    mandate=mandate, warns=warns, notes=bench_notes, btxt=btxt, ppy=ppy,

@@ -308,7 +308,7 @@ def private_risk(sleeve: SleeveValuation, market, universe, *, basis: str = "ses
 
 
 # ----------------------------------------------------------------------------- access (liquidity)
-def access_terms(sleeve: SleeveValuation, asof, *, other_values=None) -> dict:
+def access_terms(sleeve: SleeveValuation, asof, *, other_values=None, universe=None) -> dict:
     """What the liquidity engine needs per symbol of the sleeve: unlocked share and sale channel.
 
     Parameters
@@ -319,6 +319,8 @@ def access_terms(sleeve: SleeveValuation, asof, *, other_values=None) -> dict:
         Value of the same symbols held outside the sleeve (the liquid book's tokens, say):
         they are unlocked, so a symbol's unlocked share is
         ``1 - locked value in the sleeve / (sleeve value + other value)``.
+    universe : Universe, optional
+        To tell a listed asset without market data (liquidity unknown) from a private one.
 
     Returns
     -------
@@ -350,6 +352,11 @@ def access_terms(sleeve: SleeveValuation, asof, *, other_values=None) -> dict:
             out[s] = Access(unlocked=unlocked, market=False, redeem=lambda h, g=g, d=d: g.redeemable(d, h),
                             note=f"fund interest: {pos[0].terms.describe()}")
         else:
+            a = universe.asset(s) if universe is not None and s in universe else None
+            if a is not None and a.listed is not None and pd.Timestamp(a.listed) <= d:
+                why = f"listed {a.listed} but no market data: liquidity unknown, counted as not liquid"
+            else:
+                why = "private: no market"
             out[s] = Access(unlocked=unlocked, market=False, redeem=None,
-                            note=f"private: no market ({'; '.join(p.terms.describe() for p in pos)})")
+                            note=f"{why} ({'; '.join(p.terms.describe() for p in pos)})")
     return out
