@@ -4,7 +4,9 @@ Conventions: simple returns per period; volatilities annualized with the stated 
 year (4, quarterly); s.d. with ddof=1; the lag-1 autocorrelation as R's ``acf`` (full-sample
 mean, variance-sum denominator). Peers: statsmodels' ``acf`` for the autocorrelation; R's
 PerformanceAnalytics (``Return.Geltner``, ``SmoothingIndex``) when R and the package are
-installed (Debian has no ``r-cran-performanceanalytics`` candidate, so that test usually skips).
+installed (Debian has no ``r-cran-performanceanalytics`` candidate, so that test usually skips);
+the R routines those two functions call (``stats::acf``, ``stats::arima(method = "ML")``) when R
+itself is installed (Debian ``r-base-core``).
 """
 
 import shutil
@@ -153,3 +155,31 @@ def test_against_performanceanalytics(tmp_path):
     vals = np.array([float(v) for v in out.split()])
     np.testing.assert_allclose(geltner(x)[1:], vals[1:], rtol=1e-10)
     assert GLMUnsmoother(k=2).fit(x).xi_ == pytest.approx(vals[0], abs=5e-3)  # two ML optimizers
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None,
+                    reason="R is not installed (Debian: apt-get install r-base-core); the comparison with R's own "
+                           "acf and arima(method='ML') needs it")
+def test_against_the_r_routines_performanceanalytics_calls(tmp_path):
+    """What PerformanceAnalytics computes, written out in base R (stats::acf and stats::arima):
+    Return.Geltner is (x - rho x_{t-1}) / (1 - rho) with rho from acf; SmoothingIndex fits
+    arima(order = c(0, 0, 2), method = "ML", include.mean = TRUE) and normalises the MA
+    coefficients. Tolerances: rho and Geltner 1e-12 (same formula); theta and xi 1e-4 and sigma
+    1e-4 relative (two exact-likelihood optimizers: R's Kalman filter, statsmodels' innovations)."""
+    rng = np.random.default_rng(42)
+    x = smooth_ma(rng.normal(0.01, 0.05, 102), THETA)
+    f = tmp_path / "x.csv"
+    np.savetxt(f, x, fmt="%.17g")
+    code = (f"x <- scan('{f}', quiet=TRUE); rho <- acf(x, plot=FALSE)$acf[2]; "
+            "g <- (x[-1] - rho * x[-length(x)]) / (1 - rho); "
+            "m <- arima(x, order=c(0,0,2), method='ML', include.mean=TRUE); "
+            "b <- c(1, m$coef[1:2]); th <- b / sum(b); "
+            "cat(sprintf('%.17g', c(rho, sum(th^2), th, sqrt(m$sigma2) * sum(b), g)), sep='\\n')")
+    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, timeout=300, check=True).stdout
+    v = np.array([float(t) for t in out.split()])
+    assert lag1_autocorrelation(x) == pytest.approx(v[0], abs=1e-12)
+    np.testing.assert_allclose(geltner(x)[1:], v[6:], rtol=0, atol=1e-12)
+    m = GLMUnsmoother(k=2).fit(x)
+    assert m.xi_ == pytest.approx(v[1], abs=1e-4)
+    np.testing.assert_allclose(m.theta_, v[2:5], atol=1e-4)
+    assert m.sigma_ == pytest.approx(v[5], rel=1e-4)
