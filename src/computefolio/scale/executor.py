@@ -393,12 +393,18 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             raise ComputefolioError("the ray backend needs Ray: pip install 'computefolio[ray]'") from None
+        if self.address:
+            _probe(self.address)
+            if ray.is_initialized() and self.address != "auto":
+                cur = ray.get_runtime_context().gcs_address
+                if cur != self.address:
+                    raise ComputefolioError(f"--address {self.address}: this process is already connected to the Ray "
+                                            f"cluster at {cur}; shut that connection down first (ray.shutdown())")
         if not ray.is_initialized():
             kw: dict = dict(log_to_driver=False, include_dashboard=False)
             if self.address:
                 if _is_loopback(self.address):
                     _ray_on_loopback()
-                _probe(self.address)
                 try:
                     ray.init(address=self.address, **kw)
                 except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, auth errors
