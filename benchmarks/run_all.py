@@ -27,6 +27,7 @@ BENCHMARKS = {
     "data": ("data.py", [], []),
     "sample": ("sample.py", [], []),
     "compliance": ("compliance.py", [], ["--repeat", "2"]),
+    "private": ("private.py", [], ["--repeat", "2"]),
 }
 
 
