@@ -213,6 +213,16 @@ def _ray_task(box: list, token: str, fn: Callable, params: dict) -> tuple:
     return _run_one(fn, _RAY_SHARED[token], params)
 
 
+def _ray_warm() -> str:
+    """Make a Ray worker ready before the first task: one thread, the package imported and
+    the numba kernels loaded from the on-disk cache (runs while the driver loads the data)."""
+    _worker_setup()
+    from . import sweep  # noqa: F401 - imports the library a sweep task needs
+
+    warm_numba()
+    return _host()
+
+
 # ---------------------------------------------------------------- executors
 
 @dataclass
@@ -386,6 +396,7 @@ class RayExecutor(Executor):
     temp_dir: str | None = None
     backend: str = field(default="ray", init=False)
     _started: bool = field(default=False, init=False, repr=False)
+    _warm: list = field(default_factory=list, init=False, repr=False)
 
     def _ray(self):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -428,7 +439,11 @@ class RayExecutor(Executor):
         return ray
 
     def start(self) -> "RayExecutor":
-        self._ray()
+        """Join or start Ray and warm one worker per CPU in the background (:func:`_ray_warm`)."""
+        ray = self._ray()
+        if not self._warm:
+            remote = ray.remote(num_cpus=1, max_retries=0)(_ray_warm)
+            self._warm = [remote.remote() for _ in range(max(1, int(self.workers)))]
         return self
 
     def _run(self, fn, shared, tasks, done) -> None:
@@ -449,6 +464,7 @@ class RayExecutor(Executor):
         del ref
 
     def close(self) -> None:
+        self._warm = []
         if self._started:
             import ray
 
