@@ -128,7 +128,7 @@ def bench_vs_skfolio(s, u, m, syms, repeat: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     from computefolio.allocate import make_allocator
-    from computefolio.backtest import Calendar, Policy, backtest
+    from computefolio.backtest import Policy, backtest
     from computefolio.risk.covariance import LedoitWolfCovariance
 
     start, end = pd.Timestamp("2019-01-01"), pd.Timestamp(s.end)

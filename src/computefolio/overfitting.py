@@ -63,7 +63,6 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 from scipy import stats as _st
 
 __all__ = ["EULER_GAMMA", "DeflatedSharpe", "PBOResult", "sharpe_per_period", "probabilistic_sharpe_ratio",
