@@ -105,6 +105,14 @@ def private_step(strategy, universe, market, result, wlast: pd.Series, *, basis:
                       asof=days[-1], file=str(path), market=hist, notes=list(sleeve.notes))
 
 
+def _px(v) -> str | None:
+    """A per-unit price or quantity as text for display (the tables keep the number too)."""
+    if v is None or not np.isfinite(v):
+        return None
+    a = abs(float(v))
+    return f"{v:,.0f}" if a >= 1000 else (f"{v:,.2f}" if a >= 1 else f"{v:.4g}")
+
+
 def _limit_rows(run: PrivateRun, mandate) -> list[dict]:
     nav = float(run.nav.iloc[-1])
     share = run.share
@@ -160,14 +168,16 @@ def private_tables(run: PrivateRun, *, strategy, universe, mandate, risk: dict, 
     pos_rows = []
     for _, r in snap.iterrows():
         pos_rows.append({"id": r["id"], "symbol": r["symbol"], "name": r["name"], "kind": r["kind"],
-                         "quantity": r["quantity"], "unit": r["unit"], "price": r["price"], "value": r["value"],
+                         "quantity": r["quantity"], "quantity_shown": f"{r['quantity']:,.6g}", "unit": r["unit"],
+                         "price": r["price"], "price_shown": _px(r["price"]), "value": r["value"],
                          "weight": r["value"] / nav if nav else None, "method": r["method"], "source": r["source"],
                          "mark_date": None if pd.isna(r["mark_date"]) else pd.Timestamp(r["mark_date"]).date(),
                          "age_days": r["age_days"],
                          "locked_value": r["locked_value"], "terms": r["terms"]})
     positions = table(f"Private positions on {asof.date()}", [
         column("id", "Position"), column("name", "Name"), column("kind", "Kind"), column("quantity", "Quantity", "count"),
-        column("unit", "Unit"), column("price", "Price", cur), column("value", "Value", cur),
+        column("quantity_shown", "Quantity"), column("unit", "Unit"), column("price", "Price", cur),
+        column("price_shown", f"Price ({cur} per unit)"), column("value", "Value", cur),
         column("weight", "Share of NAV", "fraction"), column("method", "Valued by"), column("source", "Mark source"),
         column("mark_date", "Mark date", "date"), column("age_days", "Age of mark or price", "days"),
         column("locked_value", "Locked", cur), column("terms", "Terms")], pos_rows,
@@ -176,21 +186,27 @@ def private_tables(run: PrivateRun, *, strategy, universe, mandate, risk: dict, 
              "for lack of marketability (the lock shows in liquidity)")
     mk = sv.marks.frame()
     mk = mk[mk["reported"] <= asof]
+    size = snap.groupby("symbol")["value"].sum()  # largest positions' marks first, then by date
+    mk = mk.assign(_o=-mk["symbol"].map(size).fillna(0.0)).sort_values(["_o", "symbol", "date"]).drop(columns="_o")
     marks = table("Marks with their provenance", [
         column("symbol", "Symbol"), column("date", "Valuation date", "date"), column("reported", "Known from", "date"),
-        column("price", "Price", cur), column("source", "Source"), column("reference", "Reference"),
-        column("note", "Derivation and caveats")],
+        column("price", "Price", cur), column("price_shown", f"Price ({cur} per unit)"), column("source", "Source"),
+        column("reference", "Reference"), column("note", "Derivation and caveats")],
         [{"symbol": r.symbol, "date": r.date.date(), "reported": r.reported.date(), "price": r.price,
-          "source": r.source, "reference": r.reference, "note": r.note} for r in mk.itertuples()],
+          "price_shown": _px(r.price), "source": r.source, "reference": r.reference, "note": r.note}
+         for r in mk.itertuples()],
         note=f"price in {cur} per unit; a mark is used from the day it is known, its age counts from its valuation "
              "date; a position's cost on its acquisition day is its first mark when no other is given")
     tu = sv.trueups()
     trueups = table("True-ups: the policy's estimate when a new mark (or the listing) arrived", [
         column("symbol", "Symbol"), column("date", "Date", "date"), column("kind", "Kind"),
         column("mark_date", "Mark date", "date"), column("source", "Source"), column("previous", "Estimate", cur),
-        column("new", "New value", cur), column("trueup", "True-up", cur), column("trueup_pct", "True-up", "fraction")],
+        column("new", "New value", cur), column("trueup", "True-up", cur),
+        column("previous_shown", f"Estimate ({cur} per unit)"), column("new_shown", f"New value ({cur} per unit)"),
+        column("trueup_shown", f"True-up ({cur} per unit)"), column("trueup_pct", "True-up", "fraction")],
         [{"symbol": r.symbol, "date": r.date.date(), "kind": r.kind, "mark_date": r.mark_date.date(),
-          "source": r.source, "previous": r.previous, "new": r.new, "trueup": r.trueup, "trueup_pct": r.trueup_pct}
+          "source": r.source, "previous": r.previous, "new": r.new, "trueup": r.trueup, "trueup_pct": r.trueup_pct,
+          "previous_shown": _px(r.previous), "new_shown": _px(r.new), "trueup_shown": _px(r.trueup)}
          for r in tu.itertuples()],
         note="per unit; under roll_forward the estimate is the last mark rolled on the proxy basket, so the true-ups "
              "measure how well the basket tracked the marks; 'listing' compares the first market price with the last "
@@ -264,10 +280,13 @@ def private_tables(run: PrivateRun, *, strategy, universe, mandate, risk: dict, 
     if rep is not None:
         lp = rep.ladder_positions
         for s in lp.index:
+            ac = run.access.get(s)
+            chan = ("market" if ac is None or ac.market else ("fund gate" if ac.redeem is not None else
+                                                               ac.note.split(" (")[0]))
             pl_rows.append({"symbol": s, "value": float(pw[s] * nav), **{f"d{h}": float(lp.at[s, h]) for h in lp.columns},
-                            "note": str(rep.table.at[s, "note"]) if s in rep.table.index else ""})
+                            "note": chan})
         lad_cols = [column("symbol", "Symbol"), column("value", "Value", cur)] + \
-                   [column(f"d{h}", f"Liquid in {h} d", cur) for h in lp.columns] + [column("note", "Terms")]
+                   [column(f"d{h}", f"Liquid in {h} d", cur) for h in lp.columns] + [column("note", "Sold through")]
     else:
         lad_cols = [column("symbol", "Symbol")]
     ladder_private = table("Private sleeve: liquid value by horizon", lad_cols, pl_rows,
