@@ -208,7 +208,8 @@ def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, curre
     if nopx:
         hint = ""
         if private is None and any(s in market.symbols and not market.close[s].notna().any() for s in nopx):
-            hint = "; a private position is priced by its marks (computefolio private import FILE)"
+            hint = ("; a private position is priced by its stored marks in book show/nav and compliance check "
+                    "(computefolio private import FILE); computefolio rebalance does not value private positions yet")
         raise DataError(f"no price on or before {day.date()} for held {', '.join(nopx)}{hint}")
     pos = pos.reset_index(drop=True)
     for c in ("price", "date", "field", "age_days", "stale_days", "status"):
