@@ -457,6 +457,9 @@ class GroupRiskBudget(Allocator):
                 z_lo, z_hi = max(flo[0], B - cap[1], 0.0), min(cap[0], B - flo[1], B)
                 hist = []
                 z = x[0]
+                prev = getattr(self, "_z", None)
+                if prev is not None and prev[0] == tuple(groups):  # warm start: the last fit's split
+                    z = min(max(prev[1] * B, z_lo), z_hi)
                 step = np.inf
                 for it in range(1, 61):
                     U = shapes(np.array([z, B - z]))
@@ -485,6 +488,8 @@ class GroupRiskBudget(Allocator):
                     if step <= 1e-13 * B:
                         break
             U = shapes(x)
+            if G == 2:
+                self._z = (tuple(groups), float(x[0] / B))
             self._report["iterations"] = it
             if step > 1e-9 * B:
                 self.diagnostics_["fixed_point_step"] = step

@@ -154,6 +154,11 @@ class StrategyAllocator(GroupRiskBudget):
             self.scale_anticipated_ = 1.0
             self._log(date)
             return self
+        # the position rules do not depend on the capital: the mandate object as given (its compiled
+        # rules are cached by the overlay between the two anticipations)
+        from .mandate import Mandate
+
+        static = self.mandate if isinstance(self.mandate, Mandate) else mandate
         prev = getattr(self, "_composition", None)
         scale = None
         if prev:
@@ -162,14 +167,14 @@ class StrategyAllocator(GroupRiskBudget):
             tot = sum(ok.values())
             if ok and tot > 0.8 * sum(prev.values()):  # the previous book is still mostly there
                 k = mandate.invested_fraction() / tot
-                scale = self._anticipate(overlay, {c: v * k for c, v in ok.items()}, returns, mandate, universe,
+                scale = self._anticipate(overlay, {c: v * k for c, v in ok.items()}, returns, static, universe,
                                          date)
         first = scale is None
         scale = 1.0 if scale is None else scale
         self.scale_anticipated_ = scale
         self._fit_at(returns, scale, mandate, universe, cw, adv_s, date, capital)
         used = getattr(self, "scale_anticipated_", scale)
-        s2, lo, hi = self._anticipate(overlay, self.weights_, returns, mandate, universe, date, interval=True)
+        s2, lo, hi = self._anticipate(overlay, self.weights_, returns, static, universe, date, interval=True)
         if first or abs(s2 / used - 1.0) > 0.10 or not (lo * (1 - 1e-9) <= used <= hi * (1 + 1e-9)):
             scale = s2
             self.scale_anticipated_ = scale
