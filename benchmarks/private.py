@@ -40,7 +40,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from statsmodels.tsa.arima.model import ARIMA
 
-    from computefolio.private.unsmooth import GeltnerUnsmoother, GLMUnsmoother, smooth_ma
+    from computefolio.private.unsmooth import (
+        GeltnerUnsmoother,
+        GLMUnsmoother,
+        smooth_ma,
+    )
 
     rng = np.random.default_rng(0)
     x = smooth_ma(rng.normal(0.02, 0.1, a.n + 2), [0.5, 0.3, 0.2])

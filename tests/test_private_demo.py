@@ -37,7 +37,7 @@ def test_the_shipped_file_holds_stakes_a_fund_and_a_vesting_grant(universe):
     assert grant.terms.vesting and grant.symbol in book.tokens
     crwv = book.position("crwv_series_c")
     assert crwv.terms.ipo_lockup.listing == universe.asset("CRWV").listed == pd.Timestamp("2025-03-28").date()
-    ipo = [m for m in book.marks if m.symbol == "CRWV" and m.source == "ipo_price"][0]
+    ipo = next(m for m in book.marks if m.symbol == "CRWV" and m.source == "ipo_price")
     assert ipo.price == 40.0 and "424B4" in ipo.reference
     for m in book.marks:
         if m.symbol in ("CRWV", "LAMBDA"):

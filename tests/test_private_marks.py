@@ -6,6 +6,7 @@ price is invented here (the numbers below are made up for the test only).
 """
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ TODAY = D(2026, 1, 31)
 
 
 def _m(**kw):
-    base = dict(symbol="CO", date=D(2025, 3, 31), price=10.0, currency="USD", source="funding_round",
-                reference="term sheet")
+    base = {"symbol": "CO", "date": D(2025, 3, 31), "price": 10.0, "currency": "USD", "source": "funding_round",
+            "reference": "term sheet"}
     base.update(kw)
     return Mark(**base)
 
@@ -96,12 +97,12 @@ def test_bad_marks_in_a_positions_file_name_the_file_mark_and_field(tmp_path, un
 def test_positions_file_schema_errors_are_one_line(tmp_path, universe):
     path = _write_book(tmp_path, "  []")
     bad = path.replace("private.yaml", "bad.yaml")
-    text = open(path).read().replace("quantity: 0.001", "quantity: -1")
-    open(bad, "w").write(text)
+    text = Path(path).read_text().replace("quantity: 0.001", "quantity: -1")
+    Path(bad).write_text(text)
     with pytest.raises(ConfigError, match=r"bad.yaml, line 5: position LAMBDA: field 'quantity': more than 0"):
         load_private_book(bad, universe=universe)
     unknown = path.replace("private.yaml", "unknown.yaml")
-    open(unknown, "w").write(open(path).read().replace("symbol: LAMBDA", "symbol: NOPE"))
+    Path(unknown).write_text(Path(path).read_text().replace("symbol: LAMBDA", "symbol: NOPE"))
     with pytest.raises(ConfigError, match="position lam: field 'symbol': an asset of universe"):
         load_private_book(unknown, universe=universe)
 

@@ -12,8 +12,17 @@ import pandas as pd
 import pytest
 
 from computefolio.data.market import MarketData
-from computefolio.private.schedules import (Cliff, Gate, IpoLockup, Linear, Step, Terms, TokenSupply,
-                                            locked_value_by_month, unlocked_units)
+from computefolio.private.schedules import (
+    Cliff,
+    Gate,
+    IpoLockup,
+    Linear,
+    Step,
+    Terms,
+    TokenSupply,
+    locked_value_by_month,
+    unlocked_units,
+)
 from computefolio.risk.liquidity import Access, liquidity
 
 D = dt.date

@@ -17,8 +17,17 @@ import pandas as pd
 import pytest
 
 from computefolio.errors import DataError
-from computefolio.private.unsmooth import (GeltnerUnsmoother, GLMUnsmoother, geltner, lag1_autocorrelation,
-                                          mark_returns, smooth_ar1, smooth_ma, smoothing_index, unsmooth_marks)
+from computefolio.private.unsmooth import (
+    GeltnerUnsmoother,
+    GLMUnsmoother,
+    geltner,
+    lag1_autocorrelation,
+    mark_returns,
+    smooth_ar1,
+    smooth_ma,
+    smoothing_index,
+    unsmooth_marks,
+)
 
 THETA = np.array([0.5, 0.3, 0.2])
 
@@ -135,7 +144,8 @@ def _r_has(pkg: str) -> bool:
     r = shutil.which("Rscript")
     if r is None:
         return False
-    res = subprocess.run([r, "-e", f"suppressMessages(library({pkg}))"], capture_output=True, timeout=120)
+    res = subprocess.run([r, "-e", f"suppressMessages(library({pkg}))"], capture_output=True, timeout=120,
+                         check=False)
     return res.returncode == 0
 
 

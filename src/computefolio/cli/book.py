@@ -64,7 +64,6 @@ def stored_book_weights(universe, *, data=None, store=None, sample=False, asof=N
     the NAV unless given. Prints the cut-off and every price not from the NAV date."""
     from ..book.store import BookStore
     from ..book.valuation import value_book
-
     from ..private.store import PrivateStore
 
     with BookStore(store) as bs:

@@ -9,8 +9,8 @@ is valued, observed vs unsmoothed risk, locked value by month and the token over
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import typer
@@ -40,8 +40,8 @@ def _date(flag: str, v):
 @guard
 def import_(
     file: Path = typer.Argument(..., help="Private positions YAML (marks, positions and their terms)."),
-    store: Optional[Path] = _STORE,
-    universe_path: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
+    store: Path | None = _STORE,
+    universe_path: Path | None = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
 ) -> None:
     """Store a positions file's marks and terms (all or nothing, once per file content)."""
     from ..book.store import BookStore
@@ -61,9 +61,9 @@ def import_(
 @private_app.command("marks")
 @guard
 def marks(
-    asof: Optional[str] = typer.Option(None, "--asof", help="Date the ages are counted to (default: today)."),
-    store: Optional[Path] = _STORE,
-    json_out: Optional[str] = json_option(),
+    asof: str | None = typer.Option(None, "--asof", help="Date the ages are counted to (default: today)."),
+    store: Path | None = _STORE,
+    json_out: str | None = json_option(),
 ) -> None:
     """The stored marks with their source, reference and age."""
     from ..book.store import BookStore
@@ -97,20 +97,26 @@ def marks(
 @private_app.command("show")
 @guard
 def show(
-    file: Optional[Path] = typer.Argument(None, help="Private positions YAML (default: the shipped one)."),
-    asof: Optional[str] = typer.Option(None, "--asof", help="Valuation date (default: the market's last date)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of price files (proxy baskets, tokens)."),
+    file: Path | None = typer.Argument(None, help="Private positions YAML (default: the shipped one)."),
+    asof: str | None = typer.Option(None, "--asof", help="Valuation date (default: the market's last date)."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of price files (proxy baskets, tokens)."),
     sample: bool = typer.Option(False, "--sample", help="Built-in sample market (simulated)."),
-    store: Optional[Path] = _STORE,
-    policy: Optional[str] = typer.Option(None, "--policy", help="NAV policy between marks: last_mark or "
+    store: Path | None = _STORE,
+    policy: str | None = typer.Option(None, "--policy", help="NAV policy between marks: last_mark or "
                                                                 "roll_forward (default: the file's)."),
-    universe_path: Optional[Path] = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
-    json_out: Optional[str] = json_option(),
+    universe_path: Path | None = typer.Option(None, "--universe", "-u", help="Universe YAML (default: shipped)."),
+    json_out: str | None = json_option(),
 ) -> None:
     """Value a positions file's sleeve on a date: positions, marks and ages, unsmoothed risk, unlocks."""
     from ..clock import basis_index
     from ..errors import DataError
-    from ..private import (POLICIES, load_private_book, locked_value_by_month, private_risk, value_sleeve)
+    from ..private import (
+        POLICIES,
+        load_private_book,
+        locked_value_by_month,
+        private_risk,
+        value_sleeve,
+    )
     from ..universe import load_universe
     from .book import load_market_for
 
@@ -132,7 +138,7 @@ def show(
                                snap.set_index("id")["quantity"], days[-1], months=6)
     out = {"schema": "computefolio.private.sleeve/1", "asof": str(days[-1].date()), "policy": sv.policy,
            "market": m.label, "currency": cur, "total": float(snap["value"].sum()),
-           "positions": [{k: (None if (isinstance(v, float) and v != v) or v is pd.NaT else
+           "positions": [{k: (None if (isinstance(v, float) and math.isnan(v)) or v is pd.NaT else
                               (str(v.date()) if isinstance(v, pd.Timestamp) else v)) for k, v in r.items()}
                          for r in snap.to_dict("records")],
            "risk": pr.to_dict(), "locked_by_month": {str(d.date()): float(lv.loc[d].sum()) for d in lv.index},

@@ -23,16 +23,81 @@ See docs/private.md.
 
 from .marks import SOURCES, Mark, Marks, check_mark
 from .nav import POLICIES, POLICY_TEXT, Basket, MarkValuation, mark_valuation
-from .positions import PrivateBook, default_private_path, load_private_book, positions_frame
-from .schedules import Cliff, Gate, IpoLockup, Linear, Lockup, Step, Terms, TokenSupply, locked_value_by_month
-from .sleeve import PrivateRisk, SleeveValuation, access_terms, private_risk, value_sleeve
+from .positions import (
+                       PrivateBook,
+                       default_private_path,
+                       load_private_book,
+                       positions_frame,
+)
+from .schedules import (
+                       Cliff,
+                       Gate,
+                       IpoLockup,
+                       Linear,
+                       Lockup,
+                       Step,
+                       Terms,
+                       TokenSupply,
+                       locked_value_by_month,
+)
+from .sleeve import (
+                       PrivateRisk,
+                       SleeveValuation,
+                       access_terms,
+                       private_risk,
+                       value_sleeve,
+)
 from .store import HeldTerms, PrivateData, PrivateStore
-from .unsmooth import (GeltnerUnsmoother, GLMUnsmoother, UnsmoothingResult, geltner, lag1_autocorrelation,
-                       smooth_ar1, smooth_ma, smoothing_index, unsmooth_marks)
+from .unsmooth import (
+                       GeltnerUnsmoother,
+                       GLMUnsmoother,
+                       UnsmoothingResult,
+                       geltner,
+                       lag1_autocorrelation,
+                       smooth_ar1,
+                       smooth_ma,
+                       smoothing_index,
+                       unsmooth_marks,
+)
 
-__all__ = ["SOURCES", "Mark", "Marks", "check_mark", "POLICIES", "POLICY_TEXT", "Basket", "MarkValuation",
-           "mark_valuation", "PrivateBook", "default_private_path", "load_private_book", "positions_frame", "Cliff",
-           "Gate", "IpoLockup", "Linear", "Lockup", "Step", "Terms", "TokenSupply", "locked_value_by_month",
-           "PrivateRisk", "SleeveValuation", "access_terms", "private_risk", "value_sleeve", "GeltnerUnsmoother",
-           "GLMUnsmoother", "UnsmoothingResult", "geltner", "lag1_autocorrelation", "smooth_ar1", "smooth_ma",
-           "smoothing_index", "unsmooth_marks", "HeldTerms", "PrivateData", "PrivateStore"]
+__all__ = [
+                       "POLICIES",
+                       "POLICY_TEXT",
+                       "SOURCES",
+                       "Basket",
+                       "Cliff",
+                       "GLMUnsmoother",
+                       "Gate",
+                       "GeltnerUnsmoother",
+                       "HeldTerms",
+                       "IpoLockup",
+                       "Linear",
+                       "Lockup",
+                       "Mark",
+                       "MarkValuation",
+                       "Marks",
+                       "PrivateBook",
+                       "PrivateData",
+                       "PrivateRisk",
+                       "PrivateStore",
+                       "SleeveValuation",
+                       "Step",
+                       "Terms",
+                       "TokenSupply",
+                       "UnsmoothingResult",
+                       "access_terms",
+                       "check_mark",
+                       "default_private_path",
+                       "geltner",
+                       "lag1_autocorrelation",
+                       "load_private_book",
+                       "locked_value_by_month",
+                       "mark_valuation",
+                       "positions_frame",
+                       "private_risk",
+                       "smooth_ar1",
+                       "smooth_ma",
+                       "smoothing_index",
+                       "unsmooth_marks",
+                       "value_sleeve",
+]

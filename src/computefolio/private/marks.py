@@ -48,7 +48,7 @@ MARK_COLUMNS: tuple[str, ...] = ("symbol", "date", "reported", "price", "currenc
 
 def today_utc() -> dt.date:
     """Today's date in UTC (the bound for a mark's date)."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class Marks:
     @classmethod
     def from_records(cls, records: Iterable[Mapping], *, currencies: Mapping[str, str] | None = None,
                      inception: Mapping[str, dt.date] | None = None, today: dt.date | None = None,
-                     where: str = "marks") -> "Marks":
+                     where: str = "marks") -> Marks:
         """Marks from mappings with the fields of :class:`Mark` (dates as text or dates).
 
         Every mark is checked (:func:`check_mark`) against its symbol's currency and
@@ -235,6 +235,6 @@ class Marks:
             df[c] = pd.to_datetime(df[c])
         return df
 
-    def merged(self, other: "Marks") -> "Marks":
+    def merged(self, other: Marks) -> Marks:
         """These marks and ``other``'s (a symbol and date given twice is refused)."""
         return Marks([*self.items, *other.items])

@@ -109,7 +109,7 @@ class PrivateBook(_Strict):
         ids = [p.id for p in self.positions]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
-            raise ItemFieldError(f"position {sorted(dup)[0]}", "id", "unique; this id appears twice")
+            raise ItemFieldError(f"position {min(dup)}", "id", "unique; this id appears twice")
         return self
 
     @property
@@ -171,7 +171,7 @@ class PrivateBook(_Strict):
         except DataError as exc:
             raise DataError(f"{where}: {exc}") from None
 
-    def check(self, universe, *, today: dt.date | None = None) -> "PrivateBook":
+    def check(self, universe, *, today: dt.date | None = None) -> PrivateBook:
         """Check the file against a universe: every symbol an asset of it, tokens held as grants,
         and every mark (:meth:`get_marks`). Returns ``self``."""
         where = self._file or "private positions"
@@ -231,5 +231,13 @@ def positions_frame(book: PrivateBook) -> pd.DataFrame:
                           "terms": p.terms.describe()} for p in book.positions])
 
 
-__all__ = ["KINDS", "POLICIES", "Position", "PrivateBook", "load_private_book", "default_private_path",
-           "positions_frame", "today_utc"]
+__all__ = [
+    "KINDS",
+    "POLICIES",
+    "Position",
+    "PrivateBook",
+    "default_private_path",
+    "load_private_book",
+    "positions_frame",
+    "today_utc",
+]

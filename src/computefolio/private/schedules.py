@@ -30,7 +30,7 @@ circulating supply on a date; :meth:`TokenSupply.overhang` is the supply unlocki
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -124,7 +124,7 @@ class Step(_Amount):
         return self.units(total) * n / self.count
 
 
-Section = Annotated[Union[Cliff, Linear, Step], Field(discriminator="kind")]
+Section = Annotated[Cliff | Linear | Step, Field(discriminator="kind")]
 
 
 def unlocked_units(sections, day, total: float | None = None) -> float:

@@ -30,7 +30,7 @@ from ..errors import DataError
 from .marks import Marks
 from .nav import POLICY_TEXT, Basket, MarkValuation, check_policy, mark_valuation
 from .positions import PrivateBook
-from .unsmooth import UnsmoothingResult, unsmooth_marks
+from .unsmooth import unsmooth_marks
 
 
 @dataclass

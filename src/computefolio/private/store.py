@@ -136,7 +136,7 @@ class PrivateStore:
                                     f"(marks are not edited; give the correction a new date or note), got {m.price:g}")
                 continue
             new_marks.append(m)
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with self.bs.transaction() as c:
             batch = int(c.execute("SELECT coalesce(max(batch), 0) + 1 FROM private_imports").fetchall()[0][0])
             for m in new_marks:

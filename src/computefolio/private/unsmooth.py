@@ -146,7 +146,7 @@ class GeltnerUnsmoother:
         self.rho = rho
         self.periods_per_year = periods_per_year
 
-    def fit(self, returns) -> "GeltnerUnsmoother":
+    def fit(self, returns) -> GeltnerUnsmoother:
         x = _values(returns)
         if len(x) < 3:
             raise DataError(f"Geltner unsmoothing needs at least 3 returns, got {len(x)}")
@@ -199,7 +199,7 @@ class GLMUnsmoother:
         self.k = k
         self.periods_per_year = periods_per_year
 
-    def fit(self, returns) -> "GLMUnsmoother":
+    def fit(self, returns) -> GLMUnsmoother:
         from statsmodels.tsa.arima.model import ARIMA
 
         x = _values(returns)
@@ -319,9 +319,9 @@ def unsmooth_marks(symbol: str, mark_prices: pd.Series, *, frequency: str = "qua
     n = len(rets)
     notes: list[str] = []
     vol_obs = float(rets.std(ddof=1) * math.sqrt(ppy)) if n >= MIN_GELTNER else None
-    out = dict(symbol=symbol, n=n, periods_per_year=ppy, frequency=frequency, volatility_observed=vol_obs, rho=None,
-               volatility_geltner=None, theta=None, theta_se=None, xi=None, xi_se=None, volatility_glm=None,
-               method_used="proxy", volatility_used=None, notes=notes)
+    out = {"symbol": symbol, "n": n, "periods_per_year": ppy, "frequency": frequency, "volatility_observed": vol_obs,
+           "rho": None, "volatility_geltner": None, "theta": None, "theta_se": None, "xi": None, "xi_se": None,
+           "volatility_glm": None, "method_used": "proxy", "volatility_used": None, "notes": notes}
     if n < MIN_GELTNER:
         notes.append(f"{n} {frequency} mark return(s): fewer than {MIN_GELTNER}, too few to unsmooth; risk from the "
                      "proxy exposure")
