@@ -152,6 +152,8 @@ class ServiceState:
         self._fp: Fingerprint | None = None
         self._fp_at = 0.0
         self._fp_lock = threading.Lock()
+        self._fp_refresh = threading.Lock()
+        self._revalidating = False
         self._market = None
         self._market_key = None
         self._market_lock = threading.Lock()
@@ -206,13 +208,22 @@ class ServiceState:
             self._ready = True
 
     def fingerprint(self, *, fresh: bool = False) -> Fingerprint:
-        """The store's fingerprint, read again when older than ``fingerprint_s``."""
+        """The store's fingerprint, read again when older than ``fingerprint_s`` (one reader
+        at a time: concurrent callers wait for it rather than all querying the store)."""
         if not self._ready:
             self.setup()
-        now = time.monotonic()
-        with self._fp_lock:
-            if not fresh and self._fp is not None and now - self._fp_at < self.config.fingerprint_s:
-                return self._fp
+        if not fresh:
+            fp = self.fresh_fingerprint(revalidate=False)
+            if fp is not None:
+                return fp
+        with self._fp_refresh:
+            if not fresh:
+                fp = self.fresh_fingerprint(revalidate=False)
+                if fp is not None:
+                    return fp
+            return self._read_fingerprint()
+
+    def _read_fingerprint(self) -> Fingerprint:
         with self.gate.read_cursor() as cur:
             r = cur.execute(
                 "SELECT (SELECT count(*) FROM book_entries), (SELECT hash FROM book_entries ORDER BY entry_id DESC "
@@ -225,18 +236,40 @@ class ServiceState:
             self._fp, self._fp_at = fp, time.monotonic()
         return fp
 
-    def fresh_fingerprint(self) -> Fingerprint | None:
+    def fresh_fingerprint(self, *, revalidate: bool = True) -> Fingerprint | None:
         """The fingerprint when it was read less than ``fingerprint_s`` ago, else None
-        (never touches the store: safe on the event loop)."""
+        (never touches the store: safe on the event loop). With ``revalidate``, one up to
+        four times that old is still returned while a background thread reads it again
+        (stale while revalidating); never after a write by the service (:meth:`invalidate`)."""
+        now = time.monotonic()
         with self._fp_lock:
-            if self._fp is not None and time.monotonic() - self._fp_at < self.config.fingerprint_s:
+            if self._fp is None:
+                return None
+            age = now - self._fp_at
+            if age < self.config.fingerprint_s:
                 return self._fp
-        return None
+            if not revalidate or age > 4 * self.config.fingerprint_s:
+                return None
+            fp = self._fp
+            if self._revalidating:
+                return fp
+            self._revalidating = True
+        threading.Thread(target=self._revalidate, name="fingerprint", daemon=True).start()
+        return fp
+
+    def _revalidate(self) -> None:
+        try:
+            self.fingerprint()
+        except Exception:  # noqa: BLE001 - the next request reads it synchronously and reports
+            pass
+        finally:
+            with self._fp_lock:
+                self._revalidating = False
 
     def invalidate(self) -> None:
         """After a write by the service: read the fingerprint again on the next request."""
         with self._fp_lock:
-            self._fp_at = 0.0
+            self._fp_at = -1e9
 
     # ------------------------------------------------------------------ market
     def _market_fp(self, fp: Fingerprint | None) -> tuple:
