@@ -12,8 +12,9 @@ process; CPU time is the fairer figure on a machine shared with other jobs), for
 
 on the built-in sample market and, when present, the real price files (``--data``, default
 the shared folder found by :func:`computefolio.data.sources.shared_prices_dir`). Each runs in
-its own process: one warm-up run (imports, numba compilation), then ``--repeat`` timed runs,
-best kept. Nothing here asserts on time.
+its own process with one BLAS/OpenMP thread (``--threads``; on 30-50 asset matrices a second
+thread only spins, which CPU time would count): one warm-up run (imports, numba compilation),
+then ``--repeat`` timed runs, best kept. Nothing here asserts on time.
 
 Run: ``python benchmarks/construction.py`` (a few minutes). ``--strategy FILE`` runs another
 strategy file (its universe, mandate and costs as it names them).
@@ -80,8 +81,11 @@ def _tree(rev: str, tmp: Path) -> Path:
     return dest / "src"
 
 
-def _measure(src: Path, strategy: str | None, data: str | None, repeat: int, tmp: Path) -> list[dict]:
+def _measure(src: Path, strategy: str | None, data: str | None, repeat: int, tmp: Path, threads: str) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(src))
+    if threads:
+        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            env[v] = threads
     out = tmp / f"out-{abs(hash((str(src), data)))}"
     p = subprocess.run([sys.executable, "-c", DRIVER, strategy or "", data or "", str(out), str(repeat)],
                        env=env, capture_output=True, text=True, cwd=str(tmp))
@@ -98,6 +102,9 @@ def main(argv=None) -> int:
     ap.add_argument("--strategy", default=None, help="strategy file (default: the shipped one)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markets", default="sample,real")
+    ap.add_argument("--threads", default="1", help="BLAS/OpenMP threads for both codes (default 1: on these "
+                                                    "small matrices more threads only burn CPU; '' = library "
+                                                    "default)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     data = a.data
@@ -117,7 +124,7 @@ def main(argv=None) -> int:
                 print("real data: not found, skipped")
                 continue
             for name, src in trees.items():
-                runs = _measure(src, a.strategy, data if market == "real" else None, a.repeat, tmp)
+                runs = _measure(src, a.strategy, data if market == "real" else None, a.repeat, tmp, a.threads)
                 best = min(runs, key=lambda r: r["cpu"])
                 rows.append({"market": market, "code": name, **best,
                              "best_wall": min(r["wall"] for r in runs)})

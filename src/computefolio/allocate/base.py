@@ -82,13 +82,19 @@ def sample_covariance(x: np.ndarray) -> np.ndarray:
     return c.T
 
 
+def labels(index) -> list[str]:
+    """An index's labels as ``str`` (one conversion of the whole index, not one per element)."""
+    out = index.tolist()
+    return out if all(type(k) is str for k in out) else [str(k) for k in out]
+
+
 def as_mapping(x) -> dict:
     """Symbol (str) -> float from a Series, mapping or None (a Series' index is read once, not
     reindexed: cheaper than pandas alignment on string indexes)."""
     if x is None:
         return {}
     if isinstance(x, pd.Series):
-        return dict(zip(map(str, x.index), x.to_numpy(dtype=float)))
+        return dict(zip(labels(x.index), x.to_numpy(dtype=float)))
     return {str(k): float(v) for k, v in dict(x).items()}
 
 
@@ -421,7 +427,7 @@ class Allocator(ParamsMixin):
         self.status_kind_, self.binding_, self._solver, self._reason, self.cash_note_ = "exact", [], "", "", ""
         excluded: dict[str, str] = {}
         x = returns.to_numpy(dtype=float)
-        cols = [str(c) for c in returns.columns]
+        cols = labels(returns.columns)
         bad = ~np.isfinite(x).all(axis=0)
         flat = (x[0] == x).all(axis=0)
         keep = []

@@ -154,6 +154,37 @@ def _split(alpha: float, W: float, loL: float, hiL: float, loR: float, hiR: floa
     return min(max(alpha * W, loL, W - hiR), hiL, W - loR)
 
 
+@numba.njit(cache=True)
+def _capped_bisection(A, Mi, Bi, alpha, lo, hi, budget):  # pragma: no cover - compiled
+    """Capped recursive bisection along the splits of :func:`_bisection` (ordered bounds)."""
+    n = lo.shape[0]
+    clo = np.zeros(n + 1)
+    chi = np.zeros(n + 1)
+    for i in range(n):
+        clo[i + 1] = clo[i] + lo[i]
+        chi[i + 1] = chi[i] + hi[i]
+    w = np.empty(n)
+    # the splits are stored level by level; the range [a, b) of split k gets its parent's share
+    parent_w = {(0, n): budget}
+    for k in range(len(A)):
+        a, m, b = A[k], Mi[k], Bi[k]
+        Wk = parent_w[(a, b)]
+        loL, hiL, loR, hiR = clo[m] - clo[a], chi[m] - chi[a], clo[b] - clo[m], chi[b] - chi[m]
+        left = alpha[k] * Wk
+        left = max(left, loL)
+        left = max(left, Wk - hiR)
+        left = min(left, hiL)
+        left = min(left, Wk - loR)
+        parent_w[(a, m)] = left
+        parent_w[(m, b)] = Wk - left
+    for i in range(n):
+        v = parent_w.get((i, i + 1), -1.0)
+        if v < 0.0:
+            v = budget  # n == 1
+        w[i] = min(max(v, lo[i]), hi[i])
+    return w
+
+
 def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                        budget: float = 1.0, cache: dict | None = None) -> np.ndarray:
     """HRP's recursive bisection under per-asset bounds (*capped recursive bisection*).
@@ -167,12 +198,23 @@ def hrp_weights_capped(cov: np.ndarray, order: np.ndarray, lo: np.ndarray, hi: n
     ``sum(lo) <= budget <= sum(hi)``.
     """
     n = len(order)
-    alphas = None if cache is None else cache.get("alpha")
-    if alphas is None:
-        A, Mi, Bi, al, _ = _bisection(np.ascontiguousarray(cov[np.ix_(order, order)], dtype=float))
-        alphas = {(int(a), int(b)): float(x) for a, b, x in zip(A, Bi, al)}
+    splits = None if cache is None else cache.get("splits")
+    if splits is None:
+        splits = _bisection(np.ascontiguousarray(cov[np.ix_(order, order)], dtype=float))[:4]
         if cache is not None:
-            cache["alpha"] = alphas
+            cache["splits"] = splits
+    lo, hi = _capacity(lo, hi, budget)
+    w = _capped_bisection(*splits, np.ascontiguousarray(lo[order]), np.ascontiguousarray(hi[order]), float(budget))
+    out = np.empty(n)
+    out[order] = w
+    return out
+
+
+def _hrp_weights_capped_py(cov, order, lo, hi, budget=1.0):  # pragma: no cover - reference for the tests
+    """The same capped bisection in plain Python (a reference implementation)."""
+    n = len(order)
+    A, Mi, Bi, al, _ = _bisection(np.ascontiguousarray(cov[np.ix_(order, order)], dtype=float))
+    alphas = {(int(a), int(b)): float(x) for a, b, x in zip(A, Bi, al)}
     lo, hi = _capacity(lo, hi, budget)
     clo = np.concatenate([[0.0], np.cumsum(lo[order])])
     chi = np.concatenate([[0.0], np.cumsum(hi[order])])

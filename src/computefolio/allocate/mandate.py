@@ -161,7 +161,7 @@ def _vector(x, symbols: list[str], fill: float) -> np.ndarray:
         if v.shape != (len(symbols),):
             raise ValueError(f"an array of {len(symbols)} values is expected, got shape {v.shape}")
     else:
-        d = dict(zip(map(str, x.index), x.to_numpy(dtype=float))) if isinstance(x, pd.Series) else \
+        d = dict(zip([str(k) for k in x.index.tolist()], x.to_numpy(dtype=float))) if isinstance(x, pd.Series) else \
             {str(k): float(v) for k, v in dict(x).items()}
         v = np.array([d.get(s, fill) for s in symbols], dtype=float)
     if fill == fill:  # not NaN: NaN counts as absent
@@ -645,12 +645,17 @@ class Constraints:
         return len(self.symbols)
 
     def bounds(self, rules=None) -> tuple[np.ndarray, np.ndarray]:
-        """Tightest per-asset ``(lo, hi)`` over the box rules."""
+        """Tightest per-asset ``(lo, hi)`` over the box rules (copies: callers may change them)."""
+        if rules is None and "_bounds" in self.__dict__:
+            lo, hi = self.__dict__["_bounds"]
+            return lo.copy(), hi.copy()
         lo, hi = np.full(self.n, -np.inf), np.full(self.n, np.inf)
         for r in (self.rules if rules is None else rules):
             if r.kind == "box":
                 lo = np.maximum(lo, r.lo)
                 hi = np.minimum(hi, r.hi)
+        if rules is None:
+            self.__dict__["_bounds"] = (lo.copy(), hi.copy())
         return lo, hi
 
     def linear(self, kind: str, rules=None) -> tuple[np.ndarray, np.ndarray]:

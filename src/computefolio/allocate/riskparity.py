@@ -243,6 +243,9 @@ def _face_newton(R, beta, C, y, *, tol=1e-13, max_iter=200):
     return yo, nu, it
 
 
+_SCALED: dict = {}
+
+
 def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray | None = None,
                             H: np.ndarray | None = None, *, budget: float = 1.0, start: np.ndarray | None = None,
                             active=None, tol: float = 1e-11, max_rounds: int | None = None,
@@ -302,17 +305,25 @@ def constrained_risk_budget(cov: np.ndarray, budgets: np.ndarray, F: np.ndarray 
     b = b / b.sum()
     F = np.zeros((0, n)) if F is None else np.atleast_2d(np.asarray(F, float))
     H = np.zeros((0, n)) if H is None else np.atleast_2d(np.asarray(H, float))
-    sd = np.sqrt(np.diag(cov))
-    R = cov / np.outer(sd, sd)
-    # rows on the correlation scale (y~ = sd * y), each of unit norm
-    Ft = F / sd
-    fn = np.linalg.norm(Ft, axis=1)
-    fn[fn == 0] = 1.0
-    Ft = Ft / fn[:, None]
-    Ht = H / sd
-    hn = np.linalg.norm(Ht, axis=1)
-    hn[hn == 0] = 1.0
-    Ht = Ht / hn[:, None]
+    key = (id(cov), id(F), id(H))
+    hit = _SCALED.get(key)
+    if hit is not None and hit[0] is cov and hit[1] is F and hit[2] is H:
+        sd, R, Ft, fn, Ht, hn = hit[3]
+    else:
+        sd = np.sqrt(np.diag(cov))
+        R = cov / np.outer(sd, sd)
+        # rows on the correlation scale (y~ = sd * y), each of unit norm
+        Ft = F / sd
+        fn = np.linalg.norm(Ft, axis=1)
+        fn[fn == 0] = 1.0
+        Ft = np.ascontiguousarray(Ft / fn[:, None])
+        Ht = H / sd
+        hn = np.linalg.norm(Ht, axis=1)
+        hn[hn == 0] = 1.0
+        Ht = np.ascontiguousarray(Ht / hn[:, None])
+        if len(_SCALED) > 16:
+            _SCALED.clear()
+        _SCALED[key] = (cov, F, H, (sd, R, Ft, fn, Ht, hn))  # a fit solves several budgets on the same rows
     m = Ft.shape[0]
     info: dict = {"method": "unconstrained", "rounds": 0, "newton": 0}
     if start is None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from .base import Allocator, FitContext, as_mapping
+from .base import Allocator, FitContext, as_mapping, labels
 from .groups import GroupRiskBudget
 
 __all__ = ["StrategyAllocator", "build_allocator", "allocator_from_spec", "make_covariance", "rebalance_table"]
@@ -163,12 +163,14 @@ class StrategyAllocator(GroupRiskBudget):
         scale = None
         if prev:
             good = np.isfinite(returns.to_numpy(dtype=float)).all(axis=0)
-            ok = {c: prev[c] for c, g in zip(map(str, returns.columns), good) if g and prev.get(c, 0.0) != 0.0}
+            ok = {c: prev[c] for c, g in zip(labels(returns.columns), good) if g and prev.get(c, 0.0) != 0.0}
             tot = sum(ok.values())
             if ok and tot > 0.8 * sum(prev.values()):  # the previous book is still mostly there
                 k = mandate.invested_fraction() / tot
-                scale = self._anticipate(overlay, {c: v * k for c, v in ok.items()}, returns, static, universe,
-                                         date)
+                # the previous composition's volatility today (the position rules are checked on the
+                # new composition below, with a second fit when they move the scale)
+                scale = self._anticipate(overlay, {c: v * k for c, v in ok.items()}, returns, mandate, universe,
+                                         date, rules=False)
         first = scale is None
         scale = 1.0 if scale is None else scale
         self.scale_anticipated_ = scale
@@ -184,12 +186,14 @@ class StrategyAllocator(GroupRiskBudget):
         return self
 
     @staticmethod
-    def _anticipate(overlay, w: pd.Series, returns: pd.DataFrame, mandate, universe, date, interval=False):
+    def _anticipate(overlay, w: pd.Series, returns: pd.DataFrame, mandate, universe, date, interval=False,
+                    rules=True):
         """The overlay's scale for composition ``w`` under the rules that do not depend on trading
         (at most 1: the composition is at the invested fraction already); with ``interval``, also
         the scales those rules allow."""
         try:
-            s, lo, hi = overlay.anticipate(w, returns, mandate=mandate, universe=universe, date=date, interval=True)
+            s, lo, hi = overlay.anticipate(w, returns, mandate=mandate, universe=universe, date=date, interval=True,
+                                           rules=rules)
         except Exception:  # an overlay without anticipate() or a degenerate window: no scaling
             s, lo, hi = 1.0, 0.0, np.inf
         if not lo <= hi:  # the composition itself breaks a bound: no anticipation

@@ -148,7 +148,7 @@ def _window(returns: pd.DataFrame):
 def _held(weights) -> tuple[list[str], np.ndarray]:
     """Symbols with a nonzero weight and their weights."""
     if isinstance(weights, pd.Series):
-        names, vals = list(map(str, weights.index)), weights.to_numpy(dtype=float)
+        names, vals = [str(k) for k in weights.index.tolist()], weights.to_numpy(dtype=float)
     else:
         d = dict(weights)
         names, vals = [str(k) for k in d], np.array(list(d.values()), dtype=float)
@@ -248,11 +248,12 @@ class VolatilityTarget:
     __call__ = apply
 
     def anticipate(self, weights: pd.Series, returns: pd.DataFrame, periods_per_year: float | None = None, *,
-                   mandate=None, universe=None, date=None, interval: bool = False):
+                   mandate=None, universe=None, date=None, interval: bool = False, rules: bool = True):
         """The scale this overlay would give ``weights`` under the rules that do not depend on the
         current book (cash floor, asset and group bounds, leverage): ``target / sigma_ann``
         clipped into their interval. An allocator builds its book's trades for that scale.
-        ``interval=True`` returns ``(scale, lo, hi)`` with the interval."""
+        ``interval=True`` returns ``(scale, lo, hi)`` with the interval; ``rules=False`` skips the
+        rules (the target's scale under ``leverage_max`` only)."""
         syms, x = _held(weights)
         if not syms:
             return (1.0, 0.0, np.inf) if interval else 1.0
@@ -263,10 +264,11 @@ class VolatilityTarget:
         s = self.target / vol if vol > 0 else np.inf
         hi = self.leverage_max / gross if gross > 0 else np.inf
         lo = 0.0
-        m = mandate if mandate is not None else self.mandate
+        m = (mandate if mandate is not None else self.mandate) if rules else None
         if m is not None:
             # no current book and no ADV: the turnover and liquidity rules are not compiled
-            for a, b in self._mandate_limits(w, m, {"universe": universe}, date).values():
+            pos, _ = _window(returns)
+            for a, b in self._mandate_limits(w, m, {"universe": universe, "columns": list(pos)}, date).values():
                 lo, hi = max(lo, a), min(hi, b)
         out = float(min(max(s, lo), hi)) if lo <= hi else float(min(s, hi))
         return (out, float(lo), float(hi)) if interval else out
@@ -413,7 +415,12 @@ class VolatilityTarget:
         if isinstance(w, tuple):
             syms, wv = list(w[0]), np.asarray(w[1], dtype=float)
         else:
-            syms, wv = list(map(str, w.index)), w.to_numpy(dtype=float)
+            syms, wv = [str(k) for k in w.index.tolist()], w.to_numpy(dtype=float)
+        if cw is None and adv is None and ctx.get("columns"):
+            # compile once per window, over all its columns in one order (absent symbols weigh 0)
+            wd0 = dict(zip(syms, wv))
+            syms = sorted(set(ctx["columns"]) | set(syms))
+            wv = np.array([wd0.get(c, 0.0) for c in syms])
         fixed0 = m.fixed_zero(syms, universe=universe, date=date)
         live = [s for s, x in zip(syms, wv) if s not in fixed0 or x != 0]
         held_out = None
@@ -425,7 +432,11 @@ class VolatilityTarget:
         if cws is not None:
             cws = aligned(cws, live)
         static = cws is None and adv is None
-        key = (id(mandate), tuple(live), id(universe), str(date))
+        from .mandate import _in_force
+
+        # the position rules depend on the date only through the classifications in force
+        key = (id(mandate), tuple(live), id(universe),
+               _in_force(universe, date, live) if universe is not None else None)
         hit = _STATIC.get(key) if static else None
         try:
             if hit is not None and hit[0] is mandate and hit[1] is universe:
