@@ -27,6 +27,7 @@ BENCHMARKS = {
     "data": ("data.py", [], []),
     "sample": ("sample.py", [], []),
     "compliance": ("compliance.py", [], ["--repeat", "2"]),
+    "service": ("service_load.py", [], ["--seconds", "5", "--clients", "10"]),
     "private": ("private.py", [], ["--repeat", "2"]),
 }
 
