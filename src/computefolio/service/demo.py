@@ -56,8 +56,8 @@ def demo_entries(market, universe, day, *, capital: float = DEMO_CAPITAL,
             for a, v in need.items() if v > 0]
     for sym, wt in [*equity.items(), *crypto.items()]:
         p = float(px.at[sym, "price"])
-        if not np.isfinite(p) or p <= 0:
-            continue
+        if not np.isfinite(p) or p <= 0 or px.at[sym, "status"] != "fresh":
+            continue  # never bought on a stale price (its source ended before the day): the weight stays cash
         q = capital * wt / p
         q = float(np.floor(q)) if sym in equity else float(np.floor(q * 1e4) / 1e4)
         if q <= 0:
@@ -71,6 +71,18 @@ def demo_entries(market, universe, day, *, capital: float = DEMO_CAPITAL,
     return out
 
 
+def demo_day(market, universe) -> pd.Timestamp:
+    """The demo's purchase date: 91 days before the last date on which each sleeve of the
+    demo book still has fresh prices for most of its weight (real sources end on different
+    dates: a book bought on a stale price would show an invented P&L)."""
+    groups: dict[str, dict[str, float]] = {}
+    for s_, w in DEMO_WEIGHTS.items():
+        if s_ in market.symbols:
+            groups.setdefault(universe.asset(s_).sleeve, {})[s_] = w
+    last, _ = market.last_fresh_date(groups)
+    return (last if last is not None else market.end) - pd.Timedelta(days=91)
+
+
 def seed_demo(path, market, universe, *, day=None, users: bool = True, password: str | None = None) -> dict:
     """Write the demo book (and users) into the store at ``path`` when its ledger is empty.
 
@@ -80,7 +92,7 @@ def seed_demo(path, market, universe, *, day=None, users: bool = True, password:
     from ..rebalance.venues import VenueRules
     from . import users as U
 
-    day = pd.Timestamp(day) if day is not None else market.end - pd.Timedelta(days=91)
+    day = pd.Timestamp(day) if day is not None else demo_day(market, universe)
     made: dict[str, str] = {}
     with BookStore(path) as bs:
         n = bs.state().entries

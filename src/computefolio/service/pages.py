@@ -302,6 +302,7 @@ def overview(request: Request, asof: str | None = None, p: Principal = Depends(r
                                                                               ("weight", "Weight of NAV")],
                                               f"Risk shares against budgets by {b['by']}")
     return render(request, "overview.html.j2", p=p, title="Overview", o=o, figures=figs, run=_latest_run(request),
+                  asof=o["asof"], asof_given=bool(asof),
                   simulated=o["simulated"], exposure_layer=_exposure_tab(o["exposure_layer"], "Exposure by layer"),
                   exposure_sleeve=_exposure_tab(o["exposure_sleeve"], "Exposure by sleeve"))
 
@@ -350,7 +351,8 @@ def risk_page(request: Request, asof: str | None = None, p: Principal = Depends(
                                       "Weight and share of ES by asset", horizontal=True),
             "ladder": C.grouped_bars(ladder, "horizon", [("share", "Liquid")], "Share of the book liquid within")
             if ladder else None}
-    return render(request, "risk.html.j2", p=p, title="Risk", r=r, var_tab=var_tab, contrib=contrib,
+    return render(request, "risk.html.j2", p=p, title="Risk", r=r, asof=m["asof"], asof_given=bool(asof),
+                  var_tab=var_tab, contrib=contrib,
                   groups=groups, liq_tab=liq_tab, ladder=ladder, figures=figs, simulated=m.get("simulated"))
 
 
@@ -379,15 +381,20 @@ def _stress_panel(st, scenario: str | None, asof=None) -> tuple[dict, dict]:
 
 
 @router.get("/stress", include_in_schema=False)
-def stress_page(request: Request, scenario: str | None = None, p: Principal = Depends(require("read"))):
+def stress_page(request: Request, scenario: str | None = None, asof: str | None = None,
+                p: Principal = Depends(require("read"))):
     st = _state(request)
+    asof = asof or None
     try:
-        s = V.stress_view(st, None)
+        s = V.stress_view(st, None, asof)
     except DataError as exc:
-        return render(request, "empty.html.j2", 200, p=p, title="Stress", message=str(exc))
+        return render(request, "empty.html.j2", 409, p=p, title="Stress", message=str(exc))
     rows = [x for x in s["scenarios"] if not x.get("error")]
     scenario = scenario or (min(rows, key=lambda x: x.get("pnl_pct") or 0)["name"] if rows else None)
-    panel, figs = _stress_panel(st, scenario) if scenario else ({"s": s}, {})
+    try:
+        panel, figs = _stress_panel(st, scenario, asof) if scenario else ({"s": s}, {})
+    except LookupError as exc:
+        return render(request, "error.html.j2", 404, p=p, title="Stress", message=str(exc))
     summary = table("Every scenario on today's book", [
         column("title", "Scenario"), column("kind", "Kind"), column("pnl_pct", "P&L", "fraction"),
         column("pnl", "P&L", s["currency"]), column("start", "From", "date"), column("end", "To", "date"),
@@ -395,12 +402,13 @@ def stress_page(request: Request, scenario: str | None = None, p: Principal = De
     figs["stress_all"] = _fine(C.grouped_bars({"rows": rows}, "title", [("pnl_pct", "P&L")],
                                         "P&L by scenario (fraction of NAV)", horizontal=True))
     return render(request, "stress.html.j2", p=p, title="Stress", s=s, summary=summary, scenario=scenario,
-                  panel=panel, figures=figs)
+                  panel=panel, figures=figs, asof=s["asof"], asof_given=bool(asof))
 
 
 @router.get("/stress/panel", include_in_schema=False)
-def stress_panel(request: Request, scenario: str, p: Principal = Depends(require("read"))):
-    panel, figs = _stress_panel(_state(request), scenario)
+def stress_panel(request: Request, scenario: str, asof: str | None = None,
+                 p: Principal = Depends(require("read"))):
+    panel, figs = _stress_panel(_state(request), scenario, asof or None)
     return render(request, "_stress_panel.html.j2", p=p, panel=panel, scenario=scenario, figures=figs,
                   fragment=True)
 

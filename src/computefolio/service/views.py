@@ -420,6 +420,8 @@ def _sources(m) -> dict[str, str]:
         v = prov.get(key)
         if isinstance(v, dict):
             for s, x in v.items():
+                if isinstance(x, (list, tuple)):
+                    x = ", ".join(str(i) for i in x)
                 out[str(s)] = x if isinstance(x, str) else json.dumps(x, default=str)[:120]
     return out
 
@@ -538,6 +540,18 @@ def verify_view(state: ServiceState, head: str | None = None) -> dict:
             "ledger": {"ok": lok, "problem": lmsg, "entries": ln}}
 
 
+def _stale_rows(v) -> list[dict]:
+    """Prices not from the NAV date: symbol, price date (YYYY-MM-DD), ages, status."""
+    st = v.stale()
+    if not len(st):
+        return []
+    df = st.drop(columns=["price"], errors="ignore").copy()
+    for c in ("date", "expected"):
+        if c in df.columns:
+            df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d")
+    return _records(df, "symbol")
+
+
 def overview_view(state: ServiceState, asof=None) -> dict[str, Any]:
     """The morning page: NAV and P&L, exposure by layer, risk shares against budgets,
     breaches, stale prices, and the latest run's caveats."""
@@ -549,8 +563,7 @@ def overview_view(state: ServiceState, asof=None) -> dict[str, Any]:
                            "book_state": ctx.state.to_dict(), "pnl": pnl_view(ctx, state),
                            "exposure_layer": exposure_table(ctx, state, "layer"),
                            "exposure_sleeve": exposure_table(ctx, state, "sleeve"),
-                           "stale": _records(v.stale().drop(columns=["price"], errors="ignore"), "symbol")
-                           if len(v.stale()) else [], "notes": list(v.notes)}
+                           "stale": _stale_rows(v), "notes": list(v.notes)}
     for key, fn in (("budgets", budgets_view), ("breaches", breaches_view)):
         try:
             out[key] = fn(state, ctx.day)
