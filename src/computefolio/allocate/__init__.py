@@ -8,17 +8,24 @@ exposes ``weights_`` (Series over symbols, summing to the invested fraction),
 
 ==========================================  =========================================================
 ``EqualWeight``, ``InverseVolatility``      naive (heuristic: projected onto a mandate)
-``HierarchicalRiskParity``                  López de Prado (2016); PyPortfolioOpt / Riskfolio-Lib conventions
+``HierarchicalRiskParity``                  López de Prado (2016); PyPortfolioOpt / Riskfolio-Lib conventions;
+                                            capped recursive bisection under bounds
 ``HierarchicalEqualRiskContribution``       Raffinot (2018); Riskfolio-Lib's HERC
-``RiskParity``                              ERC or arbitrary budgets (Spinu 2013; CCD + Newton)
+``RiskParity``                              ERC or arbitrary budgets (Spinu 2013; CCD + Newton); under a
+                                            mandate constrained risk budgeting (Richard & Roncalli 2019)
 ``MinimumVariance``                         active-set QP, or cvxpy/Clarabel with general rules
 ``MaximumDiversification``                  Choueifaty & Coignard (2008)
 ``MeanVariance``                            max Sharpe, target volatility, utility
 ``MeanCVaR``                                Rockafellar & Uryasev (2000) LP by HiGHS
-``GroupRiskBudget``                         risk budgets per sleeve/layer/theme with an inner allocator
-``VolatilityTarget``                        overlay: scale to a target annualized volatility
-``SkfolioAllocator``                        any skfolio optimizer as an allocator
+``GroupRiskBudget``                         risk budgets per sleeve/layer with an inner allocator, the rules
+                                            as constraints (``sleeves.StrategyAllocator``: the strategy's)
+``VolatilityTarget``                        overlay: scale to a target annualized volatility within every rule
+``SkfolioAllocator``                        any skfolio optimizer as an allocator (projected onto a mandate)
 ==========================================  =========================================================
+
+Every allocator takes the mandate as constraints and says how in ``status_`` (solved exactly,
+solved with binding rules, projected, fell back); ``docs/construction.md`` states each method's
+rule under bounds and the stated problem when risk budgets cannot be met.
 
 :func:`make_allocator` builds one from a short method name (the CLI's ``--method``).
 """
