@@ -98,6 +98,10 @@ class LoginLimiter:
     def fail(self, *keys: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._fails) > 10_000:  # names sprayed at the form: forget the expired ones
+                for k in list(self._fails):
+                    if not self._trim(k, now):
+                        del self._fails[k]
             for k in keys:
                 self._trim(k, now).append(now)
 

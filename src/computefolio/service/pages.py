@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -127,16 +128,25 @@ def error_page(request: Request, status: int, message: str, headers=None) -> Res
     return resp
 
 
+_SAFE_NEXT = re.compile(r"^/(?![/\\])[A-Za-z0-9_\-./?=&%:+]*$")
+
+
+def safe_next(url: str | None) -> str:
+    """A local path to return to after signing in ('/' for anything else: no open redirect,
+    not even through '//host' or '/\\host', which browsers read as another site)."""
+    return url if isinstance(url, str) and len(url) < 500 and _SAFE_NEXT.match(url) else "/"
+
+
 def _next(request: Request) -> str:
-    path = request.url.path
-    return path if path.startswith("/") and not path.startswith("//") and request.method == "GET" else "/"
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return safe_next(path) if request.method == "GET" else "/"
 
 
 def login_page(request: Request, status: int = 200, message: str = "", next_url: str = "/",
                username: str = "") -> HTMLResponse:
     nonce = new_login_nonce()
     resp = render(request, "login.html.j2", status, title="Sign in", message=message, nonce=nonce,
-                  next_url=next_url if next_url.startswith("/") and not next_url.startswith("//") else "/",
+                  next_url=safe_next(next_url),
                   username=username)
     resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=request.app.state.service.config.cookie_secure,
                     path="/login", max_age=1800)
@@ -207,7 +217,7 @@ async def login(request: Request, username: str = Form("", max_length=64), passw
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
         return resp
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = safe_next(next)
     resp = RedirectResponse(target, status_code=303)
     cfg = request.app.state.service.config
     resp.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=cfg.cookie_secure, path="/",
