@@ -50,10 +50,10 @@ def serve(
 
         from ..service import ServiceConfig, create_app
     except ImportError as exc:
-        from ..errors import ConfigError
+        from ..errors import ComputefolioError
 
-        raise ConfigError(None, "(service)", f"the service needs its extra: pip install 'computefolio[service]' "
-                                             f"({exc.name} is missing)") from None
+        raise ComputefolioError(f"the service needs its extra: pip install 'computefolio[service]' "
+                                f"({exc.name} is missing)") from None
     if data is not None and sample:
         raise typer.BadParameter("give at most one of --data and --sample")
     if not 0 < port < 65536:
@@ -63,13 +63,19 @@ def serve(
 
         store = store or default_store_path().parent / "demo" / "store.duckdb"
         sample = data is None
+    if data is not None and not Path(data).exists():
+        raise typer.BadParameter(f"--data {data}: no such file or folder of price files")
     source = "files" if data is not None else "sample" if sample else "store"
     cfg = ServiceConfig(store=store, source=source, data=data, strategy=strategy, strategies=strategies,
                         runs_dir=runs_dir, policy=policy, venues=venues, universe=universe,
                         cookie_secure=secure_cookies)
     application = create_app(cfg)
+    st = application.state.service
+    st.setup()  # the store opens and holds the service's tables, or one line says why not (exit 2)
     if demo:
-        _seed(application.state.service)
+        _seed(st)
+    if source == "store":
+        st.market()  # a store without prices is refused now, not on the first request
     hosts = list(allow_host) or sorted({host, "localhost", "127.0.0.1", "[::1]", "::1"})
     if not _loopback(host):
         err_console.print(f"[yellow]warning:[/] binding {host}: the service is reachable from other machines; serve it "
@@ -78,7 +84,6 @@ def serve(
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         application.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
-    st = application.state.service
     err_console.print(f"computefolio serve: http://{host if ':' not in host else f'[{host}]'}:{port}/ - store "
                       f"{st.gate.path}, prices from {source}" + (f" ({data})" if data else "")
                       + f"; API schema /api/v1/openapi.json", highlight=False, soft_wrap=True)

@@ -24,10 +24,14 @@ app.add_typer(users_app, name="users")
 _STORE = typer.Option(None, "--store", help="Store file (default: $COMPUTEFOLIO_HOME/store.duckdb).")
 
 
-def _con(store: Optional[Path]):
+def _con(store: Optional[Path], create: bool = False):
     from ..book.store import open_store
+    from ..data.store import Store
+    from ..errors import DataError
     from ..service import users as U
 
+    if not create and not Store(store).exists():
+        raise DataError(f"{Store(store).path}: no store (computefolio users add NAME --role ROLE makes it)")
     st = open_store(store)
     U.ensure_schema(st.con)
     return st
@@ -65,7 +69,7 @@ def add(
     U.check_username(name)
     U.check_role(role)
     pw = _read_password(password_stdin)
-    st = _con(store)
+    st = _con(store, create=True)
     try:
         st.con.execute("BEGIN TRANSACTION")
         try:

@@ -31,6 +31,19 @@ from ..data.store import default_store_path
 from ..errors import DataError
 
 
+def check_store_file(path: Path) -> None:
+    """Refuse a path that exists but is not a DuckDB file (DuckDB would open, say, a CSV
+    as a database that never reaches the disk, and every write would be lost)."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: a folder, not a store file")
+    if p.exists() and p.stat().st_size > 0:
+        with open(p, "rb") as fh:
+            head = fh.read(12)
+        if head[8:12] != b"DUCK":
+            raise DataError(f"{p}: not a DuckDB store file (give the store's path, e.g. store.duckdb)")
+
+
 class StoreBusy(DataError):
     """Another process has held the store file for longer than the service waits."""
 
@@ -88,6 +101,7 @@ class StoreGate:
     def _open(self) -> None:
         import duckdb
 
+        check_store_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
         def go():
