@@ -239,7 +239,8 @@ def mandate_breaches(result, mandate, universe, market=None, *, tol: float = TOL
         if tv is None:
             not_checked.append("liquidity (no volume data)")
         else:
-            adv = tv.reindex(index=idx, columns=syms).rolling(adv_window, min_periods=1).mean().ffill()
+            # the allocator's ADV: trailing traded value over the full history (not cut at the backtest start)
+            adv = tv.reindex(columns=syms).rolling(adv_window, min_periods=1).mean().ffill().reindex(idx)
             adv = adv.where(adv > 0).to_numpy(dtype=float)
             novol = [s for j, s in enumerate(syms) if not np.isfinite(adv[:, j]).any()]
             if novol:
