@@ -70,7 +70,7 @@ _PARAMS: dict = {}  # allocator class -> its constructor parameters' names (insp
 
 #: Risk-share tolerance stage 2 matches the budgets to (the report's "met" is 1e-6; stage 1 reaches
 #: ~1e-14).
-BUDGET_TOL = 1e-8
+BUDGET_TOL = 1e-7
 
 
 def _members(universe, by: str, date, symbols) -> tuple[list[str], np.ndarray]:

@@ -42,9 +42,7 @@ Meaning of each rule (weights ``w`` are fractions of capital, cash is ``1 - sum(
 ``liquidity``
     With ADV (average daily traded value, currency) and ``capital``:
     ``|w_i - w0_i| * capital <= max_adv_fraction * ADV_i`` (a rebalance trades at
-    most that share of a day's volume; construction keeps sales 1% of the kept position
-    short of it, :data:`SALE_COST_MARGIN`, so that the executed notional after the
-    rebalance's costs stays within it) and
+    most that share of a day's volume) and
     ``|w_i| * capital <= max_days_to_liquidate * participation * ADV_i``
     (days to liquidate = position / (participation x ADV)). An asset without an
     ADV (NaN: no volume data) is not bound by them, and nothing is when no ADV
@@ -96,13 +94,6 @@ GroupFieldName = Literal["layer", "theme", "sleeve", "asset_class", "venue", "ca
 #: Absolute tolerance for a rule to count as met (fraction of capital).
 TOL = 1e-7
 
-#: Construction keeps a sale's planned trade short of the ADV trade cap by this fraction of the
-#: position kept: holdings after a rebalance are fractions of the book *after* its costs, so a
-#: sale's executed notional exceeds the planned one by (kept weight) x (costs / book). Costs of
-#: a rebalance are assumed below 1% of the book. Never beyond no sale at all (an asset whose
-#: trade cap is smaller than the costs' share is held; its weight then drifts up by the costs'
-#: share, about 1e-5 of the book).
-SALE_COST_MARGIN = 0.01
 
 
 _CACHE: dict = {}
@@ -526,14 +517,7 @@ class Mandate(_Strict):
                 cap = self.capital
                 if self.liquidity.max_adv_fraction:
                     c = self.liquidity.max_adv_fraction * av / cap
-                    lo_t = w0 - c
-                    if cure_passive:
-                        # construction: a sale is measured after the rebalance's costs (the kept
-                        # position is a fraction of the post-cost book), so keep sells short of the
-                        # cap by SALE_COST_MARGIN of the kept position -- at most down to no sale
-                        # (a proportional rule: the same at any scale of the book)
-                        lo_t = np.where(lo_t > 0, np.minimum(lo_t / (1.0 - SALE_COST_MARGIN), w0), lo_t)
-                    rules.append(Rule.box("liquidity.max_adv_fraction", lo_t, w0 + c,
+                    rules.append(Rule.box("liquidity.max_adv_fraction", w0 - c, w0 + c,
                                           f"trade <= {self.liquidity.max_adv_fraction:g} x ADV per asset "
                                           f"(capital {cap:,.0f})"))
                 if self.liquidity.max_days_to_liquidate:
