@@ -26,13 +26,13 @@ allocators under caps, risk budgets met through the compute floor, the overlay w
 rule)::
 
     market  code    fits  construction CPU  wall    'construct and backtest'
-    sample  before  81    2.31              2.31    2.51
-    sample  after   79    0.79              0.80    1.21     34% of before
-    real    before  77    2.10              2.12    2.32
-    real    after   81    0.72              0.72    1.03     34% of before
+    sample  before  81    2.46              2.53    2.74
+    sample  after   79    0.72              0.72    0.97     29% of before
+    real    before  77    2.17              2.27    2.50
+    real    after   81    0.77              0.80    1.67     35% of before
 
-(a second run, under heavier load from other sessions: 2.42 -> 0.85 s and 2.28 -> 0.86 s, 35% and
-38%). The issue's goal, a quarter of before, is not reached: see docs/construction.md, "Speed".
+(earlier runs the same day: 34%/34%, and 35%/38% under heavier load from other sessions). The
+issue's goal, a quarter of before, is not reached: see docs/construction.md, "Speed".
 With the library's default two BLAS threads the "before" code burns about 35% more CPU than wall
 time on these 30-50 asset matrices (the second thread spins).
 """
