@@ -86,7 +86,7 @@ def serve(
         application.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     err_console.print(f"computefolio serve: http://{host if ':' not in host else f'[{host}]'}:{port}/ - store "
                       f"{st.gate.path}, prices from {source}" + (f" ({data})" if data else "")
-                      + f"; API schema /api/v1/openapi.json", highlight=False, soft_wrap=True)
+                      + "; API schema /api/v1/openapi.json", highlight=False, soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False, server_header=False)
 
 

@@ -16,8 +16,6 @@ is computed before taking the lock and recorded inside it, where
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..errors import ComputefolioError
 from .state import ServiceState
 from .users import User
@@ -130,7 +128,3 @@ def cancel_list(state: ServiceState, user: User, list_id: str, *, reason: str = 
     state.invalidate()
     r["by"] = user.username
     return r
-
-
-def today() -> str:
-    return str(pd.Timestamp.now(tz="UTC").date())
