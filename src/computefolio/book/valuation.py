@@ -161,6 +161,39 @@ def _mark_prices(private, market, day: pd.Timestamp, symbols: list, entries: pd.
     return out
 
 
+def fresh_asof(weights: pd.Series, market, universe) -> tuple[pd.Timestamp, str]:
+    """The book's as-of date when the user gives none, and why.
+
+    The last date on which every sleeve of the book has fresh prices for most of its weight
+    (:meth:`computefolio.data.market.MarketData.last_fresh_date`), so that one asset whose
+    data stopped neither moves the book's date back nor lets it run months into a frozen
+    sleeve (e.g. real files whose crypto ends months before the equities).
+
+    Parameters
+    ----------
+    weights : pandas.Series
+        Symbol -> weight or value (signs ignored); symbols outside the universe form a group
+        of their own.
+    """
+    w = pd.Series(weights, dtype=float)
+    w = w[w != 0].abs()
+    groups: dict[str, dict] = {}
+    for sym, v in w.items():
+        if sym not in market.symbols:
+            continue
+        sl = universe.asset(sym).sleeve if sym in universe else "other"
+        groups.setdefault(sl, {})[sym] = float(v)
+    delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
+    day, fail = market.last_fresh_date(groups, delisted=delisted) if groups else (market.end, None)
+    if day is None:
+        return market.end, f"as of {market.end.date()}, the last date of the data"
+    if fail is None:
+        return day, f"as of {day.date()}, the last date of the data"
+    return day, (f"as of {day.date()}, the last date on which every sleeve of the book has fresh prices for most of "
+                 f"its weight (after it {fail['group']} has {fail['share']:.0%} of its weight fresh); choose another "
+                 "date to see the book later, with stale prices carried and their ages")
+
+
 def value_book(entries: pd.DataFrame, market, day, *, fx=None, state=None, currency: str = "USD", private=None,
                universe=None) -> Valuation:
     """Value the book on ``day`` at the cut-off (see :mod:`computefolio.book.pricing`).

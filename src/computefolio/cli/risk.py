@@ -65,26 +65,11 @@ def _asof(flag: Optional[str]):
 
 
 def book_asof(weights: pd.Series, market, universe) -> tuple[pd.Timestamp, str]:
-    """The as-of date of a book when none is given, and why.
+    """The as-of date of a book when none is given, and why (:func:`computefolio.book.valuation.fresh_asof`)."""
+    from ..book.valuation import fresh_asof
 
-    The last date on which every sleeve of the book has fresh prices for most of its weight
-    (:meth:`MarketData.last_fresh_date`), so that one asset whose data stopped neither moves
-    the report back nor lets it run months into a frozen sleeve.
-    """
-    w = weights[weights != 0].abs()
-    groups: dict[str, dict] = {}
-    for s_, v in w.items():
-        sl = universe.asset(s_).sleeve if s_ in universe else "other"
-        groups.setdefault(sl, {})[s_] = float(v)
-    delisted = {a.symbol: a.delisted for a in universe.assets if a.delisted is not None}
-    day, fail = market.last_fresh_date(groups, delisted=delisted)
-    if day is None:
-        return market.end, f"as of {market.end.date()}, the last date of the data"
-    if fail is None:
-        return day, f"as of {day.date()}, the last date of the data"
-    return day, (f"as of {day.date()}, the last date on which every sleeve of the book has fresh prices for most of "
-                 f"its weight (after it {fail['group']} has {fail['share']:.0%} of its weight fresh); pass --asof to "
-                 "choose another date")
+    day, why = fresh_asof(weights, market, universe)
+    return day, why.replace("choose another date", "pass --asof to choose another date")
 
 
 def _strategy_weights(path: Path, universe, market, asof=None):

@@ -483,8 +483,11 @@ class MarketData:
         asof_ts = pd.Timestamp(asof).normalize() if asof is not None else self.end
         p = self.price.loc[:asof_ts]
         mask = p.notna()
-        first = mask.idxmax().where(mask.any())
-        last = mask[::-1].idxmax().where(mask.any())
+        if len(mask):
+            first = mask.idxmax().where(mask.any())
+            last = mask[::-1].idxmax().where(mask.any())
+        else:  # an as-of date before the data starts: no symbol has a price yet
+            first = last = pd.Series(pd.NaT, index=self.close.columns)
         delisted = {k: pd.Timestamp(v) for k, v in (delisted or {}).items() if v is not None}
         cache: dict[str, pd.DatetimeIndex] = {}
         rows = {}

@@ -66,6 +66,15 @@ class BookContext:
         if self.day < self.market.start:
             raise DataError(f"asof {self.day.date()} is before the first price ({self.market.start.date()})")
         self.valuation = value_book(self.entries, self.market, self.day, state=self.state)
+        self.asof_reason = f"as of {self.day.date()} (chosen)"
+        if asof is None:
+            # the book's date when none is chosen: where every sleeve still has fresh prices (same rule as the CLI)
+            from ..book.valuation import fresh_asof
+
+            day, self.asof_reason = fresh_asof(self.valuation.values(), self.market, state.universe)
+            if day != self.day:
+                self.day = day
+                self.valuation = value_book(self.entries, self.market, self.day, state=self.state)
 
 
 def book_context(state: ServiceState, asof=None) -> BookContext:
