@@ -195,3 +195,14 @@ def test_data_flag_takes_one_file(tmp_path):
     assert res.exit_code == 2 and "--data" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["risk", str(book), "--data", str(f), "--sample"])
     assert res.exit_code == 2 and "--data and --sample" in res.output
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+    from computefolio.data.store import Store
+    from computefolio.errors import DataError
+
+    f = tmp_path / "prices.csv"
+    f.write_text("date,symbol,close\n2024-01-02,BTC,1\n")
+    with pytest.raises(DataError, match="not a DuckDB store"):
+        Store(f).row_count()
+    assert f.read_text().startswith("date,symbol")  # untouched

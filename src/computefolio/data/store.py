@@ -228,6 +228,12 @@ class Store:
                 raise DataError(f"no store at {self.path}: import files first (computefolio data import FILE)")
             if not self.read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                with self.path.open("rb") as fh:
+                    head = fh.read(16)
+                if head[8:12] != b"DUCK":  # DuckDB would open another file kind (a CSV...) as a new database
+                    raise DataError(f"{self.path}: not a DuckDB store file (give the store's .duckdb file; import "
+                                    "price files with 'computefolio data import FILE')")
             try:
                 self._con = duckdb.connect(str(self.path), read_only=self.read_only)
             except Exception as exc:
