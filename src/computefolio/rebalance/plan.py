@@ -237,8 +237,9 @@ def book_risk(weights: pd.Series, market, universe, *, basis: str, asof, capital
         dec = risk_decomposition(w, rets, universe, estimator=PairwiseShrunkCovariance(), es=var,
                                  by=(budget_by,))
         out["volatility"] = dec.volatility
-        share = dec.by_group[budget_by]["vol_share"]
-        out["risk_share"] = {k: float(v) for k, v in share.items()}
+        # risk shares with the same look-through as the weights above (IBIT's risk counts as bitcoin's)
+        share = universe.exposure(universe.look_through(dec.by_asset["vol_share"]), budget_by)
+        out["risk_share"] = {k: float(v) for k, v in share.items() if abs(v) > 1e-12}
         if budgets:
             out["budgets"] = {k: float(v) for k, v in budgets.items()}
     except (ComputefolioError, ValueError) as exc:
