@@ -461,6 +461,7 @@ class Allocator(ParamsMixin):
             # feasibility is proven by the solution itself; the LP runs only when a solver fails
             constraints = mandate.constraints(
                 kept, universe=universe, date=date, check=False, held_out=held_out,
+                sale_margin=float(getattr(self, "sale_margin", 0.0) or 0.0),
                 current_weights=None if cw is None else aligned(cw, kept),
                 adv=None if advs is None else aligned(advs, kept, np.nan))
             if constraints.skipped:

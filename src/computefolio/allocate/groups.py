@@ -244,7 +244,8 @@ class GroupRiskBudget(Allocator):
                     adv = pd.Series(adv, dtype=float)
                     adv.index = adv.index.map(str)
                 ctx.constraints = mandate.constraints(keep, universe=ctx.universe, date=ctx.date,
-                                                      current_weights=cw, adv=adv, held_out=held_out, check=False)
+                                                      current_weights=cw, adv=adv, held_out=held_out, check=False,
+                                                      sale_margin=float(getattr(self, "sale_margin", 0.0) or 0.0))
                 ctx.budget = mandate.invested_fraction()
                 self.cash_note_ = ""
                 self.diagnostics_.pop("remainder_to_cash", None)

@@ -400,7 +400,8 @@ class Mandate(_Strict):
         return out
 
     def constraints(self, symbols, *, universe=None, date=None, current_weights=None, adv=None,
-                    held_out=None, check: bool = True, cure_passive: bool = True) -> "Constraints":
+                    held_out=None, check: bool = True, cure_passive: bool = True,
+                    sale_margin: float = 0.0) -> "Constraints":
         """Compile the rules into linear constraints over ``symbols``.
 
         Parameters
@@ -427,6 +428,11 @@ class Mandate(_Strict):
             cap -- moves toward the bound as far as the trade cap allows (recorded in
             ``skipped``). :meth:`check` passes False so that compliance reports the
             breach as it stands.
+        sale_margin : float
+            Keep a sale short of the ADV trade cap by this fraction of the position kept (at
+            most down to no sale). A simulator that sizes holdings on the book *after* the
+            rebalance's costs executes a sale larger than planned by (kept weight) x (costs /
+            book); the strategy's allocator uses 1% (:class:`~computefolio.allocate.sleeves.StrategyAllocator`).
         """
         symbols = list(symbols)
         n = len(symbols)
@@ -517,7 +523,10 @@ class Mandate(_Strict):
                 cap = self.capital
                 if self.liquidity.max_adv_fraction:
                     c = self.liquidity.max_adv_fraction * av / cap
-                    rules.append(Rule.box("liquidity.max_adv_fraction", w0 - c, w0 + c,
+                    lo_t = w0 - c
+                    if sale_margin > 0 and current_weights is not None:
+                        lo_t = np.where(lo_t > 0, np.minimum(lo_t / (1.0 - sale_margin), w0), lo_t)
+                    rules.append(Rule.box("liquidity.max_adv_fraction", lo_t, w0 + c,
                                           f"trade <= {self.liquidity.max_adv_fraction:g} x ADV per asset "
                                           f"(capital {cap:,.0f})"))
                 if self.liquidity.max_days_to_liquidate:

@@ -97,6 +97,11 @@ class StrategyAllocator(GroupRiskBudget):
         #: to them (set by the main job from the market; an asset with volume data but a
         #: zero or missing ADV stays frozen, as the mandate says).
         self.no_volume: set[str] = set()
+        #: Sales stay short of the ADV trade cap by this fraction of the position kept: a
+        #: backtest sizes holdings on the book after the rebalance's costs, so a sale executes
+        #: larger than planned by (kept weight) x (costs / book); 1% covers costs up to 1% of the
+        #: book per rebalance (see ``Mandate.constraints``). The overlay uses the same.
+        self.sale_margin: float = 0.01
         self.rebalances_: list[dict] = []
 
     def fit(self, returns: pd.DataFrame, *, universe=None, current_weights=None, adv=None,
@@ -149,6 +154,8 @@ class StrategyAllocator(GroupRiskBudget):
         if callable(getattr(self, "on_fit", None)):
             self.on_fit()
         overlay = getattr(self, "overlay", None)
+        if overlay is not None:
+            overlay.sale_margin = self.sale_margin
         if mandate is None or overlay is None:
             self._fit_at(returns, 1.0, mandate, universe, cw, adv_s, date, capital)
             self.scale_anticipated_ = 1.0

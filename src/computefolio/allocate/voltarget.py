@@ -443,7 +443,8 @@ class VolatilityTarget:
                 cons = hit[2]
             else:
                 cons = m.constraints(live, universe=universe, date=date, current_weights=cws, adv=adv,
-                                     held_out=held_out, check=False)
+                                     held_out=held_out, check=False,
+                                     sale_margin=float(getattr(self, "sale_margin", 0.0) or 0.0))
                 if static:
                     if len(_STATIC) > 64:
                         _STATIC.clear()
