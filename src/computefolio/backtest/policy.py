@@ -188,25 +188,36 @@ def _invested(allocator) -> float:
     return float(load_mandate(m).invested_fraction())
 
 
+#: Share of a held (stale) block's weight kept aside for the day's costs (costs up to 0.2% of the
+#: book make the block weigh that much more after the trades).
+FIXED_COST_MARGIN = 0.002
+
+
 def mandate_with_fixed(mandate, fixed: pd.Series, *, universe=None, date=None):
     """The mandate left for the rest of the book when ``fixed`` weights cannot move.
 
     With a block of held weights ``f`` (fractions of the book) that cannot trade today:
 
-    * the cash floor rises by ``sum f`` (the rest invests ``1 - cash_min - sum f``) and a
-      long-only gross leverage cap falls by it;
+    * the cash floor rises by ``sum f`` (the rest invests ``1 - cash_min - sum f``), plus
+      :data:`FIXED_COST_MARGIN` of it for the day's costs, and a long-only gross leverage cap
+      falls by ``sum f``;
     * each group bound moves by the block's look-through exposure ``e_g`` (weighted
       membership as of ``date``): ``min - e_g`` (at least 0) and ``max - e_g`` (at least
       0; a block already above a group maximum is a passive breach, reported by the
       mandate check, and the rest of the book then holds none of that group);
     * per-asset, turnover and liquidity rules concern the assets that trade and are kept;
-      the compute-exposure minimum is kept as it is (the block's own score is not counted).
+    * the compute-exposure minimum ``m`` (on the whole invested book: ``sum_i w_i (c_i - m) >= 0``)
+      becomes ``m - F / (inv - sum f)`` for the rest, with ``F = sum_f f (c_f - m)`` the block's own
+      surplus (its deficit raises the floor), clipped to [0, 1]: exact when the rest invests its
+      budget ``inv - sum f``.
 
     Returns a copy of ``mandate``; ``mandate`` is unchanged.
     """
     f = pd.Series(fixed, dtype=float)
     tot = float(f.sum())
-    upd: dict = {"cash_min": float(mandate.cash_min) + tot}
+    # the block keeps its value while the day's costs leave the book: after the trades it weighs
+    # sum f x V / (V - C); a margin of FIXED_COST_MARGIN of its weight keeps the cash floor
+    upd: dict = {"cash_min": float(mandate.cash_min) + tot * (1.0 + FIXED_COST_MARGIN)}
     if mandate.long_only and mandate.gross_leverage_max is not None:
         upd["gross_leverage_max"] = max(float(mandate.gross_leverage_max) - tot, 1e-12)
     if mandate.groups and universe is not None:
@@ -220,6 +231,15 @@ def mandate_with_fixed(mandate, fixed: pd.Series, *, universe=None, date=None):
                 "min": None if g.min is None else max(float(g.min) - e, 0.0),
                 "max": None if g.max is None else max(float(g.max) - e, 0.0)}))
         upd["groups"] = groups
+    if mandate.compute_exposure_min is not None and universe is not None and tot > 0:
+        m = float(mandate.compute_exposure_min)
+        c = universe.compute_exposure(date, list(f.index)).reindex(f.index).to_numpy(dtype=float)
+        surplus = float(f.to_numpy() @ (c - m))
+        if surplus < 0:  # a deficit weighs more after the day's costs, as the block does
+            surplus *= 1.0 + FIXED_COST_MARGIN
+        rest = float(mandate.invested_fraction()) - tot
+        if rest > 1e-12:
+            upd["compute_exposure_min"] = float(min(max(m - surplus / rest, 0.0), 1.0))
     return mandate.model_copy(update=upd)
 
 

@@ -333,8 +333,10 @@ def breach_tables(br, tolerance: float, cur: str = "USD") -> dict:
         return {"title": "Mandate through time: no mandate", "failed": False}
     ep = br.episodes
     act = ep[ep["kind"] == "active"] if len(ep) else ep
-    worst_active = float(act["max_size"].max()) if len(act) else 0.0
-    failed = bool(len(act) and worst_active > tolerance)
+    # an active breach is sized on the rebalance date itself (what the trade did); drift after it is passive
+    ev = br.events[br.events["kind"] == "active"] if len(br.events) else br.events
+    worst_active = float(ev["size"].max()) if len(ev) else 0.0
+    failed = bool(len(ev) and worst_active > tolerance)
 
     def rows(df, limit=300):
         out = []
@@ -369,8 +371,14 @@ def breach_tables(br, tolerance: float, cur: str = "USD") -> dict:
                                               column("max_days_to_cure", "Longest to cure", "days")],
                          by_rule, note="active = caused or worsened by the book's own trades on a rebalance date; "
                                        "passive = caused by the market (drift) or not cured by a rebalance"),
-        "active": table("Active breaches (caused by the book's trades)", cols, rows(act),
-                        note=f"a run fails when one is larger than mandate_tolerance ({tolerance:g})"),
+        "active": table("Active breaches (caused by the book's trades)",
+                        [column("date", "Rebalance", "date"), column("rule", "Rule"),
+                         column("item", "Asset or group"), column("size", "Breach after the trades", "fraction"),
+                         column("detail", "Detail")],
+                        [{"date": r.date.date(), "rule": r.rule, "item": r.item, "size": float(r.size),
+                          "detail": r.detail} for r in ev.head(300).itertuples()],
+                        note=f"sized on the rebalance date (drift afterwards is passive and listed with the "
+                             f"episodes); a run fails when one is larger than mandate_tolerance ({tolerance:g})"),
         "episodes": table("Breach episodes (first 300)", cols, rows(ep),
                           note="consecutive valuation dates on which one rule is broken; size = fraction of the book "
                                "beyond the limit; checked after every rebalance and on every valuation date"),
@@ -395,12 +403,12 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                         stale_days=strategy.data.stale_after_days)
         if breaches is not None and len(breaches.episodes):
             ep = breaches.episodes
-            act = ep[ep["kind"] == "active"]
+            act = breaches.events[breaches.events["kind"] == "active"]
             if len(act):
                 caveats.add("error" if through_time["failed"] else "warning", "mandate_breach",
                             f"the book's own trades broke the mandate at {breaches.active_rebalances} of "
-                            f"{breaches.rebalances} rebalances (largest {act['max_size'].max():.3%} of the book; "
-                            f"rules: {', '.join(sorted(set(act['rule'])))})", sorted(set(act["item"])))
+                            f"{breaches.rebalances} rebalances (largest {act['size'].max():.4%} of the book on the "
+                            f"rebalance date; rules: {', '.join(sorted(set(act['rule'])))})", sorted(set(act["item"])))
             pas = ep[ep["kind"] == "passive"]
             if len(pas):
                 open_ = pas[pas["cured"].isna()]
