@@ -182,6 +182,21 @@ class UpsertResult:
     rows_quarantined: int = 0
 
 
+def _check_on_disk(con, path: Path) -> None:
+    """Refuse a file that DuckDB did not open as a database on disk.
+
+    DuckDB opens a file of another kind (a CSV given as ``--store``) as an in-memory database
+    that never reaches the disk: every write would be lost. Asked through the connection
+    itself, never by reading the file (closing any descriptor of a file drops this process's
+    POSIX locks on it, which would let another process write beside the service).
+    """
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if row is None or not row[0]:
+        con.close()
+        raise DataError(f"{path}: not a DuckDB store file (give the store's .duckdb file; import price files "
+                        "with 'computefolio data import FILE')")
+
+
 class Store:
     """Prices from several sources in one DuckDB file (see the module docstring).
 
@@ -228,16 +243,17 @@ class Store:
                 raise DataError(f"no store at {self.path}: import files first (computefolio data import FILE)")
             if not self.read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.is_file() and self.path.stat().st_size > 0:
-                with self.path.open("rb") as fh:
-                    head = fh.read(16)
-                if head[8:12] != b"DUCK":  # DuckDB would open another file kind (a CSV...) as a new database
-                    raise DataError(f"{self.path}: not a DuckDB store file (give the store's .duckdb file; import "
-                                    "price files with 'computefolio data import FILE')")
             try:
                 self._con = duckdb.connect(str(self.path), read_only=self.read_only)
             except Exception as exc:
+                if "in-memory database" in str(exc):
+                    raise DataError(f"{self.path}: not a DuckDB store file (give the store's .duckdb file)") from None
                 raise DataError(f"{self.path}: cannot open the store ({str(exc).splitlines()[0]})") from None
+            try:
+                _check_on_disk(self._con, self.path)
+            except DataError:
+                self._con = None
+                raise
             if not self.read_only:
                 for stmt in _SCHEMA:
                     self._con.execute(stmt)
