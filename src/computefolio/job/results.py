@@ -323,6 +323,48 @@ def collect_caveats(caveats, *, strategy: Strategy, market: MarketData, universe
             caveats.add("note", "data_warning", f"data validation: {vrep.summary()}")
 
 
+def construction_table(allocator, strategy: Strategy, btxt: str) -> dict:
+    """One row per allocator fit: the groups' shares of risk against their budgets, the gap,
+    the rules that bound and the overlay's scale (:func:`computefolio.allocate.sleeves.rebalance_table`)."""
+    from ..allocate.sleeves import rebalance_table
+
+    df = rebalance_table(allocator, getattr(allocator, "overlay", None)) if allocator is not None else pd.DataFrame()
+    if df.empty:
+        return {"title": "Construction at each rebalance: no record", "fits": 0, "within": 0, "missed": 0}
+    groups = [c[len("share_"):] for c in df.columns if c.startswith("share_")]
+    cols = [column("date", "Rebalance", "date"), column("status", "Status")]
+    cols += [column(f"share_{g}", f"{g} share of risk", "fraction") for g in groups]
+    cols += [column("max_gap_points", "Largest gap", "points"), column("binding", "Binding rules"),
+             column("vol_after", "Volatility after the overlay", "fraction/yr"),
+             column("overlay_bound_by", "Overlay bound by"), column("invested", "Invested", "fraction")]
+    rows = []
+    for r in df.to_dict("records"):
+        rows.append({k["key"]: (r.get(k["key"]).date() if isinstance(r.get(k["key"]), pd.Timestamp) else
+                               r.get(k["key"])) for k in cols})
+        rows[-1]["status"] = str(r.get("status") or "").split(":")[0]
+    within = int(df["within_1pt"].sum()) if "within_1pt" in df else 0
+    missed = df[~df["within_1pt"]] if "within_1pt" in df else df.iloc[:0]
+    counts: dict[str, int] = {}
+    for b in missed.get("binding", pd.Series(dtype=str)):
+        for rule in [x.strip() for x in str(b).split(";") if x.strip()]:
+            key = rule.split(" (")[0]
+            counts[key] = counts.get(key, 0) + 1
+    summary = ", ".join(f"{k} at {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:4]) or "none named"
+    targets = {g: df[f"target_{g}"].dropna().iloc[-1] for g in groups if f"target_{g}" in df and
+               df[f"target_{g}"].notna().any()}
+    return {
+        "title": f"Construction at each rebalance: risk shares within 1 point of the budgets at {within} of "
+                 f"{len(df)}",
+        "fits": int(len(df)), "within": within, "missed": int(len(missed)), "binding_summary": summary,
+        "targets": {g: float(v) for g, v in targets.items()},
+        "table": table("Construction at each rebalance", cols, rows, basis=btxt,
+                       note="shares of variance by group under the allocator's covariance after the mandate "
+                            "(targets: " + ", ".join(f"{g} {v:.0%}" for g, v in targets.items()) + "); where a "
+                            "share is more than 1 point off, the rules that bound are named; the overlay scales "
+                            "the book to the volatility target within every rule"),
+    }
+
+
 def breach_tables(br, tolerance: float, cur: str = "USD") -> dict:
     """The mandate through time (:func:`computefolio.backtest.breaches.mandate_breaches`) as tables.
 
@@ -461,6 +503,14 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
               "variance under the allocator's covariance after the mandate's projection (the projection moves "
               "weights away from exact budgets when rules bind); today: after drift and the volatility target, "
               "under the risk report's covariance"))
+
+    # ---- construction at each rebalance: risk shares against the budgets, the binding rules, the overlay
+    construction = construction_table(allocator, strategy, btxt)
+    if caveats is not None and construction.get("missed"):
+        caveats.add("note", "construction",
+                    f"risk shares within 1 point of the budgets at {construction['within']} of "
+                    f"{construction['fits']} rebalances; the others name their binding rules "
+                    f"({construction['binding_summary']})")
 
     # ---- VaR / ES
     var_cols = [column("method", "Method"), column("var_pct", "VaR", "fraction"), column("es_pct", "ES", "fraction"),
@@ -673,6 +723,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                     for n, m in mets.items()},
         "exposure": exposure,
         "budgets": budgets,
+        "construction": construction,
         "var_es": var_es,
         "volatility": {"ex_ante": quantity((risk.get("volatility") or {}).get("annualized"), "fraction/yr", btxt),
                        "covariance": (risk.get("volatility") or {}).get("covariance")},

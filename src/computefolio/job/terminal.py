@@ -72,6 +72,11 @@ def print_summary(res, console, *, layer_table: bool = False) -> None:
                                                               "correlation")))
     if r.get("budgets"):
         console.print(_rich_table(r["budgets"], Table))
+    cons = r.get("construction") or {}
+    if cons.get("fits"):
+        style = "bold" if not cons.get("missed") else "yellow"
+        console.print(f"[{style}]{cons['title']}[/]" + (f"; the others bound by {cons['binding_summary']}"
+                                                        if cons.get("missed") else ""), highlight=False)
     if r.get("var_es"):
         console.print(_rich_table(r["var_es"], Table))
     st = r.get("stress") or {}
