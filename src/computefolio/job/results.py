@@ -399,7 +399,8 @@ def breach_tables(br, tolerance: float, cur: str = "USD") -> dict:
             by_rule.append({"rule": rule, "kind": kind, "episodes": int(len(g)), "dates": int(g["dates"].sum()),
                             "max_size": float(g["max_size"].max()),
                             "open": int(g["cured"].isna().sum()),
-                            "max_days_to_cure": max([d for d in g["days_to_cure"] if d is not None], default=None)})
+                            "max_days_to_cure": max([int(d) for d in g["days_to_cure"] if d is not None and d == d],
+                                                    default=None)})
     return {
         "title": f"Mandate through time: {br.summary()}",
         "failed": failed, "tolerance": tolerance, "worst_active": worst_active,
@@ -457,7 +458,7 @@ def assemble_results(strategy: Strategy, *, universe, market, vrep, result, book
                 caveats.add("warning", "mandate_breach",
                             f"the market broke the mandate in {len(pas)} episode(s) (rules: "
                             f"{', '.join(sorted(set(pas['rule'])))}; longest to cure "
-                            f"{max([d for d in pas['days_to_cure'] if d is not None], default=0)} days"
+                            f"{int(max([d for d in pas['days_to_cure'] if d is not None and d == d], default=0))} days"
                             + (f"; {len(open_)} still open on {end.date()}" if len(open_) else "") + ")",
                             sorted(set(pas["item"])))
     contrib = (risk.get("contributions") or {})
