@@ -149,8 +149,9 @@ def load_plan(folder: str | Path, plan: SourcePlan, symbols: Iterable[str] | Non
     parts = []
     for fname, rules in by_file.items():
         df = read_long(folder / fname)
+        by_sym = {k: g for k, g in df.groupby("symbol", sort=False)} if len(rules) > 1 else None
         for r in rules:
-            sel = df[df["symbol"] == r.symbol]
+            sel = by_sym.get(r.symbol, df.iloc[:0]) if by_sym is not None else df[df["symbol"] == r.symbol]
             if r.start is not None:
                 sel = sel[sel["date"] >= r.start]
             if r.end is not None:
@@ -299,11 +300,12 @@ def attach_volume(md: MarketData, vol: pd.DataFrame) -> MarketData:
     md.volume = volume.reindex(columns=md.close.columns)
     md.traded_value = traded.reindex(columns=md.close.columns)
     md._cache.clear()
-    srcs = v.groupby("symbol")["volume_source"].agg(lambda x: sorted(set(x))).to_dict()
+    vp = v[["symbol", "volume_source"]].drop_duplicates()
+    srcs = {str(k): sorted(map(str, g)) for k, g in vp.groupby("symbol")["volume_source"]}
     md.provenance["volume_sources"] = {**(md.provenance.get("volume_sources") or {}), **srcs}
     if unmatched:
         md.provenance["volume_unmatched"] = unmatched
-    md.provenance["data_hash"] = md.data_hash()
+    md.provenance.pop("data_hash", None)  # the caller hashes the finished market once
     return md
 
 
@@ -388,7 +390,8 @@ def load_folder(folder: str | Path, calendars: Mapping[str, str], *, plan: Sourc
     df, trimmed = trim_to_listing(df, listed or {})
     if df.empty:
         raise DataError(f"{folder}: no rows for the requested symbols and dates")
-    sources = df.groupby("symbol")["source"].agg(lambda s: sorted(set(s))).to_dict()
+    pairs = df[["symbol", "source"]].drop_duplicates()
+    sources = {str(k): sorted(map(str, g)) for k, g in pairs.groupby("symbol")["source"]}
     md = MarketData.from_long(df.drop(columns="source"), calendars, source=f"files in {folder.name}/",
                               provenance={"folder": folder.name, "sources": sources, "trimmed": trimmed})
     if volume_plan is None and (folder / "volume.csv").is_file():
