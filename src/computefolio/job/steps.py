@@ -226,11 +226,9 @@ def benchmark_weights(spec, universe: Universe, prices: pd.DataFrame, schedule_d
     syms = [s for s in universe.symbols if universe.asset(s).sleeve in set(spec.equal_weight)
             and s in prices.columns]
     dates = [first] + [d for d in schedule_dates if d > first]
-    rows = []
-    for d in dates:
-        live = [s for s in syms if np.isfinite(prices.at[d, s])]
-        rows.append(pd.Series(1.0 / len(live), index=live) if live else pd.Series(dtype=float))
-    w = pd.DataFrame(rows, index=pd.DatetimeIndex(dates)).reindex(columns=syms).fillna(0.0)
+    live = np.isfinite(prices.loc[pd.DatetimeIndex(dates), syms].to_numpy(dtype=float))
+    n = live.sum(axis=1, keepdims=True)
+    w = pd.DataFrame(np.where(live, 1.0 / np.maximum(n, 1), 0.0), index=pd.DatetimeIndex(dates), columns=syms)
     notes.append(f"benchmark {spec.name}: equal weight over the listed assets of "
                  f"{', '.join(spec.equal_weight)} at each {spec.rebalance} rebalance")
     return w, notes

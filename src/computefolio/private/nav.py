@@ -126,8 +126,17 @@ def _basket_ratio(basket: Basket | None, basket_prices: pd.DataFrame | None, q: 
         notes.append(f"{symbol}: no proxy basket member has market data: last mark carried instead of rolled forward")
         return np.ones(len(days))
     bp = basket_prices[syms]
-    p_q, _ = _carried(bp, pd.DatetimeIndex([q]))
-    p_q = p_q.iloc[0]
+    if not bp.index.is_monotonic_increasing:
+        bp = bp.sort_index()
+    ff = bp.ffill().to_numpy(dtype=float)  # the last price on or before each row, per member
+
+    def carried(when):
+        pos = bp.index.searchsorted(pd.DatetimeIndex(when), side="right") - 1
+        out = ff[np.clip(pos, 0, None)]
+        out[pos < 0] = np.nan
+        return out
+
+    p_q = pd.Series(carried([q])[0], index=syms)
     ok = [s for s in syms if np.isfinite(p_q[s]) and p_q[s] > 0]
     if not ok:
         notes.append(f"{symbol}: no proxy basket member had a price on the mark date {q.date()}: last mark carried")
@@ -141,8 +150,8 @@ def _basket_ratio(basket: Basket | None, basket_prices: pd.DataFrame | None, q: 
                          f"roll from that mark: {', '.join(left)}")
     w = np.array([basket.weights[s] for s in ok], dtype=float)
     w = w / w.sum()
-    p_t, _ = _carried(bp[ok], days)
-    rel = p_t.to_numpy(dtype=float) / p_q[ok].to_numpy(dtype=float)
+    cols = [syms.index(s) for s in ok]
+    rel = carried(days)[:, cols] / p_q[ok].to_numpy(dtype=float)
     ratio = np.nansum(rel * w, axis=1) / np.where(np.isfinite(rel), w, 0.0).sum(axis=1)
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
     return ratio ** float(basket.beta)
