@@ -206,3 +206,29 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
     with pytest.raises(DataError, match="not a DuckDB store"):
         Store(f).row_count()
     assert f.read_text().startswith("date,symbol")  # untouched
+
+
+def test_folder_loads_are_cached_by_content(tmp_path, universe, monkeypatch):
+    """A second load of the same files reads the cache; changing one byte of a file is a new load."""
+    from computefolio.data import load as L
+
+    monkeypatch.setenv("COMPUTEFOLIO_HOME", str(tmp_path / "home"))
+    dates = pd.date_range("2024-01-01", periods=60, freq="D")
+    df = _long("BTC", dates, np.linspace(100, 160, 60), np.full(60, 10.0))
+    folder = tmp_path / "px"
+    folder.mkdir()
+    df.to_csv(folder / "btc.csv", index=False)
+    calls = []
+    real = L.__dict__.get("_cached_folder")
+    import computefolio.data.sources as S
+
+    orig = S.load_folder
+    monkeypatch.setattr(S, "load_folder", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    a = L.load_market(universe, source="files", path=folder)
+    b = L.load_market(universe, source="files", path=folder)
+    assert len(calls) == 1 and a.data_hash() == b.data_hash()
+    df.loc[5, "close"] = 101.5
+    df.to_csv(folder / "btc.csv", index=False)
+    c = L.load_market(universe, source="files", path=folder)
+    assert len(calls) == 2 and c.close["BTC"].iloc[5] == 101.5
+    assert real is not None

@@ -108,7 +108,7 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
             return load_file(Path(path), universe.calendars, listed=universe.listing_dates(), start=start, end=end)
         if path is None or not Path(path).is_dir():
             raise DataError(f"{path}: no such file or folder of price files")
-        return load_folder(Path(path), universe.calendars, listed=universe.listing_dates(), start=start, end=end)
+        return _cached_folder(Path(path), universe, start, end)
     if source == "store":
         from .store import Store
 
@@ -125,3 +125,78 @@ def load_market(universe: Universe, *, source: Source = "auto", path: str | Path
 
         return sample_market(universe, start=_day(start) or SAMPLE_START, end=_day(end) or SAMPLE_END, seed=seed)
     raise ValueError(f"source must be 'auto', 'files', 'store' or 'sample', got {source!r}")
+
+
+def _folder_key(folder: Path, universe: Universe, start, end) -> str | None:
+    """A key that changes with every input of a folder load: the package version and the code that
+    builds the market, the bytes of the source and volume plans and of every file they name (or of
+    every price file), the universe's calendars and listing dates, and the window. None when a
+    file cannot be read."""
+    import hashlib
+
+    from .. import __version__
+    from .sources import SourcePlan
+
+    h = hashlib.sha256()
+    h.update(f"{__version__}|{_day(start)}|{_day(end)}|".encode())
+    for mod in ("market.py", "sources.py", "load.py"):  # the code that builds the market, not only its version
+        h.update((Path(__file__).parent / mod).read_bytes())
+    h.update(repr(sorted(universe.calendars.items())).encode())
+    h.update(repr(sorted((k, str(v)) for k, v in universe.listing_dates().items())).encode())
+    try:
+        names: set[str] = set()
+        for plan_name, kind in (("primary.csv", "price"), ("volume.csv", "volume")):
+            f = folder / plan_name
+            if f.is_file():
+                h.update(plan_name.encode())
+                h.update(f.read_bytes())
+                names |= set(SourcePlan.from_csv(f, kind=kind).files())
+        if not (folder / "primary.csv").is_file():
+            names |= {f.name for pat in ("*.csv", "*.csv.gz", "*.parquet") for f in folder.glob(pat)}
+        for name in sorted(names):
+            f = folder / name
+            h.update(name.encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest() if f.is_file() else b"missing")
+    except (OSError, DataError):
+        return None
+    return h.hexdigest()[:32]
+
+
+def _cached_folder(folder: Path, universe: Universe, start, end) -> MarketData:
+    """:func:`~computefolio.data.sources.load_folder`, kept in ``$COMPUTEFOLIO_HOME/cache/markets``
+    under a key of every input (:func:`_folder_key`), so a second run on the same files does not
+    parse them again. Any change to a file, a plan, the universe or the window is a new key; a
+    cache that cannot be read or written is ignored."""
+    import os
+    import pickle
+
+    from .sources import load_folder
+
+    key = _folder_key(folder, universe, start, end)
+    home = os.environ.get("COMPUTEFOLIO_HOME")
+    path = ((Path(home) if home else Path.home() / ".computefolio") / "cache" / "markets" / f"{key}.pkl"
+            if key else None)
+    if path is not None and path.is_file():
+        try:
+            with path.open("rb") as fh:
+                md = pickle.load(fh)
+            if isinstance(md, MarketData):
+                md._cache = {}
+                return md
+        except Exception:  # noqa: BLE001 - a damaged cache file is ignored and rewritten
+            pass
+    md = load_folder(folder, universe.calendars, listed=universe.listing_dates(), start=start, end=end)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+            saved, md._cache = md._cache, {}
+            try:
+                with tmp.open("wb") as fh:
+                    pickle.dump(md, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                md._cache = saved
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return md
