@@ -29,6 +29,9 @@ BENCHMARKS = {
     "compliance": ("compliance.py", [], ["--repeat", "2"]),
     "service": ("service_load.py", [], ["--seconds", "5", "--clients", "10"]),
     "private": ("private.py", [], ["--repeat", "2"]),
+    "construction": ("construction.py", [], ["--repeat", "1"]),
+    "report": ("report.py", [], ["--repeat", "1"]),
+    "sweep": ("sweep.py", [], ["--quick"]),
 }
 
 
